@@ -1,0 +1,100 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+)
+
+// Store is the event log. Every method is safe for concurrent use.
+//
+// Errors are wrapped sentinels of this package: ErrWrongExpectedRevision (as
+// *WrongExpectedRevisionError), ErrStreamNotFound, ErrStreamDeleted, ErrInvalidArgument,
+// ErrUnavailable, ErrClosed, ErrCorrupt. A context that is done makes a call return its error;
+// an append interrupted that way may or may not have committed (retry it with the same IDs).
+type Store interface {
+	// Append writes events atomically at the end of stream if expected holds, and returns once
+	// they are durable. Appends are idempotent by event ID: if every event ID of the batch was
+	// already committed, as one batch, in this stream, Append writes nothing and returns the
+	// original result, whatever expected says. A batch that reuses some but not all committed
+	// IDs, or IDs committed elsewhere, fails with ErrInvalidArgument.
+	// A tombstoned stream gives ErrStreamDeleted. Appending to a soft-deleted stream revives it:
+	// revisions continue after the last one ever written.
+	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
+
+	// ReadStream yields the stream's readable events (see StreamMetadata) in the asked order.
+	// A stream with no readable events yields ErrStreamNotFound; a tombstoned one ErrStreamDeleted.
+	ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[RecordedEvent, error]
+
+	// ReadAll yields events of the global log in position order. It yields events of soft-deleted
+	// or truncated streams until the backend physically removes them (scavenging).
+	ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error]
+
+	// SubscribeAll catches up from the asked position, then goes live.
+	SubscribeAll(ctx context.Context, opts SubscribeAllOptions) (Subscription, error)
+
+	// DeleteStream soft-deletes: the stream reads as not found, and may be written again.
+	DeleteStream(ctx context.Context, stream string, expected ExpectedRevision) (DeleteResult, error)
+
+	// TombstoneStream deletes for ever: every later read or write of the stream fails with
+	// ErrStreamDeleted.
+	TombstoneStream(ctx context.Context, stream string, expected ExpectedRevision) (DeleteResult, error)
+
+	// SetStreamMetadata replaces the stream's metadata. expected applies to the metadata's own
+	// revision sequence (NoStream for the first write).
+	SetStreamMetadata(ctx context.Context, stream string, expected ExpectedRevision, meta StreamMetadata) (AppendResult, error)
+
+	// GetStreamMetadata returns the stream's metadata and its revision; a stream without
+	// metadata returns the zero StreamMetadata with found == false.
+	GetStreamMetadata(ctx context.Context, stream string) (meta StreamMetadata, revision uint64, found bool, err error)
+
+	// Close releases the store. Subscriptions end with ErrClosed.
+	Close() error
+}
+
+// ValidateStreamName rejects names a client may not write: empty, over 1,024 bytes, or
+// reserved ("$"-prefixed).
+func ValidateStreamName(stream string) error {
+	switch {
+	case stream == "":
+		return errorf(ErrInvalidArgument, "stream name is empty")
+	case len(stream) > 1024:
+		return errorf(ErrInvalidArgument, "stream name is %d bytes long, over 1024", len(stream))
+	case stream[0] == '$':
+		return errorf(ErrInvalidArgument, "stream %q: names beginning with $ are reserved", stream)
+	}
+	return nil
+}
+
+// ValidateEvents rejects a batch a backend must not write: none, a zero or duplicate ID, an
+// empty or reserved type, payload version 0, data that is not JSON.
+func ValidateEvents(stream string, events []EventData) error {
+	if len(events) == 0 {
+		return errorf(ErrInvalidArgument, "append to %q: no events", stream)
+	}
+	seen := make(map[[16]byte]struct{}, len(events))
+	for i, e := range events {
+		switch {
+		case e.ID == [16]byte{}:
+			return errorf(ErrInvalidArgument, "append to %q: event %d: ID is zero", stream, i)
+		case e.Type == "":
+			return errorf(ErrInvalidArgument, "append to %q: event %d: type is empty", stream, i)
+		case e.Type[0] == '$':
+			return errorf(ErrInvalidArgument, "append to %q: event %d: type %q: types beginning with $ are reserved", stream, i, e.Type)
+		case e.PayloadVersion == 0:
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): payload version must be at least 1", stream, i, e.Type)
+		case len(e.Data) > 0 && !json.Valid(e.Data):
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): data is not valid JSON", stream, i, e.Type)
+		}
+		if _, dup := seen[e.ID]; dup {
+			return errorf(ErrInvalidArgument, "append to %q: event %d: ID %s appears twice in the batch", stream, i, e.ID)
+		}
+		seen[e.ID] = struct{}{}
+	}
+	return nil
+}
+
+func errorf(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{kind}, args...)...)
+}
