@@ -1,0 +1,364 @@
+package embedded
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+type reqKind uint8
+
+const (
+	reqAppend reqKind = iota
+	reqDelete
+	reqTombstone
+	reqSetMeta
+)
+
+// writeReq is one write waiting for the committer.
+type writeReq struct {
+	kind     reqKind
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedRevision
+	events   []eventstore.EventData
+	bodies   [][]byte
+	meta     eventstore.StreamMetadata
+	done     chan writeResult
+}
+
+type writeResult struct {
+	res eventstore.AppendResult
+	err error
+}
+
+// Group limits: the committer stops draining the queue at either.
+const (
+	maxGroupReqs  = 8192
+	maxGroupBytes = 64 << 20
+)
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := eventstore.ValidateEvents(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	bodies := make([][]byte, len(events))
+	size := 0
+	for i := range events {
+		bodies[i] = encodeBody(stream, &events[i])
+		size += len(bodies[i])
+	}
+	if size > s.opts.MaxAppendBytes {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: append to %q: %d bytes encoded, over the limit of %d", eventstore.ErrInvalidArgument, stream, size, s.opts.MaxAppendBytes)
+	}
+	return s.submit(ctx, &writeReq{kind: reqAppend, stream: stream, expected: expected, events: events, bodies: bodies})
+}
+
+// DeleteStream implements eventstore.Store.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	r, err := s.submit(ctx, &writeReq{kind: reqDelete, stream: stream, expected: expected})
+	return eventstore.DeleteResult{Position: r.Position}, err
+}
+
+// TombstoneStream implements eventstore.Store.
+func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return eventstore.DeleteResult{}, err
+	}
+	r, err := s.submit(ctx, &writeReq{kind: reqTombstone, stream: stream, expected: expected})
+	return eventstore.DeleteResult{Position: r.Position}, err
+}
+
+// SetStreamMetadata implements eventstore.Store.
+func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if meta.MaxAge < 0 {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: stream %q metadata: negative max age", eventstore.ErrInvalidArgument, stream)
+	}
+	if tb := meta.TruncateBefore; tb != nil {
+		v := *tb
+		meta.TruncateBefore = &v // the caller may reuse its variable
+	}
+	return s.submit(ctx, &writeReq{kind: reqSetMeta, stream: stream, expected: expected, meta: meta})
+}
+
+// submit queues r for the committer and waits for its durable outcome or ctx.
+func (s *Store) submit(ctx context.Context, r *writeReq) (eventstore.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := s.enter(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	r.ctx, r.done = ctx, make(chan writeResult, 1)
+	s.reqs <- r
+	s.inflight.Done()
+	select {
+	case res := <-r.done:
+		return res.res, res.err
+	case <-ctx.Done():
+		// The committer may still commit r: the contract lets the caller retry with the same IDs.
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+}
+
+// commitLoop is the single writer. It drains the queue into groups and commits each group with
+// one synced batch.
+func (s *Store) commitLoop(head uint64) {
+	defer close(s.stopped)
+	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}}
+	g.cache = make(map[string]streamState, 1024)
+	var reqs []*writeReq
+	for first := range s.reqs {
+		reqs = append(reqs[:0], first)
+		size := 0
+	drain:
+		for len(reqs) < maxGroupReqs && size < maxGroupBytes {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				reqs = append(reqs, r)
+				for _, b := range r.bodies {
+					size += len(b)
+				}
+			default:
+				break drain
+			}
+		}
+		head = g.commit(head, reqs)
+	}
+}
+
+// idRef is where an event ID was committed (or is being committed in this group).
+type idRef struct {
+	stream string
+	rev    uint64
+	pos    uint64
+}
+
+// group holds the committer's working state. cache mirrors committed stream states (the
+// committer is the only writer, so it stays true); states holds this group's changes.
+type group struct {
+	s      *Store
+	batch  *pebble.Batch
+	cache  map[string]streamState
+	states map[string]*streamState
+	ids    map[uuid.UUID]idRef
+	buf    []byte
+}
+
+func (g *group) commit(head uint64, reqs []*writeReq) uint64 {
+	s := g.s
+	if s.failed != nil {
+		for _, r := range reqs {
+			r.done <- writeResult{err: s.failed}
+		}
+		return head
+	}
+	g.batch = s.db.NewBatch()
+	clear(g.states)
+	clear(g.ids)
+	results := make([]writeResult, len(reqs))
+	now := s.opts.Now().UTC()
+	next := head
+	for i, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		results[i] = g.apply(r, &next, now)
+	}
+	if next != head || g.batch.Count() > 0 {
+		if err := g.batch.Commit(pebble.Sync); err != nil {
+			// Durability of this group is unknown: refuse every later write rather than risk
+			// acknowledging on top of a hole. Reopening the store recovers what was synced.
+			s.failed = fmt.Errorf("%w: commit to %s failed, store must be reopened: %v", eventstore.ErrUnavailable, s.dir, err)
+			s.opts.Logger.Error("event store commit failed", "dir", s.dir, "err", err)
+			clear(g.cache)
+			for _, r := range reqs {
+				r.done <- writeResult{err: s.failed}
+			}
+			g.batch.Close()
+			return head
+		}
+	}
+	g.batch.Close()
+	for stream, st := range g.states {
+		if len(g.cache) >= 100_000 {
+			clear(g.cache)
+		}
+		g.cache[stream] = *st
+	}
+	if next != head {
+		s.published(next)
+	}
+	for i, r := range reqs {
+		r.done <- results[i]
+	}
+	return next
+}
+
+// state returns the stream's state as of the requests applied so far in this group.
+func (g *group) state(stream string) (*streamState, error) {
+	if st := g.states[stream]; st != nil {
+		return st, nil
+	}
+	st, ok := g.cache[stream]
+	if !ok {
+		v, closer, err := g.s.db.Get(stateKey(stream))
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+		case err != nil:
+			return nil, g.s.engineErr("read stream state", err)
+		default:
+			st, err = decodeState(stream, v)
+			closer.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	p := &st
+	g.states[stream] = p
+	return p, nil
+}
+
+func (g *group) apply(r *writeReq, next *uint64, now time.Time) writeResult {
+	st, err := g.state(r.stream)
+	if err != nil {
+		return writeResult{err: err}
+	}
+	if st.tombstoned {
+		return writeResult{err: fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, r.stream)}
+	}
+	wrong := func(exists bool, last uint64) writeResult {
+		return writeResult{err: &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, ActualExists: exists, ActualRevision: last}}
+	}
+	switch r.kind {
+	case reqAppend:
+		if res, done := g.idempotent(r); done {
+			return res
+		}
+		if !r.expected.Check(st.exists(), st.next-1) {
+			return wrong(st.exists(), st.next-1)
+		}
+		prefix := streamKeyPrefix(r.stream)
+		for i := range r.events {
+			*next++
+			pos, rev := *next, st.next
+			st.next++
+			g.buf = appendRecord(g.buf[:0], pos, rev, now, r.events[i].Metadata.OccurredAt, r.bodies[i])
+			g.batch.Set(eventKey(pos), g.buf, nil)
+			g.batch.Set(streamKey(prefix, rev), encodePos(pos), nil)
+			g.batch.Set(idKey(r.events[i].ID), encodePos(pos), nil)
+			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos}
+		}
+		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.next - 1, Position: position(*next)}}
+	case reqDelete, reqTombstone:
+		if !r.expected.Check(st.exists(), st.next-1) {
+			return wrong(st.exists(), st.next-1)
+		}
+		if r.kind == reqDelete {
+			if !st.exists() {
+				return writeResult{err: fmt.Errorf("%w: delete %q", eventstore.ErrStreamNotFound, r.stream)}
+			}
+			st.hiddenBefore = st.next
+		} else {
+			st.tombstoned = true
+		}
+		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		return writeResult{res: eventstore.AppendResult{Position: position(*next)}}
+	case reqSetMeta:
+		if !r.expected.Check(st.metaNext > 0, st.metaNext-1) {
+			return wrong(st.metaNext > 0, st.metaNext-1)
+		}
+		st.meta = r.meta
+		st.metaNext++
+		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.metaNext - 1, Position: position(*next)}}
+	}
+	return writeResult{err: fmt.Errorf("%w: unknown write kind %d", eventstore.ErrInvalidArgument, r.kind)}
+}
+
+// idempotent decides whether r retries a committed batch. done is false when no event ID of r
+// was seen before, so r is new.
+func (g *group) idempotent(r *writeReq) (res writeResult, done bool) {
+	refs := make([]idRef, len(r.events))
+	found := 0
+	for i, e := range r.events {
+		ref, ok, err := g.lookupID(e.ID)
+		if err != nil {
+			return writeResult{err: err}, true
+		}
+		if ok {
+			refs[i] = ref
+			found++
+		}
+	}
+	if found == 0 {
+		return writeResult{}, false
+	}
+	for i := range refs {
+		if i >= found || refs[i].stream != r.stream || refs[i].rev != refs[0].rev+uint64(i) {
+			return writeResult{err: fmt.Errorf("%w: append to %q: event %s was already committed in another batch or stream; retry the whole original batch or use new IDs",
+				eventstore.ErrInvalidArgument, r.stream, r.events[min(i, len(r.events)-1)].ID)}, true
+		}
+	}
+	last := refs[len(refs)-1]
+	return writeResult{res: eventstore.AppendResult{NextExpectedRevision: last.rev, Position: position(last.pos)}}, true
+}
+
+func (g *group) lookupID(id uuid.UUID) (idRef, bool, error) {
+	if ref, ok := g.ids[id]; ok {
+		return ref, true, nil
+	}
+	v, closer, err := g.s.db.Get(idKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return idRef{}, false, nil
+	}
+	if err != nil {
+		return idRef{}, false, g.s.engineErr("read event ID index", err)
+	}
+	pos := decodePos(v)
+	closer.Close()
+	rec, closer, err := g.s.db.Get(eventKey(pos))
+	if err != nil {
+		return idRef{}, false, g.s.engineErr(fmt.Sprintf("read event at position %d", pos), err)
+	}
+	defer closer.Close()
+	h, _, err := decodeHead(pos, rec)
+	if err != nil {
+		return idRef{}, false, err
+	}
+	return idRef{stream: string(h.stream), rev: binary.BigEndian.Uint64(rec[4:]), pos: pos}, true, nil
+}
+
+func encodePos(pos uint64) []byte { return binary.BigEndian.AppendUint64(nil, pos) }
+
+func decodePos(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func position(p uint64) eventstore.Position { return eventstore.Position{Commit: p, Prepare: p} }

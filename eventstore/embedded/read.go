@@ -1,0 +1,260 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"unsafe"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+// GetStreamMetadata implements eventstore.Store.
+func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstore.StreamMetadata, uint64, bool, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return eventstore.StreamMetadata{}, 0, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.StreamMetadata{}, 0, false, err
+	}
+	st, err := s.readState(s.db, stream)
+	if err != nil {
+		return eventstore.StreamMetadata{}, 0, false, err
+	}
+	if st.tombstoned {
+		return eventstore.StreamMetadata{}, 0, false, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, stream)
+	}
+	if st.metaNext == 0 {
+		return eventstore.StreamMetadata{}, 0, false, nil
+	}
+	return st.meta, st.metaNext - 1, true, nil
+}
+
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+func (s *Store) readState(r getter, stream string) (streamState, error) {
+	v, closer, err := r.Get(stateKey(stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return streamState{}, nil
+	}
+	if err != nil {
+		return streamState{}, s.engineErr("read stream state", err)
+	}
+	defer closer.Close()
+	return decodeState(stream, v)
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := eventstore.ValidateStreamName(stream); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if err := s.enter(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		defer s.inflight.Done()
+		snap := s.db.NewSnapshot()
+		defer snap.Close()
+		if err := s.readStream(ctx, snap, stream, opts, yield); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+		}
+	}
+}
+
+func (s *Store) readStream(ctx context.Context, snap *pebble.Snapshot, stream string, opts eventstore.ReadStreamOptions, yield func(eventstore.RecordedEvent, error) bool) error {
+	st, err := s.readState(snap, stream)
+	if err != nil {
+		return err
+	}
+	if st.tombstoned {
+		return fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, stream)
+	}
+	lo := st.visibleFrom()
+	if st.next <= lo {
+		return fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
+	}
+	hi := st.next - 1
+	dec := newDecoder()
+	load := func(rev uint64) (eventstore.RecordedEvent, error) {
+		pv, closer, err := snap.Get(streamKey(streamKeyPrefix(stream), rev))
+		if err != nil {
+			return eventstore.RecordedEvent{}, s.engineErr(fmt.Sprintf("read %s@%d index", stream, rev), err)
+		}
+		pos := decodePos(pv)
+		closer.Close()
+		v, closer, err := snap.Get(eventKey(pos))
+		if err != nil {
+			return eventstore.RecordedEvent{}, s.engineErr(fmt.Sprintf("read %s@%d at position %d", stream, rev, pos), err)
+		}
+		defer closer.Close()
+		h, r, err := decodeHead(pos, v)
+		if err != nil {
+			return eventstore.RecordedEvent{}, err
+		}
+		return dec.decode(pos, v, h, r)
+	}
+	// MaxAge: RecordedAt grows with revision, so the newest event tells whether any survive,
+	// and older ones are skipped until the first young enough.
+	var cutoff int64 = math.MinInt64
+	if st.meta.MaxAge > 0 {
+		cutoff = s.opts.Now().Add(-st.meta.MaxAge).UnixNano()
+		last, err := load(hi)
+		if err != nil {
+			return err
+		}
+		if last.RecordedAt.UnixNano() < cutoff {
+			return fmt.Errorf("%w: %q (every event is older than the stream's max age)", eventstore.ErrStreamNotFound, stream)
+		}
+	}
+	from := opts.From
+	step := int64(1)
+	if opts.Direction == eventstore.Backwards {
+		step = -1
+		if opts.FromEnd || from > hi {
+			from = hi
+		}
+	} else if opts.FromEnd {
+		from = hi
+	}
+	if from < lo {
+		if step < 0 {
+			return nil
+		}
+		from = lo
+	}
+	var n uint64
+	for rev := from; rev >= lo && rev <= hi; rev = uint64(int64(rev) + step) {
+		if opts.MaxCount > 0 && n == opts.MaxCount {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e, err := load(rev)
+		if err != nil {
+			return err
+		}
+		if e.RecordedAt.UnixNano() < cutoff {
+			if step < 0 {
+				return nil
+			}
+			continue
+		}
+		n++
+		if !yield(e, nil) {
+			return nil
+		}
+		if rev == 0 && step < 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if err := opts.Filter.Validate(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		if err := s.enter(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		defer s.inflight.Done()
+		head := s.head.Load()
+		from := opts.From.Commit
+		backwards := opts.Direction == eventstore.Backwards
+		if opts.FromEnd || (backwards && from > head) {
+			from = head
+			if !backwards {
+				from = head + 1
+			}
+		}
+		lo, hi := from, head
+		if backwards {
+			lo, hi = 1, from
+		}
+		if err := s.scan(ctx, lo, hi, backwards, opts.Filter, opts.MaxCount, func(e eventstore.RecordedEvent) bool { return yield(e, nil) }, nil); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+		}
+	}
+}
+
+// scan visits the events with positions in [lo, hi] in order, passing those that match filter
+// to visit until it returns false or max of them were visited. skipped, if not nil, is called
+// with the position of each event the filter rejected.
+func (s *Store) scan(ctx context.Context, lo, hi uint64, backwards bool, filter *eventstore.Filter, max uint64,
+	visit func(eventstore.RecordedEvent) bool, skipped func(pos uint64) bool) error {
+	if lo > hi {
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(lo), UpperBound: eventKey(hi + 1)})
+	if err != nil {
+		return s.engineErr("read $all", err)
+	}
+	defer it.Close()
+	dec := newDecoder()
+	var n uint64
+	valid := it.First()
+	if backwards {
+		valid = it.Last()
+	}
+	for ; valid; valid = step(it, backwards) {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		pos := decodePos(it.Key()[1:])
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return s.engineErr(fmt.Sprintf("read event at position %d", pos), err)
+		}
+		h, r, err := decodeHead(pos, v)
+		if err != nil {
+			return err
+		}
+		if !filter.Match(unsafeString(h.stream), unsafeString(h.typ)) {
+			if skipped != nil && !skipped(pos) {
+				return nil
+			}
+			continue
+		}
+		e, err := dec.decode(pos, v, h, r)
+		if err != nil {
+			return err
+		}
+		n++
+		if !visit(e) || (max > 0 && n >= max) {
+			return nil
+		}
+	}
+	return s.engineErr("read $all", it.Error())
+}
+
+func step(it *pebble.Iterator, backwards bool) bool {
+	if backwards {
+		return it.Prev()
+	}
+	return it.Next()
+}
+
+// unsafeString views b as a string without copying, for calls that do not retain it.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

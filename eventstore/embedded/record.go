@@ -1,0 +1,219 @@
+package embedded
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+// Record value layout:
+//
+//	crc32c:4   over the key's 8 position bytes and everything after this field
+//	revision:8
+//	recordedAt:8 (unix nanoseconds)
+//	occurredAt:8 (unix nanoseconds)
+//	payloadVersion:uvarint
+//	id:16
+//	then uvarint-length-prefixed strings: stream, type, env, actor, correlation, causation
+//	extraCount:uvarint, then that many key/value string pairs
+//	data: the rest
+const recordFixed = 4 + 8 + 8 + 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// eventKey returns the key of the event at pos.
+func eventKey(pos uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 'e'
+	binary.BigEndian.PutUint64(k[1:], pos)
+	return k
+}
+
+func streamKeyPrefix(stream string) []byte {
+	k := make([]byte, 0, 1+binary.MaxVarintLen64+len(stream)+8)
+	k = append(k, 's')
+	k = binary.AppendUvarint(k, uint64(len(stream)))
+	return append(k, stream...)
+}
+
+func streamKey(prefix []byte, rev uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(prefix)+8), prefix...), rev)
+}
+
+func idKey(id uuid.UUID) []byte { return append([]byte{'i'}, id[:]...) }
+
+func stateKey(stream string) []byte { return append([]byte{'m'}, stream...) }
+
+// encodeBody encodes everything of e that the caller knows before the committer assigns a
+// revision, position and time; the committer prepends the fixed header with appendRecord.
+func encodeBody(stream string, e *eventstore.EventData) []byte {
+	m := &e.Metadata
+	n := binary.MaxVarintLen32 + 16 + 7*binary.MaxVarintLen64 + len(stream) + len(e.Type) +
+		len(m.EnvironmentID) + len(m.Actor) + len(m.CorrelationID) + len(m.CausationID) + len(e.Data)
+	for k, v := range m.Extra {
+		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(e.PayloadVersion))
+	b = append(b, e.ID[:]...)
+	for _, s := range [...]string{stream, e.Type, m.EnvironmentID, m.Actor, m.CorrelationID, m.CausationID} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Extra)))
+	for k, v := range m.Extra {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return append(b, e.Data...)
+}
+
+// appendRecord builds the full record value for body at pos.
+func appendRecord(dst []byte, pos, rev uint64, recordedAt, occurredAt time.Time, body []byte) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint64(dst, rev)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(recordedAt.UnixNano()))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(unixNanoOrZero(occurredAt)))
+	dst = append(dst, body...)
+	binary.BigEndian.PutUint32(dst[start:], recordCRC(pos, dst[start+4:]))
+	return dst
+}
+
+func recordCRC(pos uint64, rest []byte) uint32 {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], pos)
+	return crc32.Update(crc32.Checksum(k[:], castagnoli), castagnoli, rest)
+}
+
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func timeOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// recordHead is the part of a record needed to filter it: decoded without allocating.
+type recordHead struct {
+	stream, typ []byte
+}
+
+// decoder decodes records. It interns stream and type names and environment and actor IDs,
+// which repeat across events, so that a scan allocates little besides each event's data.
+type decoder struct {
+	intern map[string]string
+}
+
+func newDecoder() *decoder { return &decoder{intern: make(map[string]string, 64)} }
+
+func (d *decoder) str(b []byte) string {
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < 4096 {
+		d.intern[s] = s
+	}
+	return s
+}
+
+type reader struct {
+	b   []byte
+	off int
+	err bool
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if r.err || n > uint64(len(r.b)-r.off) {
+		r.err = true
+		return nil
+	}
+	s := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return s
+}
+
+func (r *reader) lstring() []byte { return r.bytes(r.uvarint()) }
+
+func corrupt(pos uint64, what string) error {
+	return fmt.Errorf("%w: event record at position %d: %s", eventstore.ErrCorrupt, pos, what)
+}
+
+// head decodes the stream and type of the record at pos after checking its checksum.
+func decodeHead(pos uint64, v []byte) (recordHead, *reader, error) {
+	if len(v) < recordFixed {
+		return recordHead{}, nil, corrupt(pos, "shorter than its header")
+	}
+	if recordCRC(pos, v[4:]) != binary.BigEndian.Uint32(v) {
+		return recordHead{}, nil, corrupt(pos, "checksum mismatch")
+	}
+	r := &reader{b: v, off: recordFixed}
+	r.uvarint()
+	r.bytes(16)
+	h := recordHead{stream: r.lstring(), typ: r.lstring()}
+	if r.err {
+		return recordHead{}, nil, corrupt(pos, "truncated header")
+	}
+	return h, r, nil
+}
+
+// decode returns the full event at pos. Data is copied: v may be reused by the engine.
+func (d *decoder) decode(pos uint64, v []byte, h recordHead, r *reader) (eventstore.RecordedEvent, error) {
+	var e eventstore.RecordedEvent
+	e.Position = eventstore.Position{Commit: pos, Prepare: pos}
+	e.Revision = binary.BigEndian.Uint64(v[4:])
+	e.RecordedAt = timeOrZero(int64(binary.BigEndian.Uint64(v[12:])))
+	e.Metadata.OccurredAt = timeOrZero(int64(binary.BigEndian.Uint64(v[20:])))
+	r2 := reader{b: v, off: recordFixed}
+	e.PayloadVersion = uint32(r2.uvarint())
+	copy(e.ID[:], r2.bytes(16))
+	e.Stream, e.Type = d.str(h.stream), d.str(h.typ)
+	e.Metadata.EnvironmentID = d.str(r.lstring())
+	e.Metadata.Actor = d.str(r.lstring())
+	corr, cause := r.lstring(), r.lstring()
+	if len(corr) > 0 || len(cause) > 0 {
+		both := string(corr) + string(cause) // one allocation for the two
+		e.Metadata.CorrelationID, e.Metadata.CausationID = both[:len(corr)], both[len(corr):]
+	}
+	if n := r.uvarint(); n > 0 && !r.err {
+		if n > uint64(len(v)) {
+			return e, corrupt(pos, "extra metadata count out of range")
+		}
+		e.Metadata.Extra = make(map[string]string, n)
+		for range n {
+			k, val := r.lstring(), r.lstring()
+			e.Metadata.Extra[string(k)] = string(val)
+		}
+	}
+	if r.err || r2.err {
+		return e, corrupt(pos, "truncated body")
+	}
+	if rest := v[r.off:]; len(rest) > 0 {
+		e.Data = append([]byte(nil), rest...)
+	}
+	return e, nil
+}

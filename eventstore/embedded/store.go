@@ -1,0 +1,225 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Options tune the store. The zero value is the production default.
+type Options struct {
+	// MaxAppendBytes bounds the encoded size of one append (default 16 MiB).
+	MaxAppendBytes int
+	// CacheBytes is the block cache size (default 256 MiB).
+	CacheBytes int64
+	// Now is the clock stamping RecordedAt (default time.Now).
+	Now func() time.Time
+	// Logger receives the engine's warnings and errors (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxAppendBytes <= 0 {
+		o.MaxAppendBytes = 16 << 20
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 256 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is the embedded event store. Open it with Open; it is safe for concurrent use.
+type Store struct {
+	db   *pebble.DB
+	dir  string
+	opts Options
+	lock *os.File
+
+	reqs    chan *writeReq
+	stopped chan struct{} // closed when the committer has exited
+
+	// head is the position of the last durable event. Readers never look past it.
+	head atomic.Uint64
+
+	mu       sync.Mutex
+	notify   chan struct{} // closed and replaced after every commit group
+	closed   bool
+	closing  chan struct{} // closed by Close
+	failed   error         // set when a commit failed: the store refuses further writes
+	inflight sync.WaitGroup
+}
+
+// Open opens (creating if needed) the store in dir and takes an exclusive lock on it.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	lockPath := filepath.Join(dir, "idstream.lock")
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open event store: lock file: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("open event store: data directory %s is in use by another process (lock %s held)", dir, lockPath)
+		}
+		return nil, fmt.Errorf("open event store: lock %s: %w", lockPath, err)
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:                       cache,
+		FormatMajorVersion:          pebble.FormatNewest,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		LBaseMaxBytes:               256 << 20,
+		Logger:                      pebbleLogger{opts.Logger},
+	}
+	for i := range po.Levels {
+		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(filepath.Join(dir, "events"), po)
+	if err != nil {
+		lock.Close()
+		if errors.Is(err, pebble.ErrCorruption) {
+			return nil, fmt.Errorf("%w: open event store in %s: %v", eventstore.ErrCorrupt, dir, err)
+		}
+		return nil, fmt.Errorf("open event store in %s: %w", dir, err)
+	}
+	s := &Store{
+		db: db, dir: dir, opts: opts, lock: lock,
+		reqs:    make(chan *writeReq, 4096),
+		stopped: make(chan struct{}),
+		notify:  make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	head, err := s.lastPosition()
+	if err != nil {
+		db.Close()
+		lock.Close()
+		return nil, err
+	}
+	s.head.Store(head)
+	go s.commitLoop(head)
+	return s, nil
+}
+
+// lastPosition finds the last event on disk and checks that its record is intact.
+func (s *Store) lastPosition() (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'e'}, UpperBound: []byte{'f'}})
+	if err != nil {
+		return 0, fmt.Errorf("open event store in %s: %w", s.dir, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, s.engineErr("open event store", it.Error())
+	}
+	pos := decodePos(it.Key()[1:])
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return 0, s.engineErr("open event store", err)
+	}
+	if _, _, err := decodeHead(pos, v); err != nil {
+		return 0, fmt.Errorf("open event store in %s: %w", s.dir, err)
+	}
+	return pos, nil
+}
+
+// engineErr wraps an engine error, classifying corruption.
+func (s *Store) engineErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pebble.ErrCorruption) {
+		return fmt.Errorf("%w: %s in %s: %v", eventstore.ErrCorrupt, op, s.dir, err)
+	}
+	if errors.Is(err, pebble.ErrClosed) {
+		return fmt.Errorf("%s: %w", op, eventstore.ErrClosed)
+	}
+	return fmt.Errorf("%s in %s: %w", op, s.dir, err)
+}
+
+// Head returns the position of the last durable event (0 for an empty log).
+func (s *Store) Head() eventstore.Position {
+	h := s.head.Load()
+	return eventstore.Position{Commit: h, Prepare: h}
+}
+
+// Close waits for writes in progress, stops the committer, ends subscriptions and releases the
+// directory lock.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.mu.Unlock()
+	s.inflight.Wait() // no new requests can enter now
+	close(s.reqs)
+	<-s.stopped
+	err := s.db.Close()
+	s.lock.Close()
+	return err
+}
+
+// enter registers an operation; it fails once the store is closing.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventstore.ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+func (s *Store) waitChan() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+func (s *Store) published(head uint64) {
+	s.head.Store(head)
+	s.mu.Lock()
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("event store engine: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("event store engine fatal: " + fmt.Sprintf(format, args...))
+	os.Exit(70)
+}
