@@ -1,0 +1,9 @@
+// Package graph is idstream's GraphQL API: the schema (graph/schema/*.graphqls), the code gqlgen
+// generates from it, thin resolvers that call commands and read projections, the error presenter
+// that maps error kinds to extensions.code, dataloaders and authentication.
+//
+// Import rule: commands, projections and domain, plus the eventstore port package for
+// eventstore.Position alone (mutation payloads return the commit position and queries accept a
+// minimum one). Resolvers never append to or read from the Store themselves; they go through
+// commands and projections. Never a backend subpackage. Enforced by cmd/idstream's layout test.
+package graph
