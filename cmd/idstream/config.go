@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is what the one binary needs to wire its backends. The zero value is not useful: start
+// from DefaultConfig, which runs everything on one machine with nothing set.
+type Config struct {
+	// Listen is the HTTP listen address, host:port. Port 0 picks a free port.
+	Listen string
+	// DataDir holds the embedded backends' files (the embedded event store in DataDir/eventstore).
+	DataDir string
+	// EventStore is "embedded" or an EventStoreDB / KurrentDB connection string
+	// (esdb://, esdb+discover://, kurrentdb://, kurrentdb+discover://).
+	EventStore string
+	// ReadModels is "memory". PostgreSQL URLs are recognised and refused until supported.
+	ReadModels string
+	// Bus is "gochannel". NATS URLs are recognised and refused until supported.
+	Bus string
+}
+
+// Values of the settings that select an embedded backend.
+const (
+	EventStoreEmbedded = "embedded"
+	ReadModelsMemory   = "memory"
+	BusGoChannel       = "gochannel"
+)
+
+// DefaultConfig returns the configuration used when no flag or environment variable is set.
+func DefaultConfig() Config {
+	return Config{
+		Listen:     "127.0.0.1:8080",
+		DataDir:    "./data",
+		EventStore: EventStoreEmbedded,
+		ReadModels: ReadModelsMemory,
+		Bus:        BusGoChannel,
+	}
+}
+
+// setting ties one Config field to its flag and its environment variable.
+type setting struct {
+	flag, env, usage string
+	value            *string
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"listen", "IDSTREAM_LISTEN", "HTTP listen address (host:port)", &c.Listen},
+		{"data-dir", "IDSTREAM_DATA_DIR", "directory of the embedded backends' files", &c.DataDir},
+		{"eventstore", "IDSTREAM_EVENTSTORE", `event log: "embedded", or an esdb:// or kurrentdb:// connection string`, &c.EventStore},
+		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" (PostgreSQL not yet supported)`, &c.ReadModels},
+		{"bus", "IDSTREAM_BUS", `message bus: "gochannel" (NATS not yet supported)`, &c.Bus},
+	}
+}
+
+// configFlags binds a Config to a command's flags and to the environment. A flag given on the
+// command line wins over its environment variable, which wins over the default; an environment
+// variable set to the empty string counts as unset.
+type configFlags struct {
+	cfg       Config
+	fs        *pflag.FlagSet
+	lookupEnv func(string) (string, bool)
+}
+
+// addConfigFlags registers the configuration flags on fs. Any command that wires backends
+// (serve, bench, projections...) uses it, so that every command reads the same settings.
+func addConfigFlags(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) *configFlags {
+	f := &configFlags{cfg: DefaultConfig(), fs: fs, lookupEnv: lookupEnv}
+	for _, s := range f.cfg.settings() {
+		fs.StringVar(s.value, s.flag, *s.value, s.usage+" (env "+s.env+")")
+	}
+	return f
+}
+
+// Config returns the resolved, validated configuration.
+func (f *configFlags) Config() (Config, error) {
+	cfg := f.cfg
+	for _, s := range cfg.settings() {
+		if f.fs.Changed(s.flag) {
+			continue
+		}
+		if v, ok := f.lookupEnv(s.env); ok && v != "" {
+			*s.value = v
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports every problem of c at once, each naming its flag and environment variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flag, env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", flag, env, fmt.Sprintf(format, args...)))
+	}
+
+	if err := validateListen(c.Listen); err != nil {
+		bad("listen", "IDSTREAM_LISTEN", "%v", err)
+	}
+
+	switch scheme := schemeOf(c.EventStore); {
+	case c.EventStore == EventStoreEmbedded:
+		if strings.TrimSpace(c.DataDir) == "" {
+			bad("data-dir", "IDSTREAM_DATA_DIR", "is empty, and the embedded event store needs a directory")
+		}
+	case scheme == "esdb", scheme == "esdb+discover", scheme == "kurrentdb", scheme == "kurrentdb+discover":
+		if _, err := url.Parse(c.EventStore); err != nil {
+			// url.Error quotes the input, which may hold a password: report the scheme only.
+			bad("eventstore", "IDSTREAM_EVENTSTORE", "the %s:// connection string is not a valid URL", scheme)
+		}
+	case scheme != "":
+		bad("eventstore", "IDSTREAM_EVENTSTORE", `unknown scheme %q: want "embedded", esdb://… or kurrentdb://…`, scheme)
+	default:
+		bad("eventstore", "IDSTREAM_EVENTSTORE", `want "embedded", esdb://… or kurrentdb://…, got %q`, c.EventStore)
+	}
+
+	switch scheme := schemeOf(c.ReadModels); {
+	case c.ReadModels == ReadModelsMemory:
+	case scheme == "postgres", scheme == "postgresql":
+		bad("readmodels", "IDSTREAM_READMODELS", `PostgreSQL read models are not yet supported; use "memory"`)
+	default:
+		bad("readmodels", "IDSTREAM_READMODELS", `want "memory", got %q`, redact(c.ReadModels))
+	}
+
+	switch scheme := schemeOf(c.Bus); {
+	case c.Bus == BusGoChannel:
+	case scheme == "nats":
+		bad("bus", "IDSTREAM_BUS", `the NATS bus is not yet supported; use "gochannel"`)
+	default:
+		bad("bus", "IDSTREAM_BUS", `want "gochannel", got %q`, redact(c.Bus))
+	}
+
+	return errors.Join(errs...)
+}
+
+func validateListen(addr string) error {
+	if addr == "" {
+		return errors.New("is empty; want host:port, e.g. 127.0.0.1:8080")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+// schemeOf returns the lower-cased scheme of a URL-looking value, or "".
+func schemeOf(v string) string {
+	scheme, _, ok := strings.Cut(v, "://")
+	if !ok {
+		return ""
+	}
+	return strings.ToLower(scheme)
+}
+
+// redact hides the user information of a URL-looking value, so that errors and logs never
+// print a password.
+func redact(v string) string {
+	if schemeOf(v) == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return schemeOf(v) + "://…"
+	}
+	return u.Redacted()
+}

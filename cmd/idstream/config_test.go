@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func envOf(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	t.Parallel()
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	ok := []func(*Config){
+		func(c *Config) { c.EventStore = "esdb://admin:changeit@localhost:2113?tls=false" },
+		func(c *Config) { c.EventStore = "esdb+discover://cluster.example:2113" },
+		func(c *Config) { c.EventStore = "kurrentdb://localhost:2113?tls=false" },
+		func(c *Config) { c.Listen = "[::1]:0" },
+		func(c *Config) { c.Listen = ":9090" },
+		func(c *Config) { c.EventStore = "esdb://localhost:2113"; c.DataDir = "" },
+	}
+	for i, mod := range ok {
+		c := DefaultConfig()
+		mod(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("case %d (%+v): Validate() = %v, want nil", i, c, err)
+		}
+	}
+
+	bad := []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Listen = "" }, "--listen (IDSTREAM_LISTEN): is empty"},
+		{func(c *Config) { c.Listen = "localhost" }, "--listen (IDSTREAM_LISTEN): \"localhost\" is not host:port"},
+		{func(c *Config) { c.Listen = "localhost:http" }, "port \"http\" is not a number"},
+		{func(c *Config) { c.Listen = "localhost:70000" }, "port \"70000\" is not a number"},
+		{func(c *Config) { c.DataDir = " " }, "--data-dir (IDSTREAM_DATA_DIR): is empty"},
+		{func(c *Config) { c.EventStore = "pebble" }, `--eventstore (IDSTREAM_EVENTSTORE): want "embedded", esdb://… or kurrentdb://…, got "pebble"`},
+		{func(c *Config) { c.EventStore = "http://localhost:2113" }, `unknown scheme "http"`},
+		{func(c *Config) { c.ReadModels = "postgres://u:secret@localhost/idstream" }, "--readmodels (IDSTREAM_READMODELS): PostgreSQL read models are not yet supported"},
+		{func(c *Config) { c.ReadModels = "postgresql://localhost/idstream" }, "PostgreSQL read models are not yet supported"},
+		{func(c *Config) { c.ReadModels = "mysql://u:secret@localhost/x" }, `want "memory", got "mysql://u:xxxxx@localhost/x"`},
+		{func(c *Config) { c.Bus = "nats://localhost:4222" }, "--bus (IDSTREAM_BUS): the NATS bus is not yet supported"},
+		{func(c *Config) { c.Bus = "kafka" }, `--bus (IDSTREAM_BUS): want "gochannel", got "kafka"`},
+	}
+	for _, tc := range bad {
+		c := DefaultConfig()
+		tc.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Validate() = %v, want an error containing %q", c, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%+v: Validate() = %v: the error shows a password", c, err)
+		}
+	}
+}
+
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	c := Config{Listen: "nowhere", DataDir: "", EventStore: "embedded", ReadModels: "postgres://x", Bus: "nats://y"}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	for _, flag := range []string{"--listen", "--data-dir", "--readmodels", "--bus"} {
+		if !strings.Contains(err.Error(), flag) {
+			t.Errorf("Validate() = %q: no problem reported for %s", err, flag)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	flags := addConfigFlags(fs, envOf(map[string]string{
+		"IDSTREAM_LISTEN":   "127.0.0.1:9000", // overridden by the flag
+		"IDSTREAM_DATA_DIR": "/var/lib/idstream",
+		"IDSTREAM_BUS":      "", // empty counts as unset
+	}))
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:9001"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := flags.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Listen = "127.0.0.1:9001"
+	want.DataDir = "/var/lib/idstream"
+	if got != want {
+		t.Errorf("Config() = %+v, want %+v", got, want)
+	}
+
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+	for _, s := range want.settings() {
+		if !strings.Contains(help.String(), "--"+s.flag) || !strings.Contains(help.String(), s.env) {
+			t.Errorf("help does not name --%s and %s:\n%s", s.flag, s.env, help.String())
+		}
+	}
+}
+
+func TestServeRejectsBadConfigurationAtOnce(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"serve", "--listen", "nowhere", "--bus", "nats://localhost:4222"},
+		envOf(map[string]string{"IDSTREAM_READMODELS": "postgres://localhost/idstream"}), &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"--listen (IDSTREAM_LISTEN)", "--readmodels (IDSTREAM_READMODELS): PostgreSQL read models are not yet supported", "--bus (IDSTREAM_BUS)"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", stdout.String())
+	}
+}
+
+func TestUnknownFlagShowsUsage(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"serve", "--no-such-flag"}, envOf(nil), &stdout, &stderr); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "unknown flag: --no-such-flag") || !strings.Contains(stderr.String(), "Usage:") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, envOf(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "idstream ") || !strings.Contains(stdout.String(), "go1.") {
+		t.Errorf("version printed %q", stdout.String())
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+// headStore is a test double answering only what serve uses: ReadAll (with readErr) and Close.
+// Any other method panics through the nil embedded interface.
+type headStore struct {
+	eventstore.Store
+	readErr error
+	closed  atomic.Bool
+}
+
+func (s *headStore) ReadAll(context.Context, eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if s.readErr != nil {
+			yield(eventstore.RecordedEvent{}, s.readErr)
+		}
+	}
+}
+
+func (s *headStore) Close() error { s.closed.Store(true); return nil }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	t.Parallel()
+	store := &headStore{}
+	ready := &readiness{store: store}
+	h := newHTTPHandler(ready.check, newMetricsRegistry())
+
+	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	if code, body := get(t, h, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %q, want 200", code, body)
+	}
+	code, body := get(t, h, "/metrics")
+	if code != http.StatusOK {
+		t.Errorf("/metrics = %d", code)
+	}
+	for _, m := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total", "go_build_info"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
+	unready := &readiness{store: &headStore{readErr: eventstore.ErrUnavailable}}
+	h = newHTTPHandler(unready.check, newMetricsRegistry())
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "event store unavailable") {
+		t.Errorf("/readyz with a failing store = %d %q, want 503 naming the store", code, body)
+	}
+	if code, body := get(t, h, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz with a failing store = %d %q, want 200", code, body)
+	}
+
+	ready.draining.Store(true)
+	h = newHTTPHandler(ready.check, newMetricsRegistry())
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("/readyz while draining = %d %q, want 503 shutting down", code, body)
+	}
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	t.Parallel()
+	store := &headStore{}
+	open := func(context.Context, Config, *slog.Logger) (eventstore.Store, error) { return store, nil }
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, open, slog.New(slog.NewTextHandler(io.Discard, nil)), w)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the listen address: %v (serve: %v)", err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "idstream listening on ")
+	if !ok {
+		t.Fatalf("first line of stdout = %q", line)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz = %d", resp.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v after cancel, want nil", err)
+		}
+	case <-time.After(shutdownTimeout + 5*time.Second):
+		t.Fatal("serve did not return after its context was cancelled")
+	}
+	if !store.closed.Load() {
+		t.Error("the event store was not closed")
+	}
+}
+
+func TestServeReportsOpenFailure(t *testing.T) {
+	t.Parallel()
+	errLocked := errors.New("data directory in use")
+	open := func(context.Context, Config, *slog.Logger) (eventstore.Store, error) { return nil, errLocked }
+	err := serve(t.Context(), DefaultConfig(), open, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if !errors.Is(err, errLocked) {
+		t.Errorf("serve = %v, want the opener's error", err)
+	}
+}

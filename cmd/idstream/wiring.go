@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/eventstore/embedded"
+)
+
+// eventStoreDir is where, inside the data directory, the embedded event store keeps its files.
+const eventStoreDir = "eventstore"
+
+// openEventStore opens the event log cfg names: the embedded store in DataDir/eventstore, or a
+// client of EventStoreDB / KurrentDB. Only cmd imports backend packages (see layout_test.go).
+func openEventStore(_ context.Context, cfg Config, log *slog.Logger) (eventstore.Store, error) {
+	logger := log.With("component", "eventstore")
+	if cfg.EventStore == EventStoreEmbedded {
+		dir := filepath.Join(cfg.DataDir, eventStoreDir)
+		// The backend's errors name the directory and, when another process holds it, the lock.
+		store, err := embedded.Open(dir, embedded.Options{Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("event store open", "backend", "embedded", "dir", dir)
+		return store, nil
+	}
+	return nil, fmt.Errorf("event store %s: the esdb backend is not wired into this build yet", redact(cfg.EventStore))
+}
