@@ -1,0 +1,342 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/idstream/idstream/eventstore"
+)
+
+// Features declares how a backend legitimately differs from the others. Each field changes
+// what the suite expects, never whether a case runs because of which backend it is.
+type Features struct {
+	// DensePositions: positions are 1, 2, 3, ... with no holes and Commit == Prepare (embedded);
+	// false for EventStoreDB, whose positions are byte offsets.
+	DensePositions bool
+	// MaxAppendBytes is the largest total size of one append the backend accepts, counted as
+	// the sum over its events of len(Data) plus the length of encoding/json's encoding of
+	// Metadata. The suite appends a 1 MiB event when this allows it, else an append of exactly
+	// this size, and checks that one byte more fails with ErrInvalidArgument writing nothing.
+	// 0 means no limit: the suite appends 1 MiB and does not look for a limit.
+	MaxAppendBytes int
+	// CaughtUpMessage: subscriptions send one MessageCaughtUp when they go live, after every
+	// event committed before they started; without it they never send one.
+	CaughtUpMessage bool
+}
+
+// Run runs every case as subtests. newStore returns a fresh, empty store; Run closes it
+// (t.Cleanup). newStore is called once per case, from the case's goroutine, possibly in
+// parallel with other cases.
+func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features) {
+	if f.MaxAppendBytes < 0 {
+		t.Fatalf("Features.MaxAppendBytes is %d; want 0 (no limit) or the limit in bytes", f.MaxAppendBytes)
+	}
+	s := &suite{newStore: newStore, f: f}
+	cases := []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"ExpectedRevision", s.testExpectedRevision},
+		{"DeleteExpectedRevision", s.testDeleteExpectedRevision},
+		{"ConcurrentExactAppends", s.testConcurrentExactAppends},
+		{"ConcurrentRetryingAppends", s.testConcurrentRetryingAppends},
+		{"Idempotency", s.testIdempotency},
+		{"Validation", s.testValidation},
+		{"Envelope", s.testEnvelope},
+		{"AllOrderConcurrentWriters", s.testAllOrderConcurrentWriters},
+		{"ReadStream", s.testReadStream},
+		{"ReadAll", s.testReadAll},
+		{"ReadAllFilter", s.testReadAllFilter},
+		{"ReadNotFoundDeleted", s.testReadNotFoundDeleted},
+		{"SystemRecordsHidden", s.testSystemRecordsHidden},
+		{"Subscribe", s.testSubscribe},
+		{"SubscribeCatchUpWhileWriting", s.testSubscribeCatchUpWhileWriting},
+		{"SubscribeFiltered", s.testSubscribeFiltered},
+		{"SubscribeCheckpoints", s.testSubscribeCheckpoints},
+		{"SubscribeResumeAfterCheckpoint", s.testSubscribeResumeAfterCheckpoint},
+		{"SubscribeSlowConsumer", s.testSubscribeSlowConsumer},
+		{"SubscribeCaughtUp", s.testSubscribeCaughtUp},
+		{"SoftDelete", s.testSoftDelete},
+		{"Tombstone", s.testTombstone},
+		{"StreamMetadata", s.testStreamMetadata},
+		{"MetadataTruncateBefore", s.testTruncateBefore},
+		{"MetadataMaxCount", s.testMaxCount},
+		{"MetadataMaxAge", s.testMaxAge},
+		{"LargeEvent", s.testLargeEvent},
+		{"AppendLimit", s.testAppendLimit},
+		{"Flood", s.testFlood},
+		{"Cancellation", s.testCancellation},
+		{"SubscriptionClose", s.testSubscriptionClose},
+		{"StoreClose", s.testStoreClose},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t)
+		})
+	}
+}
+
+type suite struct {
+	newStore func(t *testing.T) eventstore.Store
+	f        Features
+}
+
+const (
+	// opTimeout bounds a whole case: a hung backend fails instead of stalling the run.
+	opTimeout = 45 * time.Second
+	// msgTimeout bounds the wait for one subscription message that must come.
+	msgTimeout = 15 * time.Second
+)
+
+// store opens a fresh store for t and closes it when t ends.
+func (s *suite) store(t *testing.T) eventstore.Store {
+	t.Helper()
+	st := s.newStore(t)
+	require.NotNil(t, st, "newStore returned nil")
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+			t.Errorf("Store.Close: %v", err)
+		}
+	})
+	return st
+}
+
+// testContext is t's context bounded by opTimeout.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// streamName is a new stream of category cat, e.g. "user-1f0c…".
+func streamName(cat string) string {
+	return cat + "-" + uuid.NewString()
+}
+
+func newID() uuid.UUID {
+	return uuid.Must(uuid.NewV7())
+}
+
+// event is an event of type typ whose data is the JSON encoding of data.
+func event(typ string, data any) eventstore.EventData {
+	b, err := json.Marshal(data)
+	if err != nil {
+		panic(err)
+	}
+	return eventstore.EventData{
+		ID:             newID(),
+		Type:           typ,
+		PayloadVersion: 1,
+		Data:           b,
+		Metadata: eventstore.Metadata{
+			Actor:      "storetest",
+			OccurredAt: time.Now().UTC().Truncate(time.Microsecond),
+		},
+	}
+}
+
+// events returns n events of type typ with data {"i": k} for k from 0.
+func events(n int, typ string) []eventstore.EventData {
+	out := make([]eventstore.EventData, n)
+	for k := range out {
+		out[k] = event(typ, map[string]int{"i": k})
+	}
+	return out
+}
+
+func mustAppend(t testing.TB, st eventstore.Store, stream string, exp eventstore.ExpectedRevision, evs ...eventstore.EventData) eventstore.AppendResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	defer cancel()
+	res, err := st.Append(ctx, stream, exp, evs...)
+	require.NoError(t, err, "append %d events to %s expecting %s", len(evs), stream, exp)
+	return res
+}
+
+// callContext bounds one call of a helper.
+func callContext(t testing.TB) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), opTimeout)
+}
+
+// collect drains seq, stopping at its first error.
+func collect(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]eventstore.RecordedEvent, error) {
+	var out []eventstore.RecordedEvent
+	for e, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func readStream(t testing.TB, st eventstore.Store, stream string, opts eventstore.ReadStreamOptions) []eventstore.RecordedEvent {
+	t.Helper()
+	ctx, cancel := callContext(t)
+	defer cancel()
+	evs, err := collect(st.ReadStream(ctx, stream, opts))
+	require.NoError(t, err, "read stream %s %+v", stream, opts)
+	return evs
+}
+
+func readStreamErr(t testing.TB, st eventstore.Store, stream string, opts eventstore.ReadStreamOptions) error {
+	t.Helper()
+	ctx, cancel := callContext(t)
+	defer cancel()
+	evs, err := collect(st.ReadStream(ctx, stream, opts))
+	require.Error(t, err, "read stream %s %+v: want an error, got %d events", stream, opts, len(evs))
+	assert.Empty(t, evs, "read stream %s: events before the error", stream)
+	return err
+}
+
+func readAll(t testing.TB, st eventstore.Store, opts eventstore.ReadAllOptions) []eventstore.RecordedEvent {
+	t.Helper()
+	ctx, cancel := callContext(t)
+	defer cancel()
+	evs, err := collect(st.ReadAll(ctx, opts))
+	require.NoError(t, err, "read $all %+v", opts)
+	return evs
+}
+
+// all reads the whole of $all forwards.
+func all(t testing.TB, st eventstore.Store) []eventstore.RecordedEvent {
+	t.Helper()
+	return readAll(t, st, eventstore.ReadAllOptions{})
+}
+
+func ids[E eventstore.EventData | eventstore.RecordedEvent](evs []E) []uuid.UUID {
+	out := make([]uuid.UUID, len(evs))
+	for i, e := range evs {
+		switch e := any(e).(type) {
+		case eventstore.EventData:
+			out[i] = e.ID
+		case eventstore.RecordedEvent:
+			out[i] = e.ID
+		}
+	}
+	return out
+}
+
+func revisions(evs []eventstore.RecordedEvent) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Revision
+	}
+	return out
+}
+
+// span returns the integers from..to inclusive, counting down when to < from.
+func span(from, to uint64) []uint64 {
+	var out []uint64
+	for r := from; ; {
+		out = append(out, r)
+		if r == to {
+			return out
+		}
+		if to > from {
+			r++
+		} else {
+			r--
+		}
+	}
+}
+
+func reversed[T any](s []T) []T {
+	out := make([]T, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}
+
+// requireConflict checks that err is the conflict the rule exp must give on a stream in the
+// stated state.
+func requireConflict(t testing.TB, err error, stream string, exp eventstore.ExpectedRevision, exists bool, actual uint64) {
+	t.Helper()
+	require.Error(t, err, "expected %s on %s: want a conflict", exp, stream)
+	require.ErrorIs(t, err, eventstore.ErrWrongExpectedRevision)
+	var wre *eventstore.WrongExpectedRevisionError
+	require.ErrorAs(t, err, &wre)
+	assert.Equal(t, stream, wre.Stream, "conflict names the stream")
+	assert.Equal(t, exp, wre.Expected, "conflict names the rule given")
+	assert.Equal(t, exists, wre.ActualExists, "conflict's ActualExists")
+	if exists {
+		assert.Equal(t, actual, wre.ActualRevision, "conflict's ActualRevision")
+	}
+}
+
+// requirePositions checks that positions strictly increase and, for dense backends, that they
+// are consecutive from first (when first is not zero).
+func (s *suite) requirePositions(t testing.TB, evs []eventstore.RecordedEvent, first uint64) {
+	t.Helper()
+	var prev eventstore.Position
+	for i, e := range evs {
+		require.True(t, prev.Less(e.Position), "event %d (%s@%d) at position %v, not after %v", i, e.Stream, e.Revision, e.Position, prev)
+		prev = e.Position
+		if s.f.DensePositions {
+			require.Equal(t, e.Position.Commit, e.Position.Prepare, "dense position %v: Commit != Prepare", e.Position)
+			if first != 0 {
+				require.Equal(t, first+uint64(i), e.Position.Commit, "dense positions: event %d", i)
+			}
+		}
+	}
+}
+
+// requireSystemFree checks that no event of a system stream or type reached the reader.
+func requireSystemFree(t testing.TB, evs []eventstore.RecordedEvent) {
+	t.Helper()
+	for _, e := range evs {
+		require.False(t, len(e.Stream) > 0 && e.Stream[0] == '$', "system stream %q event %s reached the reader", e.Stream, e.Type)
+		require.False(t, len(e.Type) > 0 && e.Type[0] == '$', "system event type %q (stream %s) reached the reader", e.Type, e.Stream)
+	}
+}
+
+// head is the position of the last event of $all, if any.
+func head(t testing.TB, st eventstore.Store) (eventstore.Position, bool) {
+	t.Helper()
+	evs := readAll(t, st, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1})
+	if len(evs) == 0 {
+		return eventstore.Position{}, false
+	}
+	return evs[0].Position, true
+}
+
+// errs gathers failures from goroutines, which must not call t.FailNow.
+type errs struct {
+	ch chan error
+}
+
+func newErrs() *errs { return &errs{ch: make(chan error, 1024)} }
+
+func (e *errs) add(format string, args ...any) {
+	select {
+	case e.ch <- fmt.Errorf(format, args...):
+	default:
+	}
+}
+
+// check fails t with every gathered error.
+func (e *errs) check(t testing.TB) {
+	t.Helper()
+	close(e.ch)
+	n := 0
+	for err := range e.ch {
+		n++
+		if n <= 20 {
+			t.Error(err)
+		}
+	}
+	if n > 0 {
+		t.FailNow()
+	}
+}
