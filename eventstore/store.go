@@ -15,10 +15,15 @@ import (
 // an append interrupted that way may or may not have committed (retry it with the same IDs).
 type Store interface {
 	// Append writes events atomically at the end of stream if expected holds, and returns once
-	// they are durable. Appends are idempotent by event ID: if every event ID of the batch was
-	// already committed, as one batch, in this stream, Append writes nothing and returns the
-	// original result, whatever expected says. A batch that reuses some but not all committed
-	// IDs, or IDs committed elsewhere, fails with ErrInvalidArgument.
+	// they are durable.
+	//
+	// Appends are idempotent by event ID, as in EventStoreDB: a retry of a committed batch (same
+	// event IDs, same stream) writes nothing and returns the original result. A retry is always
+	// recognised when it repeats the original Exact or NoStream expectation, however much later;
+	// with Any or StreamExists it is recognised while the original is among the backend's recent
+	// writes (the embedded backend remembers the last 65,536 events). A retry whose IDs match the
+	// committed batch only in part fails with ErrInvalidArgument. Event IDs are not checked for
+	// uniqueness across streams.
 	// A tombstoned stream gives ErrStreamDeleted. Appending to a soft-deleted stream revives it:
 	// revisions continue after the last one ever written.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
