@@ -122,7 +122,7 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (eventstore.AppendResul
 // one synced batch.
 func (s *Store) commitLoop(head uint64) {
 	defer close(s.stopped)
-	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}}
+	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity)}
 	g.cache = make(map[string]streamState, 1024)
 	var reqs []*writeReq
 	for first := range s.reqs {
@@ -161,7 +161,8 @@ type group struct {
 	batch  *pebble.Batch
 	cache  map[string]streamState
 	states map[string]*streamState
-	ids    map[uuid.UUID]idRef
+	ids    map[uuid.UUID]idRef // IDs written by this group
+	recent *recentIDs          // IDs of recently committed groups
 	buf    []byte
 }
 
@@ -201,6 +202,9 @@ func (g *group) commit(head uint64, reqs []*writeReq) uint64 {
 		}
 	}
 	g.batch.Close()
+	for id, ref := range g.ids {
+		g.recent.add(id, ref)
+	}
 	for stream, st := range g.states {
 		if len(g.cache) >= 100_000 {
 			clear(g.cache)
@@ -254,23 +258,22 @@ func (g *group) apply(r *writeReq, next *uint64, now time.Time) writeResult {
 	}
 	switch r.kind {
 	case reqAppend:
-		if res, done := g.idempotent(r); done {
+		if res, done := g.idempotent(r, st); done {
 			return res
 		}
 		if !r.expected.Check(st.exists(), st.next-1) {
 			return wrong(st.exists(), st.next-1)
 		}
-		prefix := streamKeyPrefix(r.stream)
+		firstPos, firstRev := *next+1, st.next
 		for i := range r.events {
 			*next++
 			pos, rev := *next, st.next
 			st.next++
 			g.buf = appendRecord(g.buf[:0], pos, rev, now, r.events[i].Metadata.OccurredAt, r.bodies[i])
 			g.batch.Set(eventKey(pos), g.buf, nil)
-			g.batch.Set(streamKey(prefix, rev), encodePos(pos), nil)
-			g.batch.Set(idKey(r.events[i].ID), encodePos(pos), nil)
 			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos}
 		}
+		g.batch.Set(streamKey(streamKeyPrefix(r.stream), firstRev), encodeIndex(firstPos, uint64(len(r.events))), nil)
 		g.batch.Set(stateKey(r.stream), st.encode(), nil)
 		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.next - 1, Position: position(*next)}}
 	case reqDelete, reqTombstone:
@@ -299,27 +302,49 @@ func (g *group) apply(r *writeReq, next *uint64, now time.Time) writeResult {
 	return writeResult{err: fmt.Errorf("%w: unknown write kind %d", eventstore.ErrInvalidArgument, r.kind)}
 }
 
-// idempotent decides whether r retries a committed batch. done is false when no event ID of r
-// was seen before, so r is new.
-func (g *group) idempotent(r *writeReq) (res writeResult, done bool) {
+// idempotent decides whether r retries a committed batch; done is false when r is new.
+// IDs are looked up in this group and the recent-ID cache; failing that, a retry that repeats an
+// Exact or NoStream expectation is recognised by comparing IDs at the revision it expected.
+func (g *group) idempotent(r *writeReq, st *streamState) (res writeResult, done bool) {
 	refs := make([]idRef, len(r.events))
 	found := 0
 	for i, e := range r.events {
-		ref, ok, err := g.lookupID(e.ID)
-		if err != nil {
-			return writeResult{err: err}, true
-		}
-		if ok {
-			refs[i] = ref
-			found++
+		if ref, ok := g.ids[e.ID]; ok {
+			refs[i], found = ref, found+1
+		} else if ref, ok := g.recent.get(e.ID); ok {
+			refs[i], found = ref, found+1
 		}
 	}
 	if found == 0 {
-		return writeResult{}, false
+		rev, ok := uint64(0), false
+		if want, exact := r.expected.Revision(); exact && st.next > want+1 {
+			rev, ok = want+1, true
+		} else if r.expected.IsNoStream() && st.exists() {
+			rev, ok = st.hiddenBefore, true
+		}
+		if !ok {
+			return writeResult{}, false
+		}
+		for i := range r.events {
+			if rev+uint64(i) >= st.next {
+				break
+			}
+			id, pos, err := g.s.eventAt(g.s.db, r.stream, rev+uint64(i))
+			if err != nil {
+				return writeResult{err: err}, true
+			}
+			if id != r.events[i].ID {
+				break
+			}
+			refs[i], found = idRef{stream: r.stream, rev: rev + uint64(i), pos: pos}, found+1
+		}
+		if found == 0 {
+			return writeResult{}, false
+		}
 	}
 	for i := range refs {
 		if i >= found || refs[i].stream != r.stream || refs[i].rev != refs[0].rev+uint64(i) {
-			return writeResult{err: fmt.Errorf("%w: append to %q: event %s was already committed in another batch or stream; retry the whole original batch or use new IDs",
+			return writeResult{err: fmt.Errorf("%w: append to %q: the batch matches a committed batch only in part (event %s); retry the whole original batch or use new IDs",
 				eventstore.ErrInvalidArgument, r.stream, r.events[min(i, len(r.events)-1)].ID)}, true
 		}
 	}
@@ -327,32 +352,49 @@ func (g *group) idempotent(r *writeReq) (res writeResult, done bool) {
 	return writeResult{res: eventstore.AppendResult{NextExpectedRevision: last.rev, Position: position(last.pos)}}, true
 }
 
-func (g *group) lookupID(id uuid.UUID) (idRef, bool, error) {
-	if ref, ok := g.ids[id]; ok {
-		return ref, true, nil
+// recentIDs remembers the IDs of the last n committed events, for idempotent retries with Any.
+type recentIDs struct {
+	ring []uuid.UUID
+	next int
+	m    map[uuid.UUID]idRef
+}
+
+const recentIDCapacity = 1 << 16
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{ring: make([]uuid.UUID, 0, n), m: make(map[uuid.UUID]idRef, n)}
+}
+
+func (c *recentIDs) add(id uuid.UUID, ref idRef) {
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, id)
+	} else {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = id
+		c.next = (c.next + 1) % len(c.ring)
 	}
-	v, closer, err := g.s.db.Get(idKey(id))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return idRef{}, false, nil
-	}
-	if err != nil {
-		return idRef{}, false, g.s.engineErr("read event ID index", err)
-	}
-	pos := decodePos(v)
-	closer.Close()
-	rec, closer, err := g.s.db.Get(eventKey(pos))
-	if err != nil {
-		return idRef{}, false, g.s.engineErr(fmt.Sprintf("read event at position %d", pos), err)
-	}
-	defer closer.Close()
-	h, _, err := decodeHead(pos, rec)
-	if err != nil {
-		return idRef{}, false, err
-	}
-	return idRef{stream: string(h.stream), rev: binary.BigEndian.Uint64(rec[4:]), pos: pos}, true, nil
+	c.m[id] = ref
+}
+
+func (c *recentIDs) get(id uuid.UUID) (idRef, bool) {
+	ref, ok := c.m[id]
+	return ref, ok
 }
 
 func encodePos(pos uint64) []byte { return binary.BigEndian.AppendUint64(nil, pos) }
+
+// encodeIndex is a stream index value: the position of a batch's first event and its size.
+func encodeIndex(firstPos, count uint64) []byte {
+	return binary.AppendUvarint(binary.BigEndian.AppendUint64(make([]byte, 0, 8+binary.MaxVarintLen64), firstPos), count)
+}
+
+func decodeIndex(b []byte) (firstPos, count uint64, ok bool) {
+	if len(b) < 9 {
+		return 0, 0, false
+	}
+	count, n := binary.Uvarint(b[8:])
+	return binary.BigEndian.Uint64(b), count, n > 0 && count > 0
+}
 
 func decodePos(b []byte) uint64 {
 	if len(b) < 8 {

@@ -13,8 +13,8 @@
 // Layout (all integers big-endian so that byte order is numeric order):
 //
 //	e <pos:8>                      → event record (see record.go), the global log
-//	s <len:uvarint> <stream> <rev:8> → pos, the stream index
-//	i <event id:16>                → pos, the idempotency index
+//	s <len:uvarint> <stream> <rev:8> → <pos:8> <count:uvarint>, the stream index: one entry
+//	                                   per appended batch, whose events have consecutive positions
 //	m <stream>                     → stream state (next revision, deletion, metadata)
 //
 // Writes go through one committer goroutine that validates expected revisions, assigns positions

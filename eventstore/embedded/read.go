@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 
 	"github.com/idstream/idstream/eventstore"
 )
@@ -85,13 +86,16 @@ func (s *Store) readStream(ctx context.Context, snap *pebble.Snapshot, stream st
 	}
 	hi := st.next - 1
 	dec := newDecoder()
+	loc, err := s.newLocator(snap, stream)
+	if err != nil {
+		return err
+	}
+	defer loc.close()
 	load := func(rev uint64) (eventstore.RecordedEvent, error) {
-		pv, closer, err := snap.Get(streamKey(streamKeyPrefix(stream), rev))
+		pos, err := loc.locate(rev)
 		if err != nil {
-			return eventstore.RecordedEvent{}, s.engineErr(fmt.Sprintf("read %s@%d index", stream, rev), err)
+			return eventstore.RecordedEvent{}, err
 		}
-		pos := decodePos(pv)
-		closer.Close()
 		v, closer, err := snap.Get(eventKey(pos))
 		if err != nil {
 			return eventstore.RecordedEvent{}, s.engineErr(fmt.Sprintf("read %s@%d at position %d", stream, rev, pos), err)
@@ -257,4 +261,82 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+type iterable interface {
+	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// locator maps revisions of one stream to positions through its batch index.
+type locator struct {
+	s      *Store
+	stream string
+	it     *pebble.Iterator
+	prefix []byte
+	first  uint64 // the current batch: revisions first..first+count-1 at positions pos..
+	pos    uint64
+	count  uint64
+}
+
+func (s *Store) newLocator(r iterable, stream string) (*locator, error) {
+	prefix := streamKeyPrefix(stream)
+	upper := append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return nil, s.engineErr("read stream index", err)
+	}
+	return &locator{s: s, stream: stream, it: it, prefix: prefix}, nil
+}
+
+func (l *locator) close() { l.it.Close() }
+
+func (l *locator) locate(rev uint64) (uint64, error) {
+	if l.count > 0 && rev >= l.first && rev-l.first < l.count {
+		return l.pos + rev - l.first, nil
+	}
+	if !l.it.SeekLT(streamKey(l.prefix, rev+1)) {
+		if err := l.it.Error(); err != nil {
+			return 0, l.s.engineErr("read stream index", err)
+		}
+		return 0, fmt.Errorf("%w: stream %q has no index entry for revision %d", eventstore.ErrCorrupt, l.stream, rev)
+	}
+	k := l.it.Key()
+	pos, count, ok := decodeIndex(l.it.Value())
+	if len(k) != len(l.prefix)+8 || !ok {
+		return 0, fmt.Errorf("%w: stream %q: malformed index entry for revision %d", eventstore.ErrCorrupt, l.stream, rev)
+	}
+	l.first, l.pos, l.count = decodePos(k[len(l.prefix):]), pos, count
+	if rev-l.first >= l.count {
+		return 0, fmt.Errorf("%w: stream %q has no index entry for revision %d", eventstore.ErrCorrupt, l.stream, rev)
+	}
+	return l.pos + rev - l.first, nil
+}
+
+// eventAt returns the ID and position of the event at rev in stream.
+func (s *Store) eventAt(r interface {
+	iterable
+	getter
+}, stream string, rev uint64) (uuid.UUID, uint64, error) {
+	loc, err := s.newLocator(r, stream)
+	if err != nil {
+		return uuid.UUID{}, 0, err
+	}
+	defer loc.close()
+	pos, err := loc.locate(rev)
+	if err != nil {
+		return uuid.UUID{}, 0, err
+	}
+	v, closer, err := r.Get(eventKey(pos))
+	if err != nil {
+		return uuid.UUID{}, 0, s.engineErr(fmt.Sprintf("read %s@%d at position %d", stream, rev, pos), err)
+	}
+	defer closer.Close()
+	if _, _, err := decodeHead(pos, v); err != nil {
+		return uuid.UUID{}, 0, err
+	}
+	rd := reader{b: v, off: recordFixed}
+	rd.uvarint()
+	var id uuid.UUID
+	copy(id[:], rd.bytes(16))
+	return id, pos, nil
 }

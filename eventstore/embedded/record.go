@@ -6,8 +6,6 @@ import (
 	"hash/crc32"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/idstream/idstream/eventstore"
 )
 
@@ -44,8 +42,6 @@ func streamKeyPrefix(stream string) []byte {
 func streamKey(prefix []byte, rev uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(prefix)+8), prefix...), rev)
 }
-
-func idKey(id uuid.UUID) []byte { return append([]byte{'i'}, id[:]...) }
 
 func stateKey(stream string) []byte { return append([]byte{'m'}, stream...) }
 
@@ -114,21 +110,62 @@ type recordHead struct {
 
 // decoder decodes records. It interns stream and type names and environment and actor IDs,
 // which repeat across events, so that a scan allocates little besides each event's data.
+//
+// Decoded data and correlation IDs are carved from a shared slab rather than allocated one by
+// one; each event's Data has its capacity capped so that appending to it cannot reach its
+// neighbours'. Nothing ever writes into the string regions of a slab.
 type decoder struct {
 	intern map[string]string
+	last   [4]string // per field (stream, type, environment, actor): runs are common
+	slab   []byte
 }
+
+const slabSize = 64 << 10
 
 func newDecoder() *decoder { return &decoder{intern: make(map[string]string, 64)} }
 
-func (d *decoder) str(b []byte) string {
-	if s, ok := d.intern[string(b)]; ok {
-		return s
+func (d *decoder) str(field int, b []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
-	s := string(b)
-	if len(d.intern) < 4096 {
-		d.intern[s] = s
+	if d.last[field] == unsafeString(b) {
+		return d.last[field]
 	}
+	s, ok := d.intern[unsafeString(b)]
+	if !ok {
+		s = string(b)
+		if len(d.intern) < 4096 {
+			d.intern[s] = s
+		}
+	}
+	d.last[field] = s
 	return s
+}
+
+// carve2 is carve of a and b concatenated.
+func (d *decoder) carve2(a, b []byte) []byte {
+	if n := len(a) + len(b); n > cap(d.slab)-len(d.slab) {
+		if n > slabSize/4 {
+			return append(append(make([]byte, 0, n), a...), b...)
+		}
+		d.slab = make([]byte, 0, slabSize)
+	}
+	start := len(d.slab)
+	d.slab = append(append(d.slab, a...), b...)
+	return d.slab[start:len(d.slab):len(d.slab)]
+}
+
+// carve copies b into the slab and returns the copy, capacity capped at its length.
+func (d *decoder) carve(b []byte) []byte {
+	if len(b) > cap(d.slab)-len(d.slab) {
+		if len(b) > slabSize/4 {
+			return append([]byte(nil), b...)
+		}
+		d.slab = make([]byte, 0, slabSize)
+	}
+	start := len(d.slab)
+	d.slab = append(d.slab, b...)
+	return d.slab[start:len(d.slab):len(d.slab)]
 }
 
 type reader struct {
@@ -191,13 +228,13 @@ func (d *decoder) decode(pos uint64, v []byte, h recordHead, r *reader) (eventst
 	r2 := reader{b: v, off: recordFixed}
 	e.PayloadVersion = uint32(r2.uvarint())
 	copy(e.ID[:], r2.bytes(16))
-	e.Stream, e.Type = d.str(h.stream), d.str(h.typ)
-	e.Metadata.EnvironmentID = d.str(r.lstring())
-	e.Metadata.Actor = d.str(r.lstring())
+	e.Stream, e.Type = d.str(0, h.stream), d.str(1, h.typ)
+	e.Metadata.EnvironmentID = d.str(2, r.lstring())
+	e.Metadata.Actor = d.str(3, r.lstring())
 	corr, cause := r.lstring(), r.lstring()
-	if len(corr) > 0 || len(cause) > 0 {
-		both := string(corr) + string(cause) // one allocation for the two
-		e.Metadata.CorrelationID, e.Metadata.CausationID = both[:len(corr)], both[len(corr):]
+	if n := len(corr) + len(cause); n > 0 && !r.err {
+		s := unsafeString(d.carve2(corr, cause))
+		e.Metadata.CorrelationID, e.Metadata.CausationID = s[:len(corr)], s[len(corr):]
 	}
 	if n := r.uvarint(); n > 0 && !r.err {
 		if n > uint64(len(v)) {
@@ -213,7 +250,7 @@ func (d *decoder) decode(pos uint64, v []byte, h recordHead, r *reader) (eventst
 		return e, corrupt(pos, "truncated body")
 	}
 	if rest := v[r.off:]; len(rest) > 0 {
-		e.Data = append([]byte(nil), rest...)
+		e.Data = d.carve(rest)
 	}
 	return e, nil
 }

@@ -23,7 +23,7 @@ var _ eventstore.Store = (*Store)(nil)
 type Options struct {
 	// MaxAppendBytes bounds the encoded size of one append (default 16 MiB).
 	MaxAppendBytes int
-	// CacheBytes is the block cache size (default 256 MiB).
+	// CacheBytes is the block cache size (default 1 GiB; it fills only as data is read).
 	CacheBytes int64
 	// Now is the clock stamping RecordedAt (default time.Now).
 	Now func() time.Time
@@ -36,7 +36,7 @@ func (o *Options) setDefaults() {
 		o.MaxAppendBytes = 16 << 20
 	}
 	if o.CacheBytes <= 0 {
-		o.CacheBytes = 256 << 20
+		o.CacheBytes = 1 << 30
 	}
 	if o.Now == nil {
 		o.Now = time.Now
