@@ -110,7 +110,7 @@ func (s *suite) testCancellation(t *testing.T) {
 	// The store still works: append, read, subscribe.
 	e := event("user.renamed", nil)
 	mustAppend(t, st, stream, eventstore.Exact(1999), e)
-	assert.Len(t, readStream(t, st, stream, eventstore.ReadStreamOptions{From: 1995}), 5)
+	assert.Equal(t, span(1995, 2000), revisions(readStream(t, st, stream, eventstore.ReadStreamOptions{From: 1995})))
 	fresh := s.subscribe(t, st, eventstore.SubscribeAllOptions{After: res.Position})
 	assert.Equal(t, e.ID, fresh.event(t).ID)
 }

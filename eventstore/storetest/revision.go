@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -336,8 +337,8 @@ func (s *suite) testIdempotency(t *testing.T) {
 		{"ID of another stream, to a new stream", streamName("user"), []eventstore.EventData{single}},
 	}
 	for _, r := range refused {
-		_, err := st.Append(ctx, r.stream, eventstore.Any, r.batch...)
-		require.ErrorIs(t, err, eventstore.ErrInvalidArgument, r.name)
+		res, err := st.Append(ctx, r.stream, eventstore.Any, r.batch...)
+		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "%s (got result %+v)", r.name, res)
 		require.Equal(t, want, ids(all(t, st)), "%s: nothing written", r.name)
 	}
 	got := readStream(t, st, stream, eventstore.ReadStreamOptions{})
@@ -400,4 +401,78 @@ func (s *suite) testValidation(t *testing.T) {
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "SetStreamMetadata")
 	_, _, _, err = st.GetStreamMetadata(ctx, "")
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "GetStreamMetadata")
+}
+
+// testIdempotencyConcurrent: the same batch appended at once from many goroutines, as a client
+// retrying a slow request does, is written once and every caller gets the same result.
+func (s *suite) testIdempotencyConcurrent(t *testing.T) {
+	const callers, rounds = 8, 10
+	st := s.store(t)
+	ctx := testContext(t)
+	stream := streamName("user")
+	var want []uuid.UUID
+	for r := range uint64(rounds) {
+		batch := events(2, "user.renamed")
+		want = append(want, ids(batch)...)
+		exp := eventstore.Exact(2*r - 1)
+		if r == 0 {
+			exp = eventstore.NoStream
+		}
+		results := make([]eventstore.AppendResult, callers)
+		errs := make([]error, callers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for c := range callers {
+			wg.Go(func() {
+				<-start
+				results[c], errs[c] = st.Append(ctx, stream, exp, batch...)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for c := range callers {
+			require.NoError(t, errs[c], "round %d, caller %d", r, c)
+			assert.Equal(t, results[0], results[c], "round %d, caller %d: result", r, c)
+		}
+		assert.Equal(t, 2*r+1, results[0].NextExpectedRevision, "round %d", r)
+	}
+	assert.Equal(t, want, ids(readStream(t, st, stream, eventstore.ReadStreamOptions{})), "each batch once")
+	assert.Equal(t, want, ids(all(t, st)), "each batch once in $all")
+}
+
+// testIdempotencyLongAfter: an event ID stays committed for good, not only while it is recent:
+// long after, its batch's retry still writes nothing and the ID is still refused elsewhere.
+func (s *suite) testIdempotencyLongAfter(t *testing.T) {
+	const later, batchSize = 100_000, 1000
+	st := s.store(t)
+	ctx := testContext(t)
+	stream, other := streamName("user"), streamName("user")
+	batch := events(2, "user.created")
+	first := mustAppend(t, st, stream, eventstore.NoStream, batch...)
+	single := event("user.renamed", nil)
+	second := mustAppend(t, st, stream, eventstore.Exact(1), single)
+	mustAppend(t, st, other, eventstore.NoStream, event("user.created", nil))
+	for k := 0; k < later; k += batchSize {
+		mustAppend(t, st, fmt.Sprintf("user-filler%d", k%10), eventstore.Any, events(batchSize, "user.imported")...)
+	}
+	mustAppend(t, st, stream, eventstore.Exact(2), event("user.renamed", nil))
+	before, _ := head(t, st)
+
+	for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.NoStream, eventstore.StreamExists, eventstore.Exact(1), eventstore.Exact(3)} {
+		res, err := st.Append(ctx, stream, exp, batch...)
+		require.NoError(t, err, "retry of the first batch expecting %s", exp)
+		assert.Equal(t, first, res, "retry of the first batch expecting %s", exp)
+		res, err = st.Append(ctx, stream, exp, single)
+		require.NoError(t, err, "retry of the second batch expecting %s", exp)
+		assert.Equal(t, second, res, "retry of the second batch expecting %s", exp)
+	}
+	for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.Exact(0)} {
+		_, err := st.Append(ctx, other, exp, single)
+		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "an old ID appended to another stream expecting %s", exp)
+	}
+	_, err := st.Append(ctx, stream, eventstore.Any, batch[1], event("user.renamed", nil))
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "an old ID among new ones")
+	h, _ := head(t, st)
+	assert.Equal(t, before, h, "nothing written")
+	assert.Equal(t, span(0, 3), revisions(readStream(t, st, stream, eventstore.ReadStreamOptions{})))
 }

@@ -50,6 +50,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"ConcurrentExactAppends", s.testConcurrentExactAppends},
 		{"ConcurrentRetryingAppends", s.testConcurrentRetryingAppends},
 		{"Idempotency", s.testIdempotency},
+		{"IdempotencyConcurrent", s.testIdempotencyConcurrent},
+		{"IdempotencyLongAfter", s.testIdempotencyLongAfter},
 		{"Validation", s.testValidation},
 		{"Envelope", s.testEnvelope},
 		{"AllOrderConcurrentWriters", s.testAllOrderConcurrentWriters},
@@ -214,7 +216,11 @@ func all(t testing.TB, st eventstore.Store) []eventstore.RecordedEvent {
 	return readAll(t, st, eventstore.ReadAllOptions{})
 }
 
+// ids lists the events' IDs; nil for none.
 func ids[E eventstore.EventData | eventstore.RecordedEvent](evs []E) []uuid.UUID {
+	if len(evs) == 0 {
+		return nil
+	}
 	out := make([]uuid.UUID, len(evs))
 	for i, e := range evs {
 		switch e := any(e).(type) {
@@ -227,7 +233,11 @@ func ids[E eventstore.EventData | eventstore.RecordedEvent](evs []E) []uuid.UUID
 	return out
 }
 
+// revisions lists the events' revisions; nil for none.
 func revisions(evs []eventstore.RecordedEvent) []uint64 {
+	if len(evs) == 0 {
+		return nil
+	}
 	out := make([]uint64, len(evs))
 	for i, e := range evs {
 		out[i] = e.Revision
@@ -251,7 +261,11 @@ func span(from, to uint64) []uint64 {
 	}
 }
 
+// reversed returns s in reverse order; nil for none.
 func reversed[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
 	out := make([]T, len(s))
 	for i, v := range s {
 		out[len(s)-1-i] = v

@@ -371,14 +371,14 @@ func (s *suite) testSubscribeCheckpoints(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
 	nothing := &eventstore.Filter{StreamPrefixes: []string{"nomatch-"}}
-	write := func() {
+	write := func(round string) {
 		fails := newErrs()
-		writeSequenced(ctx, st, 2, 100, 4, "user.renamed", func(w, k int) string { return "user-" + string(rune('a'+w)) }, fails)
+		writeSequenced(ctx, st, 2, 100, 4, "user.renamed", func(w, k int) string { return fmt.Sprintf("user-%s%d", round, w) }, fails)
 		fails.check(t)
 	}
-	write()
+	write("a")
 	r := s.subscribe(t, st, eventstore.SubscribeAllOptions{Filter: nothing, CheckpointInterval: interval})
-	write()
+	write("b")
 	every := all(t, st)
 	lastPos := every[len(every)-1].Position
 	for len(r.cps) == 0 || r.lastCP.Less(lastPos) {
