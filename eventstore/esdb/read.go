@@ -40,6 +40,7 @@ func decode(ev *api.ReadResp_ReadEvent) (e eventstore.RecordedEvent, system bool
 	e.Revision = r.GetStreamRevision()
 	e.Position = eventstore.Position{Commit: r.GetCommitPosition(), Prepare: r.GetPreparePosition()}
 	if isSystem(e.Stream, e.Type) {
+		e.Data = json.RawMessage(r.GetData())
 		return e, true, nil
 	}
 	where := fmt.Sprintf("%s@%d", e.Stream, e.Revision)
