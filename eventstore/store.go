@@ -103,3 +103,47 @@ func ValidateEvents(stream string, events []EventData) error {
 func errorf(kind error, format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{kind}, args...)...)
 }
+
+// AppendSize is how every backend measures an append against its size limit: the sum over its
+// events of len(Data) plus the length of Metadata's JSON encoding (EventStoreDB's wire format
+// carries metadata as JSON, so this is the measure its limit applies to).
+func AppendSize(events []EventData) int {
+	n := 0
+	for _, e := range events {
+		m, _ := json.Marshal(e.Metadata) // Metadata always marshals: strings, a time, a map
+		n += len(e.Data) + len(m)
+	}
+	return n
+}
+
+// appendSizeBounds returns cheap lower and upper bounds of AppendSize.
+func appendSizeBounds(events []EventData) (lo, hi int) {
+	for _, e := range events {
+		m := &e.Metadata
+		strs := len(m.EnvironmentID) + len(m.Actor) + len(m.CorrelationID) + len(m.CausationID)
+		for k, v := range m.Extra {
+			strs += len(k) + len(v) + 6
+		}
+		lo += len(e.Data)
+		// Keys, quotes and the time take under 128 bytes; escaping grows a byte to at most 6.
+		hi += len(e.Data) + 128 + 6*strs
+	}
+	return lo, hi
+}
+
+// CheckAppendSize returns ErrInvalidArgument when events exceed limit bytes by AppendSize,
+// computing AppendSize only when cheap bounds cannot decide.
+func CheckAppendSize(stream string, events []EventData, limit int) error {
+	lo, hi := appendSizeBounds(events)
+	if hi <= limit {
+		return nil
+	}
+	size := lo
+	if lo <= limit {
+		size = AppendSize(events)
+	}
+	if size > limit {
+		return errorf(ErrInvalidArgument, "append to %q: %d bytes of data and metadata, over the limit of %d", stream, size, limit)
+	}
+	return nil
+}

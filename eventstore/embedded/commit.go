@@ -53,14 +53,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := eventstore.ValidateEvents(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	if err := eventstore.CheckAppendSize(stream, events, s.opts.MaxAppendBytes); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	bodies := make([][]byte, len(events))
-	size := 0
 	for i := range events {
 		bodies[i] = encodeBody(stream, &events[i])
-		size += len(bodies[i])
-	}
-	if size > s.opts.MaxAppendBytes {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to %q: %d bytes encoded, over the limit of %d", eventstore.ErrInvalidArgument, stream, size, s.opts.MaxAppendBytes)
 	}
 	return s.submit(ctx, &writeReq{kind: reqAppend, stream: stream, expected: expected, events: events, bodies: bodies})
 }
@@ -122,7 +120,7 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (eventstore.AppendResul
 // one synced batch.
 func (s *Store) commitLoop(head uint64) {
 	defer close(s.stopped)
-	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity)}
+	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity), base: map[string]uint64{}}
 	g.cache = make(map[string]streamState, 1024)
 	var reqs []*writeReq
 	for first := range s.reqs {
@@ -161,6 +159,7 @@ type group struct {
 	batch  *pebble.Batch
 	cache  map[string]streamState
 	states map[string]*streamState
+	base   map[string]uint64   // each stream's next revision when this group began
 	ids    map[uuid.UUID]idRef // IDs written by this group
 	recent *recentIDs          // IDs of recently committed groups
 	buf    []byte
@@ -176,6 +175,7 @@ func (g *group) commit(head uint64, reqs []*writeReq) uint64 {
 	}
 	g.batch = s.db.NewBatch()
 	clear(g.states)
+	clear(g.base)
 	clear(g.ids)
 	results := make([]writeResult, len(reqs))
 	now := s.opts.Now().UTC()
@@ -242,6 +242,7 @@ func (g *group) state(stream string) (*streamState, error) {
 	}
 	p := &st
 	g.states[stream] = p
+	g.base[stream] = st.next
 	return p, nil
 }
 
@@ -325,8 +326,10 @@ func (g *group) idempotent(r *writeReq, st *streamState) (res writeResult, done 
 		if !ok {
 			return writeResult{}, false
 		}
+		// Revisions written by this group are not on disk yet; their IDs are in g.ids, where
+		// the first event of r was not found, so r cannot retry them.
 		for i := range r.events {
-			if rev+uint64(i) >= st.next {
+			if rev+uint64(i) >= g.base[r.stream] {
 				break
 			}
 			id, pos, err := g.s.eventAt(g.s.db, r.stream, rev+uint64(i))

@@ -23,6 +23,10 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 	if err := ctx.Err(); err != nil {
 		return eventstore.StreamMetadata{}, 0, false, err
 	}
+	if err := s.enter(); err != nil {
+		return eventstore.StreamMetadata{}, 0, false, err
+	}
+	defer s.inflight.Done()
 	st, err := s.readState(s.db, stream)
 	if err != nil {
 		return eventstore.StreamMetadata{}, 0, false, err

@@ -53,17 +53,17 @@ type subscription struct {
 // Next implements eventstore.Subscription.
 func (sub *subscription) Next(ctx context.Context) (eventstore.Message, error) {
 	for {
-		if len(sub.buf) > 0 {
-			m := sub.buf[0]
-			sub.buf = sub.buf[1:]
-			return m, nil
-		}
 		select {
 		case <-sub.done:
 			return eventstore.Message{}, eventstore.ErrClosed
 		case <-sub.s.closing:
 			return eventstore.Message{}, eventstore.ErrClosed
 		default:
+		}
+		if len(sub.buf) > 0 {
+			m := sub.buf[0]
+			sub.buf = sub.buf[1:]
+			return m, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return eventstore.Message{}, err
