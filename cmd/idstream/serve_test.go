@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,5 +135,27 @@ func TestServeReportsOpenFailure(t *testing.T) {
 	err := serve(t.Context(), DefaultConfig(), open, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if !errors.Is(err, errLocked) {
 		t.Errorf("serve = %v, want the opener's error", err)
+	}
+}
+
+func TestReadinessWithUnreachableESDB(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+
+	cfg := DefaultConfig()
+	cfg.EventStore = "esdb://admin:changeit@" + addr + "?tls=false"
+	store, err := openEventStore(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("openEventStore: %v", err)
+	}
+	defer store.Close()
+	err = (&readiness{store: store}).check(t.Context())
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("readiness with no server = %v, want eventstore.ErrUnavailable", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/embedded"
+	"github.com/idstream/idstream/eventstore/esdb"
 )
 
 // eventStoreDir is where, inside the data directory, the embedded event store keeps its files.
@@ -27,5 +28,10 @@ func openEventStore(_ context.Context, cfg Config, log *slog.Logger) (eventstore
 		logger.Info("event store open", "backend", "embedded", "dir", dir)
 		return store, nil
 	}
-	return nil, fmt.Errorf("event store %s: the esdb backend is not wired into this build yet", redact(cfg.EventStore))
+	store, err := esdb.New(cfg.EventStore, esdb.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("event store %s: %w", redact(cfg.EventStore), err)
+	}
+	logger.Info("event store client ready", "backend", "esdb", "server", redact(cfg.EventStore))
+	return store, nil
 }
