@@ -22,11 +22,11 @@ type Features struct {
 	// DensePositions: positions are 1, 2, 3, ... with no holes and Commit == Prepare (embedded);
 	// false for EventStoreDB, whose positions are byte offsets.
 	DensePositions bool
-	// MaxAppendBytes is the largest total size of one append the backend accepts, counted as
-	// the sum over its events of len(Data) plus the length of encoding/json's encoding of
-	// Metadata. The suite appends a 1 MiB event when this allows it, else an append of exactly
-	// this size, and checks that one byte more fails with ErrInvalidArgument writing nothing.
-	// 0 means no limit: the suite appends 1 MiB and does not look for a limit.
+	// MaxAppendBytes is the largest total data+metadata size of one append the backend
+	// accepts, measured by eventstore.AppendSize. The suite appends a 1 MiB event when this
+	// allows it, else an event of exactly this size; it checks that an append of exactly this
+	// size is accepted and that one byte more fails with ErrInvalidArgument, writing nothing.
+	// 0 means no limit: the suite appends 1 MiB and looks for no limit.
 	MaxAppendBytes int
 	// CaughtUpMessage: subscriptions send one MessageCaughtUp when they go live, after every
 	// event committed before they started; without it they never send one.

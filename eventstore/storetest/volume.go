@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -16,17 +15,7 @@ import (
 const mib = 1 << 20
 
 // appendSize is the size of an append as Features.MaxAppendBytes counts it.
-func appendSize(evs ...eventstore.EventData) int {
-	n := 0
-	for _, e := range evs {
-		m, err := json.Marshal(e.Metadata)
-		if err != nil {
-			panic(err)
-		}
-		n += len(e.Data) + len(m)
-	}
-	return n
-}
+func appendSize(evs ...eventstore.EventData) int { return eventstore.AppendSize(evs) }
 
 // sized is an event whose size, as appendSize counts it, is exactly size bytes.
 func sized(size int) eventstore.EventData {
