@@ -1,11 +1,13 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +60,8 @@ type Store struct {
 
 	// head is the position of the last durable event. Readers never look past it.
 	head atomic.Uint64
+	// corruptPath is the last file the engine found corrupt.
+	corruptPath *atomic.Pointer[string]
 
 	mu       sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit group
@@ -101,17 +105,26 @@ func Open(dir string, opts Options) (*Store, error) {
 		po.Levels[i].BlockSize = 32 << 10
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Pebble's default reaction to a corrupt block is to exit the process. A server must instead
+	// refuse the read with an error naming the file, and keep serving what is intact.
+	var corruptPath atomic.Pointer[string]
+	po.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		corruptPath.Store(&info.Path)
+		opts.Logger.Error("event store: on-disk corruption", "file", info.Path, "err", info.Details)
+	}}
 	po.EnsureDefaults()
 	db, err := pebble.Open(filepath.Join(dir, "events"), po)
 	if err != nil {
 		lock.Close()
-		if errors.Is(err, pebble.ErrCorruption) {
-			return nil, fmt.Errorf("%w: open event store in %s: %v", eventstore.ErrCorrupt, dir, err)
+		if pebble.IsCorruptionError(err) || strings.Contains(err.Error(), "replaying WAL") {
+			wals, _ := filepath.Glob(filepath.Join(dir, "events", "*.log"))
+			return nil, fmt.Errorf("%w: open event store in %s: %v (write-ahead log files: %s); refusing to open rather than drop acknowledged events",
+				eventstore.ErrCorrupt, dir, err, strings.Join(wals, ", "))
 		}
 		return nil, fmt.Errorf("open event store in %s: %w", dir, err)
 	}
 	s := &Store{
-		db: db, dir: dir, opts: opts, lock: lock,
+		db: db, dir: dir, opts: opts, lock: lock, corruptPath: &corruptPath,
 		reqs:    make(chan *writeReq, 4096),
 		stopped: make(chan struct{}),
 		notify:  make(chan struct{}),
@@ -154,8 +167,12 @@ func (s *Store) engineErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, pebble.ErrCorruption) {
-		return fmt.Errorf("%w: %s in %s: %v", eventstore.ErrCorrupt, op, s.dir, err)
+	if pebble.IsCorruptionError(err) {
+		file := ""
+		if p := s.corruptPath.Load(); p != nil {
+			file = " (file " + *p + ")"
+		}
+		return fmt.Errorf("%w: %s in %s%s: %v", eventstore.ErrCorrupt, op, s.dir, file, err)
 	}
 	if errors.Is(err, pebble.ErrClosed) {
 		return fmt.Errorf("%s: %w", op, eventstore.ErrClosed)
@@ -222,4 +239,31 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("event store engine fatal: " + fmt.Sprintf(format, args...))
 	os.Exit(70)
+}
+
+// Verify reads the whole log and checks every record's checksum and that positions run from 1 to
+// the head with no hole. The engine checks each block's checksum as it reads it from disk. The
+// first problem found is returned as ErrCorrupt naming the position and, for a damaged block, the
+// file.
+func (s *Store) Verify(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	head := s.head.Load()
+	var last uint64
+	err := s.scan(ctx, 1, head, false, nil, 0, func(e eventstore.RecordedEvent) bool {
+		if e.Position.Commit != last+1 {
+			return false
+		}
+		last = e.Position.Commit
+		return true
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if last != head {
+		return fmt.Errorf("%w: verify %s: the log jumps from position %d to past it, head is %d", eventstore.ErrCorrupt, s.dir, last, head)
+	}
+	return nil
 }
