@@ -89,6 +89,8 @@ func ValidateEvents(stream string, events []EventData) error {
 			return errorf(ErrInvalidArgument, "append to %q: event %d: type %q: types beginning with $ are reserved", stream, i, e.Type)
 		case e.PayloadVersion == 0:
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): payload version must be at least 1", stream, i, e.Type)
+		case !e.Metadata.OccurredAt.IsZero() && (e.Metadata.OccurredAt.Year() < 1 || e.Metadata.OccurredAt.Year() > 9999):
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): occurred-at year %d is outside 1 to 9999", stream, i, e.Type, e.Metadata.OccurredAt.Year())
 		case len(e.Data) > 0 && !json.Valid(e.Data):
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): data is not valid JSON", stream, i, e.Type)
 		}
@@ -110,7 +112,7 @@ func errorf(kind error, format string, args ...any) error {
 func AppendSize(events []EventData) int {
 	n := 0
 	for _, e := range events {
-		m, _ := json.Marshal(e.Metadata) // Metadata always marshals: strings, a time, a map
+		m, _ := json.Marshal(e.Metadata) // marshals once ValidateEvents has passed: strings, a time in range, a map
 		n += len(e.Data) + len(m)
 	}
 	return n
@@ -132,7 +134,7 @@ func appendSizeBounds(events []EventData) (lo, hi int) {
 }
 
 // CheckAppendSize returns ErrInvalidArgument when events exceed limit bytes by AppendSize,
-// computing AppendSize only when cheap bounds cannot decide.
+// computing AppendSize only when cheap bounds cannot decide. Call it after ValidateEvents.
 func CheckAppendSize(stream string, events []EventData, limit int) error {
 	lo, hi := appendSizeBounds(events)
 	if hi <= limit {

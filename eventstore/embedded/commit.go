@@ -150,6 +150,8 @@ type idRef struct {
 	stream string
 	rev    uint64
 	pos    uint64
+	batch  uint64 // revision of the first event of its batch
+	count  uint64 // events in its batch
 }
 
 // group holds the committer's working state. cache mirrors committed stream states (the
@@ -272,7 +274,7 @@ func (g *group) apply(r *writeReq, next *uint64, now time.Time) writeResult {
 			st.next++
 			g.buf = appendRecord(g.buf[:0], pos, rev, now, r.events[i].Metadata.OccurredAt, r.bodies[i])
 			g.batch.Set(eventKey(pos), g.buf, nil)
-			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos}
+			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos, batch: firstRev, count: uint64(len(r.events))}
 		}
 		g.batch.Set(streamKey(streamKeyPrefix(r.stream), firstRev), encodeIndex(firstPos, uint64(len(r.events))), nil)
 		g.batch.Set(stateKey(r.stream), st.encode(), nil)
@@ -332,21 +334,24 @@ func (g *group) idempotent(r *writeReq, st *streamState) (res writeResult, done 
 			if rev+uint64(i) >= g.base[r.stream] {
 				break
 			}
-			id, pos, err := g.s.eventAt(g.s.db, r.stream, rev+uint64(i))
+			ref, id, err := g.s.eventAt(g.s.db, r.stream, rev+uint64(i))
 			if err != nil {
 				return writeResult{err: err}, true
 			}
 			if id != r.events[i].ID {
 				break
 			}
-			refs[i], found = idRef{stream: r.stream, rev: rev + uint64(i), pos: pos}, found+1
+			refs[i], found = ref, found+1
 		}
 		if found == 0 {
 			return writeResult{}, false
 		}
 	}
+	// A retry is the whole original batch, in order: exactly one committed batch.
+	n := uint64(len(refs))
 	for i := range refs {
-		if i >= found || refs[i].stream != r.stream || refs[i].rev != refs[0].rev+uint64(i) {
+		if i >= found || refs[i].stream != r.stream || refs[i].rev != refs[0].rev+uint64(i) ||
+			refs[i].batch != refs[0].rev || refs[i].count != n {
 			return writeResult{err: fmt.Errorf("%w: append to %q: the batch matches a committed batch only in part (event %s); retry the whole original batch or use new IDs",
 				eventstore.ErrInvalidArgument, r.stream, r.events[min(i, len(r.events)-1)].ID)}, true
 		}

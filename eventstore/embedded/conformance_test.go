@@ -16,5 +16,5 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	}, storetest.Features{DensePositions: true, MaxAppendBytes: 4 << 20, CaughtUpMessage: true})
+	}, storetest.Features{DensePositions: true, MaxAppendBytes: 4 << 20, CaughtUpMessage: true, StrictRetryMatching: true})
 }

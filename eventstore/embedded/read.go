@@ -316,31 +316,31 @@ func (l *locator) locate(rev uint64) (uint64, error) {
 	return l.pos + rev - l.first, nil
 }
 
-// eventAt returns the ID and position of the event at rev in stream.
+// eventAt returns where the event at rev in stream is, with its batch, and its ID.
 func (s *Store) eventAt(r interface {
 	iterable
 	getter
-}, stream string, rev uint64) (uuid.UUID, uint64, error) {
+}, stream string, rev uint64) (idRef, uuid.UUID, error) {
 	loc, err := s.newLocator(r, stream)
 	if err != nil {
-		return uuid.UUID{}, 0, err
+		return idRef{}, uuid.UUID{}, err
 	}
 	defer loc.close()
 	pos, err := loc.locate(rev)
 	if err != nil {
-		return uuid.UUID{}, 0, err
+		return idRef{}, uuid.UUID{}, err
 	}
 	v, closer, err := r.Get(eventKey(pos))
 	if err != nil {
-		return uuid.UUID{}, 0, s.engineErr(fmt.Sprintf("read %s@%d at position %d", stream, rev, pos), err)
+		return idRef{}, uuid.UUID{}, s.engineErr(fmt.Sprintf("read %s@%d at position %d", stream, rev, pos), err)
 	}
 	defer closer.Close()
 	if _, _, err := decodeHead(pos, v); err != nil {
-		return uuid.UUID{}, 0, err
+		return idRef{}, uuid.UUID{}, err
 	}
 	rd := reader{b: v, off: recordFixed}
 	rd.uvarint()
 	var id uuid.UUID
 	copy(id[:], rd.bytes(16))
-	return id, pos, nil
+	return idRef{stream: stream, rev: rev, pos: pos, batch: loc.first, count: loc.count}, id, nil
 }

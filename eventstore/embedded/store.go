@@ -110,7 +110,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	var corruptPath atomic.Pointer[string]
 	po.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
 		corruptPath.Store(&info.Path)
-		opts.Logger.Error("event store: on-disk corruption", "file", info.Path, "err", info.Details)
+		opts.Logger.Error("event store: on-disk corruption", "file", info.Path, "err", info.Details.Error())
 	}}
 	po.EnsureDefaults()
 	db, err := pebble.Open(filepath.Join(dir, "events"), po)

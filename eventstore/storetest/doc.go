@@ -33,11 +33,13 @@
 //
 // Idempotency:
 //   - A retry is the same batch: the same IDs in the same order, appended to the same stream. It
-//     returns the first append's AppendResult whatever the expected revision says and whatever
-//     was appended since.
-//   - Any other batch that contains a committed ID fails with ErrInvalidArgument and writes
-//     nothing: one mixing committed and new IDs, a strict part of a committed batch, IDs from two
-//     committed batches, or an ID committed in another stream.
+//     writes nothing and returns the first append's AppendResult when it repeats the original
+//     expectation (NoStream, or the Exact revision), however much was appended since; with Any,
+//     StreamExists or a conflicting Exact revision while the original is recent.
+//   - With Features.StrictRetryMatching, any other batch that contains a recently committed ID
+//     fails with ErrInvalidArgument and writes nothing: one mixing committed and new IDs, a
+//     strict part or a reordering of a committed batch, IDs from two committed batches, or an ID
+//     committed in another stream.
 //
 // Envelope:
 //   - Data comes back byte for byte when it is compact JSON (what encoding/json produces);

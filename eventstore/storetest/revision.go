@@ -297,7 +297,9 @@ func (s *suite) testIdempotency(t *testing.T) {
 	require.Equal(t, uint64(2), first.NextExpectedRevision)
 
 	// A retry returns the original result whatever the rule says, and writes nothing.
-	for _, exp := range []eventstore.ExpectedRevision{eventstore.NoStream, eventstore.Any, eventstore.StreamExists, eventstore.Exact(2), eventstore.Exact(0), eventstore.Exact(9)} {
+	// (Exact(2), the revision the stream is now at, is no retry rule: EventStoreDB takes it as a
+	// fresh append, and the port does not promise otherwise.)
+	for _, exp := range []eventstore.ExpectedRevision{eventstore.NoStream, eventstore.Any, eventstore.StreamExists, eventstore.Exact(0), eventstore.Exact(9)} {
 		res, err := st.Append(ctx, stream, exp, batch...)
 		require.NoError(t, err, "retry expecting %s", exp)
 		assert.Equal(t, first, res, "retry expecting %s returns the original result", exp)
@@ -335,6 +337,10 @@ func (s *suite) testIdempotency(t *testing.T) {
 		{"ID of another stream", other, []eventstore.EventData{single}},
 		{"ID of another stream with a new one", other, []eventstore.EventData{event("user.renamed", nil), batch[0]}},
 		{"ID of another stream, to a new stream", streamName("user"), []eventstore.EventData{single}},
+	}
+	if !s.f.StrictRetryMatching {
+		t.Logf("Features.StrictRetryMatching is false: not checking that %d malformed retries are refused", len(refused))
+		refused = nil
 	}
 	for _, r := range refused {
 		res, err := st.Append(ctx, r.stream, eventstore.Any, r.batch...)
@@ -440,38 +446,32 @@ func (s *suite) testIdempotencyConcurrent(t *testing.T) {
 	assert.Equal(t, want, ids(all(t, st)), "each batch once in $all")
 }
 
-// testIdempotencyLongAfter: an event ID stays committed for good, not only while it is recent:
-// long after, its batch's retry still writes nothing and the ID is still refused elsewhere.
+// testIdempotencyLongAfter: a retry that repeats its original expectation is recognised for
+// good, not only while it is recent: long after, it still writes nothing and returns the original
+// result. (Retries with Any or StreamExists are only promised while recent; see the port.)
 func (s *suite) testIdempotencyLongAfter(t *testing.T) {
 	const later, batchSize = 100_000, 1000
 	st := s.store(t)
 	ctx := testContext(t)
-	stream, other := streamName("user"), streamName("user")
+	stream := streamName("user")
 	batch := events(2, "user.created")
 	first := mustAppend(t, st, stream, eventstore.NoStream, batch...)
 	single := event("user.renamed", nil)
 	second := mustAppend(t, st, stream, eventstore.Exact(1), single)
-	mustAppend(t, st, other, eventstore.NoStream, event("user.created", nil))
 	for k := 0; k < later; k += batchSize {
 		mustAppend(t, st, fmt.Sprintf("user-filler%d", k%10), eventstore.Any, events(batchSize, "user.imported")...)
 	}
 	mustAppend(t, st, stream, eventstore.Exact(2), event("user.renamed", nil))
 	before, _ := head(t, st)
 
-	for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.NoStream, eventstore.StreamExists, eventstore.Exact(1), eventstore.Exact(3)} {
-		res, err := st.Append(ctx, stream, exp, batch...)
-		require.NoError(t, err, "retry of the first batch expecting %s", exp)
-		assert.Equal(t, first, res, "retry of the first batch expecting %s", exp)
-		res, err = st.Append(ctx, stream, exp, single)
-		require.NoError(t, err, "retry of the second batch expecting %s", exp)
-		assert.Equal(t, second, res, "retry of the second batch expecting %s", exp)
-	}
-	for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.Exact(0)} {
-		_, err := st.Append(ctx, other, exp, single)
-		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "an old ID appended to another stream expecting %s", exp)
-	}
-	_, err := st.Append(ctx, stream, eventstore.Any, batch[1], event("user.renamed", nil))
-	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "an old ID among new ones")
+	res, err := st.Append(ctx, stream, eventstore.NoStream, batch...)
+	require.NoError(t, err, "retry of the first batch expecting no stream")
+	assert.Equal(t, first, res, "retry of the first batch expecting no stream")
+	res, err = st.Append(ctx, stream, eventstore.Exact(1), single)
+	require.NoError(t, err, "retry of the second batch expecting revision 1")
+	assert.Equal(t, second, res, "retry of the second batch expecting revision 1")
+	_, err = st.Append(ctx, stream, eventstore.NoStream, batch[1], batch[0])
+	assert.Error(t, err, "the first batch reordered, long after, is no retry")
 	h, _ := head(t, st)
 	assert.Equal(t, before, h, "nothing written")
 	assert.Equal(t, span(0, 3), revisions(readStream(t, st, stream, eventstore.ReadStreamOptions{})))

@@ -31,6 +31,14 @@ type Features struct {
 	// CaughtUpMessage: subscriptions send one MessageCaughtUp when they go live, after every
 	// event committed before they started; without it they never send one.
 	CaughtUpMessage bool
+	// StrictRetryMatching: an append whose event IDs match committed events without being the
+	// whole committed batch, in order (a part of it, a reordering, IDs of two batches, committed
+	// IDs mixed with new ones, IDs of another stream) is refused with ErrInvalidArgument while
+	// the committed events are recent. Without it (EventStoreDB, which checks only the first
+	// event ID, or the events after the expected revision) the suite does not look at such
+	// appends: the port promises that a true retry never duplicates, not that every misuse of
+	// an ID is caught.
+	StrictRetryMatching bool
 }
 
 // Run runs every case as subtests. newStore returns a fresh, empty store; Run closes it
