@@ -30,6 +30,7 @@ func newRootCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Wri
 	root.AddCommand(
 		newServeCommand(lookupEnv, stdout, stderr),
 		newVersionCommand(stdout),
+		newBenchCommand(stdout, stderr),
 	)
 	return root
 }
