@@ -1,12 +1,14 @@
 package esdb
 
-// The conformance suite runs here twice:
+// The conformance suite runs here three times:
 //
 //   - against internal/fakeserver, an in-memory model of EventStoreDB's gRPC Streams API built on
 //     EventStore-Client-Go's generated server interfaces. THAT IS AN ADAPTER CONTRACT TEST: it
 //     proves that this backend maps the port onto the wire the way the model says EventStoreDB
-//     behaves, never that it works with EventStoreDB;
-//   - against a real EventStoreDB / KurrentDB when IDSTREAM_TEST_ESDB holds a connection string.
+//     behaves, never that it works with EventStoreDB; once with a fake per case, once with ONE
+//     fake shared by every case and holding unrelated events (the suite's SharedLog mode);
+//   - against a real EventStoreDB / KurrentDB when IDSTREAM_TEST_ESDB holds a connection string,
+//     in SharedLog mode: the server may hold earlier runs' data and other writers.
 //
 // The other tests pin the client's sharp edges: a record with a non-numeric "created" value,
 // a server that goes away and comes back on the same address, a "not leader" answer.
@@ -57,9 +59,73 @@ func TestConformanceFakeServer(t *testing.T) {
 	}, storetest.Features{MaxAppendBytes: DefaultMaxAppendBytes, CaughtUpMessage: true})
 }
 
-// TestConformanceRealServer runs the suite against the server of IDSTREAM_TEST_ESDB. The suite
-// wants fresh, empty stores; a real server is shared by every case, so run it on a server of
-// its own.
+// TestConformanceSharedFakeServer is the same ADAPTER CONTRACT TEST in the suite's SharedLog
+// mode, the mode of the real-server run: ONE fake shared by every case (each case opens its own
+// client), pre-filled with unrelated events in the suite's categories and types, with stream
+// metadata, a deletion and a tombstone, and written to by an unrelated writer throughout.
+func TestConformanceSharedFakeServer(t *testing.T) {
+	f := startFake(t, fakeserver.Options{})
+	other := open(t, f.ConnectionString(), Options{})
+	prefill(t, other)
+	t.Cleanup(writeUnrelated(other))
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return open(t, f.ConnectionString(), Options{}) },
+		storetest.Features{MaxAppendBytes: DefaultMaxAppendBytes, CaughtUpMessage: true, SharedLog: true})
+}
+
+// prefill writes what an earlier run and other applications would have left in the log.
+func prefill(t *testing.T, st eventstore.Store) {
+	t.Helper()
+	ctx := ctxT(t)
+	for i := range 40 {
+		stream := fmt.Sprintf("%s-%s", []string{"user", "group", "role", "usergroup"}[i%4], uuid.NewString())
+		if _, err := st.Append(ctx, stream, eventstore.NoStream, ev("user.created"), ev("group.member_added"), ev("role.granted")); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch i % 5 {
+		case 1:
+			_, err = st.SetStreamMetadata(ctx, stream, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 1})
+		case 2:
+			_, err = st.DeleteStream(ctx, stream, eventstore.Any)
+		case 3:
+			_, err = st.TombstoneStream(ctx, stream, eventstore.Any)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range 5 {
+		if _, err := st.Append(ctx, fmt.Sprintf("user-filler%d", k), eventstore.Any, ev("user.imported")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeUnrelated appends unrelated events until the returned stop is called.
+func writeUnrelated(st eventstore.Store) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stream := "user-" + uuid.NewString()
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := st.Append(ctx, stream, eventstore.Any, ev([]string{"user.created", "group.member_added", "user.renamed"}[i%3])); err != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// TestConformanceRealServer runs the suite against the server of IDSTREAM_TEST_ESDB, in the
+// suite's SharedLog mode: the server is shared by every case, concurrently, and keeps the data
+// of earlier runs, so each case looks only at its own streams. (Reads of $all backwards and
+// filtered subscriptions scan the log the server holds: a server that has kept many runs makes
+// the run slower, not wrong.)
 func TestConformanceRealServer(t *testing.T) {
 	conn := os.Getenv("IDSTREAM_TEST_ESDB")
 	if conn == "" {
@@ -73,7 +139,7 @@ func TestConformanceRealServer(t *testing.T) {
 		t.Skip(msg)
 	}
 	storetest.Run(t, func(t *testing.T) eventstore.Store { return open(t, conn, Options{}) },
-		storetest.Features{MaxAppendBytes: DefaultMaxAppendBytes, CaughtUpMessage: true})
+		storetest.Features{MaxAppendBytes: DefaultMaxAppendBytes, CaughtUpMessage: true, SharedLog: true})
 }
 
 func ev(typ string) eventstore.EventData {

@@ -16,13 +16,13 @@ import (
 // keeps working.
 func (s *suite) testCancellation(t *testing.T) {
 	st := s.store(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, events(2000, "user.renamed")...)
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 
 	// An append with a cancelled context reports it; its retry leaves exactly one copy.
-	other := streamName("user")
+	other := st.stream("user")
 	batch := events(3, "user.created")
 	_, err := st.Append(cancelled, other, eventstore.NoStream, batch...)
 	assert.ErrorIs(t, err, context.Canceled, "Append")
@@ -52,7 +52,7 @@ func (s *suite) testCancellation(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		n := 0
 		var last error
-		for _, err := range st.ReadAll(ctx, opts) {
+		for _, err := range st.ReadAll(ctx, st.scopeRead(opts)) {
 			if err != nil {
 				last = err
 				break
@@ -81,17 +81,14 @@ func (s *suite) testCancellation(t *testing.T) {
 
 	// Next: already cancelled, cancelled while blocked, deadline passed.
 	r := s.subscribe(t, st, eventstore.SubscribeAllOptions{FromEnd: true})
-	_, err = r.sub.Next(cancelled)
+	err = nextErr(cancelled, r.sub)
 	assert.ErrorIs(t, err, context.Canceled, "Next with a cancelled context")
 
 	r = s.subscribe(t, st, eventstore.SubscribeAllOptions{FromEnd: true})
 	r.untilCaughtUp(t)
 	ctx, cancelNext := context.WithCancel(t.Context())
 	got := make(chan error, 1)
-	go func() {
-		_, err := r.sub.Next(ctx)
-		got <- err
-	}()
+	go func() { got <- nextErr(ctx, r.sub) }()
 	cancelNext()
 	select {
 	case err := <-got:
@@ -104,7 +101,7 @@ func (s *suite) testCancellation(t *testing.T) {
 	r.untilCaughtUp(t)
 	ctx, cancelDeadline := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancelDeadline()
-	_, err = r.sub.Next(ctx)
+	err = nextErr(ctx, r.sub)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "Next past its deadline with nothing to deliver")
 
 	// The store still works: append, read, subscribe.
@@ -119,7 +116,7 @@ func (s *suite) testCancellation(t *testing.T) {
 // returns ErrClosed.
 func (s *suite) testStoreClose(t *testing.T) {
 	st := s.store(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, events(1000, "user.renamed")...)
 	live := s.subscribe(t, st, eventstore.SubscribeAllOptions{FromEnd: true})
 	live.untilCaughtUp(t)
@@ -128,10 +125,7 @@ func (s *suite) testStoreClose(t *testing.T) {
 
 	ctx := testContext(t)
 	blocked := make(chan error, 1)
-	go func() {
-		_, err := live.sub.Next(ctx)
-		blocked <- err
-	}()
+	go func() { blocked <- nextErr(ctx, live.sub) }()
 	require.NoError(t, st.Close())
 	select {
 	case err := <-blocked:

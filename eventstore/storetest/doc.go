@@ -13,6 +13,16 @@
 //	}
 //
 // Every case opens its own store, so the cases run in parallel and a failure names one rule.
+//
+// A backend whose log cannot be fresh and empty per case (a real EventStoreDB server: one
+// server for every case, earlier runs' data still there) sets Features.SharedLog. Each case
+// then writes only streams whose names begin with a token of its own (event types that its type
+// filters select carry the token too), notes the head of $all when it begins, and reads $all and
+// subscribes through a stream-prefix filter on its token, from that head: "the whole log", "from
+// the start" and "nothing written" mean the case's own part of the log. Only what has no meaning
+// on a shared log is not checked: that positions are consecutive (DensePositions) and that
+// nothing lies past the head. Everything else is asserted as on an empty store, and the
+// filters that scope a case are the backend's own, so a backend that ignores them fails.
 // Nothing sleeps to synchronise: waits are bounded polls or blocking calls under a deadline, and
 // no case asserts a duration.
 //

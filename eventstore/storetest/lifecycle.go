@@ -15,7 +15,7 @@ import (
 func (s *suite) testSoftDelete(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream, neighbour := streamName("user"), streamName("user")
+	stream, neighbour := st.stream("user"), st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, events(3, "user.renamed")...)
 	mustAppend(t, st, neighbour, eventstore.NoStream, events(2, "user.renamed")...)
 
@@ -50,7 +50,7 @@ func (s *suite) testSoftDelete(t *testing.T) {
 func (s *suite) testTombstone(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream, neighbour := streamName("user"), streamName("user")
+	stream, neighbour := st.stream("user"), st.stream("user")
 	batch := events(2, "user.created")
 	mustAppend(t, st, stream, eventstore.NoStream, batch...)
 	mustAppend(t, st, neighbour, eventstore.NoStream, events(2, "user.created")...)
@@ -77,7 +77,7 @@ func (s *suite) testTombstone(t *testing.T) {
 	assert.Len(t, readStream(t, st, neighbour, eventstore.ReadStreamOptions{}), 2, "neighbour untouched")
 
 	// A name that was never used can be tombstoned, and is then dead.
-	never := streamName("user")
+	never := st.stream("user")
 	_, err = st.TombstoneStream(ctx, never, eventstore.NoStream)
 	require.NoError(t, err, "tombstone a stream that never existed")
 	assert.ErrorIs(t, readStreamErr(t, st, never, eventstore.ReadStreamOptions{}), eventstore.ErrStreamDeleted)
@@ -85,7 +85,7 @@ func (s *suite) testTombstone(t *testing.T) {
 	assert.ErrorIs(t, err, eventstore.ErrStreamDeleted)
 
 	// A soft-deleted stream can be tombstoned.
-	soft := streamName("user")
+	soft := st.stream("user")
 	prepare(t, st, soft, softDeleted)
 	_, err = st.TombstoneStream(ctx, soft, eventstore.Any)
 	require.NoError(t, err, "tombstone a soft-deleted stream")
@@ -97,7 +97,7 @@ func (s *suite) testTombstone(t *testing.T) {
 func (s *suite) testStreamMetadata(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 
 	meta, rev, found, err := st.GetStreamMetadata(ctx, stream)
 	require.NoError(t, err, "metadata of a stream that does not exist")
@@ -153,7 +153,7 @@ func (s *suite) testStreamMetadata(t *testing.T) {
 	assert.Equal(t, eventstore.StreamMetadata{}, meta)
 
 	// Metadata may come before the stream's first event, and does not make the stream exist.
-	early := streamName("user")
+	early := st.stream("user")
 	zero := uint64(0)
 	_, err = st.SetStreamMetadata(ctx, early, eventstore.NoStream, eventstore.StreamMetadata{TruncateBefore: &zero})
 	require.NoError(t, err)
@@ -168,7 +168,7 @@ func (s *suite) testStreamMetadata(t *testing.T) {
 func (s *suite) testTruncateBefore(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	written := events(10, "user.renamed")
 	mustAppend(t, st, stream, eventstore.NoStream, written...)
 	four := uint64(4)
@@ -202,7 +202,7 @@ func (s *suite) testTruncateBefore(t *testing.T) {
 func (s *suite) testMaxCount(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, events(10, "user.renamed")...)
 	_, err := st.SetStreamMetadata(ctx, stream, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 3})
 	require.NoError(t, err)
@@ -219,7 +219,7 @@ func (s *suite) testMaxCount(t *testing.T) {
 func (s *suite) testMaxAge(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream, kept := streamName("user"), streamName("user")
+	stream, kept := st.stream("user"), st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, events(3, "user.renamed")...)
 	mustAppend(t, st, kept, eventstore.NoStream, events(3, "user.renamed")...)
 	_, err := st.SetStreamMetadata(ctx, kept, eventstore.NoStream, eventstore.StreamMetadata{MaxAge: time.Hour})

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // testEnvelope: every field written comes back, identically, from every read path.
 func (s *suite) testEnvelope(t *testing.T) {
 	st := s.store(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	cet := time.FixedZone("CET", 3600)
 	full := eventstore.EventData{
 		ID:             newID(),
@@ -128,7 +129,7 @@ func (s *suite) testAllOrderConcurrentWriters(t *testing.T) {
 	const writers, appends = 8, 40
 	st := s.store(t)
 	ctx := testContext(t)
-	shared := streamName("group")
+	shared := st.stream("group")
 	type appended struct {
 		ids []uuid.UUID
 		res eventstore.AppendResult
@@ -138,7 +139,7 @@ func (s *suite) testAllOrderConcurrentWriters(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			own := streamName("user")
+			own := st.stream("user")
 			exp := eventstore.NoStream
 			for k := range appends {
 				batch := events(1+k%3, "user.renamed")
@@ -204,11 +205,11 @@ func (s *suite) testAllOrderConcurrentWriters(t *testing.T) {
 
 func (s *suite) testReadStream(t *testing.T) {
 	st := s.store(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	written := events(10, "user.renamed")
 	mustAppend(t, st, stream, eventstore.NoStream, written[:4]...)
 	mustAppend(t, st, stream, eventstore.Exact(3), written[4:]...)
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, events(3, "user.renamed")...) // a neighbour
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, events(3, "user.renamed")...) // a neighbour
 
 	const fwd, bwd = eventstore.Forwards, eventstore.Backwards
 	cases := []struct {
@@ -247,14 +248,14 @@ func (s *suite) testReadStream(t *testing.T) {
 func (s *suite) testReadAll(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	evs, err := collect(st.ReadAll(ctx, eventstore.ReadAllOptions{}))
+	evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{})))
 	require.NoError(t, err, "empty store")
 	require.Empty(t, evs, "empty store")
-	evs, err = collect(st.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true}))
+	evs, err = collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true})))
 	require.NoError(t, err, "empty store backwards")
 	require.Empty(t, evs, "empty store backwards")
 
-	a, b := streamName("user"), streamName("group")
+	a, b := st.stream("user"), st.stream("group")
 	mustAppend(t, st, a, eventstore.NoStream, events(3, "user.renamed")...)
 	mustAppend(t, st, b, eventstore.NoStream, events(4, "group.renamed")...)
 	mustAppend(t, st, a, eventstore.Exact(2), events(3, "user.renamed")...)
@@ -293,7 +294,7 @@ func (s *suite) testReadAll(t *testing.T) {
 			assert.Equal(t, c.want[i].Stream, got[i].Stream, "%s: event %d stream", c.name, i)
 		}
 	}
-	if s.f.DensePositions {
+	if s.f.DensePositions && !s.f.SharedLog {
 		// Between positions does not exist; past the head is empty.
 		assert.Empty(t, readAll(t, st, eventstore.ReadAllOptions{From: eventstore.Position{Commit: 11, Prepare: 11}}), "forwards past the head")
 	}
@@ -301,14 +302,16 @@ func (s *suite) testReadAll(t *testing.T) {
 
 func (s *suite) testReadAllFilter(t *testing.T) {
 	st := s.store(t)
-	user1, user2, group, role := streamName("user"), streamName("user"), streamName("group"), streamName("role")
-	usersOfGroup := streamName("usergroup") // shares a prefix with "user" but not with "user-"
-	mustAppend(t, st, user1, eventstore.NoStream, event("user.created", nil), event("user.renamed", nil))
-	mustAppend(t, st, group, eventstore.NoStream, event("group.created", nil))
-	mustAppend(t, st, role, eventstore.NoStream, event("role.granted", nil), event("user.role_granted", nil))
-	mustAppend(t, st, user2, eventstore.NoStream, event("user.created", nil))
-	mustAppend(t, st, usersOfGroup, eventstore.NoStream, event("usergroup.created", nil))
-	mustAppend(t, st, group, eventstore.Exact(0), event("group.member_added", nil), event("group.renamed", nil))
+	user1, user2, group, role := st.stream("user"), st.stream("user"), st.stream("group"), st.stream("role")
+	usersOfGroup := st.stream("usergroup") // shares a prefix with "user" but not with "user-"
+	// On a shared log the types the type filters select are in the case's namespace too.
+	ty := st.name
+	mustAppend(t, st, user1, eventstore.NoStream, event(ty("user.created"), nil), event(ty("user.renamed"), nil))
+	mustAppend(t, st, group, eventstore.NoStream, event(ty("group.created"), nil))
+	mustAppend(t, st, role, eventstore.NoStream, event(ty("role.granted"), nil), event(ty("user.role_granted"), nil))
+	mustAppend(t, st, user2, eventstore.NoStream, event(ty("user.created"), nil))
+	mustAppend(t, st, usersOfGroup, eventstore.NoStream, event(ty("usergroup.created"), nil))
+	mustAppend(t, st, group, eventstore.Exact(0), event(ty("group.member_added"), nil), event(ty("group.renamed"), nil))
 	every := all(t, st)
 	require.Len(t, every, 9)
 
@@ -333,8 +336,8 @@ func (s *suite) testReadAllFilter(t *testing.T) {
 	}
 	ofTypes := func(types ...string) func(eventstore.RecordedEvent) bool {
 		return func(e eventstore.RecordedEvent) bool {
-			for _, ty := range types {
-				if e.Type == ty {
+			for _, typ := range types {
+				if e.Type == ty(typ) {
 					return true
 				}
 			}
@@ -347,15 +350,15 @@ func (s *suite) testReadAllFilter(t *testing.T) {
 		want   []eventstore.RecordedEvent
 	}{
 		{"nil filter", nil, every},
-		{"stream prefix", &eventstore.Filter{StreamPrefixes: []string{"user-"}}, where(inStreams(user1, user2))},
-		{"short stream prefix", &eventstore.Filter{StreamPrefixes: []string{"user"}}, where(inStreams(user1, user2, usersOfGroup))},
-		{"two stream prefixes", &eventstore.Filter{StreamPrefixes: []string{"group-", "role-"}}, where(inStreams(group, role))},
+		{"stream prefix", &eventstore.Filter{StreamPrefixes: []string{st.name("user-")}}, where(inStreams(user1, user2))},
+		{"short stream prefix", &eventstore.Filter{StreamPrefixes: []string{st.name("user")}}, where(inStreams(user1, user2, usersOfGroup))},
+		{"two stream prefixes", &eventstore.Filter{StreamPrefixes: []string{st.name("group-"), st.name("role-")}}, where(inStreams(group, role))},
 		{"one whole stream", &eventstore.Filter{StreamPrefixes: []string{user2}}, where(inStreams(user2))},
-		{"stream prefix matching nothing", &eventstore.Filter{StreamPrefixes: []string{"tenant-"}}, nil},
-		{"type prefix", &eventstore.Filter{EventTypePrefixes: []string{"user."}}, where(ofTypes("user.created", "user.renamed", "user.role_granted"))},
-		{"two type prefixes", &eventstore.Filter{EventTypePrefixes: []string{"group.member", "role."}}, where(ofTypes("group.member_added", "role.granted"))},
-		{"exact type", &eventstore.Filter{EventTypePrefixes: []string{"user.created"}}, where(ofTypes("user.created"))},
-		{"type prefix matching nothing", &eventstore.Filter{EventTypePrefixes: []string{"tenant."}}, nil},
+		{"stream prefix matching nothing", &eventstore.Filter{StreamPrefixes: []string{st.name("tenant-")}}, nil},
+		{"type prefix", &eventstore.Filter{EventTypePrefixes: []string{ty("user.")}}, where(ofTypes("user.created", "user.renamed", "user.role_granted"))},
+		{"two type prefixes", &eventstore.Filter{EventTypePrefixes: []string{ty("group.member"), ty("role.")}}, where(ofTypes("group.member_added", "role.granted"))},
+		{"exact type", &eventstore.Filter{EventTypePrefixes: []string{ty("user.created")}}, where(ofTypes("user.created"))},
+		{"type prefix matching nothing", &eventstore.Filter{EventTypePrefixes: []string{ty("tenant.")}}, nil},
 	}
 	for _, c := range cases {
 		if c.filter != nil {
@@ -383,7 +386,7 @@ func (s *suite) testReadAllFilter(t *testing.T) {
 		{StreamPrefixes: []string{"user-"}, EventTypePrefixes: []string{"user."}},
 	} {
 		require.ErrorIs(t, bad.Validate(), eventstore.ErrInvalidArgument, "Filter.Validate(%+v)", bad)
-		evs, err := collect(st.ReadAll(ctx, eventstore.ReadAllOptions{Filter: bad}))
+		evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Filter: bad})))
 		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "ReadAll with filter %+v", bad)
 		assert.Empty(t, evs, "ReadAll with filter %+v", bad)
 		sub, err := st.SubscribeAll(ctx, eventstore.SubscribeAllOptions{Filter: bad})
@@ -405,7 +408,7 @@ func (s *suite) testReadNotFoundDeleted(t *testing.T) {
 		{tombstoned, eventstore.ErrStreamDeleted},
 	}
 	for _, c := range states {
-		stream := streamName("user")
+		stream := st.stream("user")
 		prepare(t, st, stream, c.state)
 		for _, opts := range []eventstore.ReadStreamOptions{
 			{},
@@ -419,7 +422,7 @@ func (s *suite) testReadNotFoundDeleted(t *testing.T) {
 		}
 	}
 	// A stream with a similar name does not hide a missing one.
-	stream := streamName("user")
+	stream := st.stream("user")
 	mustAppend(t, st, stream+"x", eventstore.NoStream, event("user.created", nil))
 	mustAppend(t, st, stream[:len(stream)-1], eventstore.NoStream, event("user.created", nil))
 	assert.ErrorIs(t, readStreamErr(t, st, stream, eventstore.ReadStreamOptions{}), eventstore.ErrStreamNotFound, "neighbouring names")
@@ -431,7 +434,7 @@ func (s *suite) testSystemRecordsHidden(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
 	var want []uuid.UUID
-	a, b, c := streamName("user"), streamName("user"), streamName("user")
+	a, b, c := st.stream("user"), st.stream("user"), st.stream("user")
 	for _, stream := range []string{a, b, c} {
 		batch := events(2, "user.created")
 		mustAppend(t, st, stream, eventstore.NoStream, batch...)
@@ -466,4 +469,26 @@ func (s *suite) testSystemRecordsHidden(t *testing.T) {
 	assert.Equal(t, gotIDs, ids(sub.events(t, len(got))), "subscription")
 	h, _ := head(t, st)
 	assert.Equal(t, got[len(got)-1].Position, h, "head")
+	if s.f.SharedLog {
+		// The case's filter alone keeps system streams out; read the log unfiltered too, from
+		// the case's start to its last event, and find every event of the case there.
+		var raw []eventstore.RecordedEvent
+		var rawErr error
+		for e, err := range st.ReadAll(ctx, eventstore.ReadAllOptions{From: st.start}) {
+			if err != nil || h.Less(e.Position) {
+				rawErr = err
+				break
+			}
+			raw = append(raw, e)
+		}
+		require.NoError(t, rawErr, "unfiltered $all")
+		requireSystemFree(t, raw)
+		var mine []uuid.UUID
+		for _, e := range raw {
+			if strings.HasPrefix(e.Stream, st.ns) {
+				mine = append(mine, e.ID)
+			}
+		}
+		assert.Equal(t, gotIDs, mine, "unfiltered $all: the case's events")
+	}
 }

@@ -85,7 +85,7 @@ func (s *suite) testExpectedRevision(t *testing.T) {
 		t.Run(string(c.state)+"/"+strings.ReplaceAll(c.exp.String(), " ", "_"), func(t *testing.T) {
 			t.Parallel()
 			st := s.store(t)
-			stream := streamName("user")
+			stream := st.stream("user")
 			prepare(t, st, stream, c.state)
 			before := all(t, st)
 
@@ -145,7 +145,7 @@ func (s *suite) testDeleteExpectedRevision(t *testing.T) {
 			t.Run(o.name+"/"+strings.ReplaceAll(exp.String(), " ", "_"), func(t *testing.T) {
 				t.Parallel()
 				st := s.store(t)
-				stream := streamName("user")
+				stream := st.stream("user")
 				prepare(t, st, stream, existing)
 				ctx, cancel := callContext(t)
 				defer cancel()
@@ -159,7 +159,7 @@ func (s *suite) testDeleteExpectedRevision(t *testing.T) {
 	t.Run("soft-deleted/StreamExists", func(t *testing.T) {
 		t.Parallel()
 		st := s.store(t)
-		stream := streamName("user")
+		stream := st.stream("user")
 		prepare(t, st, stream, softDeleted)
 		ctx, cancel := callContext(t)
 		defer cancel()
@@ -175,7 +175,7 @@ func (s *suite) testConcurrentExactAppends(t *testing.T) {
 	const writers, rounds = 32, 12
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	var winners []uuid.UUID
 	for r := range uint64(rounds) {
 		exp := eventstore.NoStream
@@ -223,7 +223,7 @@ func (s *suite) testConcurrentRetryingAppends(t *testing.T) {
 	const writers, perWriter = 16, 8
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("group")
+	stream := st.stream("group")
 	fails := newErrs()
 	var wg sync.WaitGroup
 	written := make([][]uuid.UUID, writers)
@@ -291,7 +291,7 @@ func contains(s []uuid.UUID, id uuid.UUID) bool {
 func (s *suite) testIdempotency(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	batch := events(3, "user.created")
 	first := mustAppend(t, st, stream, eventstore.NoStream, batch...)
 	require.Equal(t, uint64(2), first.NextExpectedRevision)
@@ -320,7 +320,7 @@ func (s *suite) testIdempotency(t *testing.T) {
 	want := ids(all(t, st))
 	require.Len(t, want, 6)
 
-	other := streamName("user")
+	other := st.stream("user")
 	mustAppend(t, st, other, eventstore.NoStream, event("user.created", nil))
 	want = ids(all(t, st))
 
@@ -336,7 +336,7 @@ func (s *suite) testIdempotency(t *testing.T) {
 		{"IDs of two batches", stream, []eventstore.EventData{batch[2], single}},
 		{"ID of another stream", other, []eventstore.EventData{single}},
 		{"ID of another stream with a new one", other, []eventstore.EventData{event("user.renamed", nil), batch[0]}},
-		{"ID of another stream, to a new stream", streamName("user"), []eventstore.EventData{single}},
+		{"ID of another stream, to a new stream", st.stream("user"), []eventstore.EventData{single}},
 	}
 	if !s.f.StrictRetryMatching {
 		t.Logf("Features.StrictRetryMatching is false: not checking that %d malformed retries are refused", len(refused))
@@ -369,15 +369,15 @@ func (s *suite) testValidation(t *testing.T) {
 		{"empty stream name", "", []eventstore.EventData{good()}},
 		{"reserved stream name", "$user-1", []eventstore.EventData{good()}},
 		{"stream name over 1024 bytes", "user-" + strings.Repeat("x", 1020), []eventstore.EventData{good()}},
-		{"no events", streamName("user"), nil},
-		{"zero ID", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.ID = uuid.UUID{} })}},
-		{"empty type", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "" })}},
-		{"reserved type", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "$user.created" })}},
-		{"payload version 0", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.PayloadVersion = 0 })}},
-		{"invalid JSON", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = []byte(`{"name":`) })}},
-		{"not JSON", streamName("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = []byte("Ada") })}},
-		{"duplicate IDs in the batch", streamName("user"), []eventstore.EventData{dup, good(), dup}},
-		{"one bad event among good ones", streamName("user"), []eventstore.EventData{good(), good(), with(func(e *eventstore.EventData) { e.PayloadVersion = 0 })}},
+		{"no events", st.stream("user"), nil},
+		{"zero ID", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.ID = uuid.UUID{} })}},
+		{"empty type", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "" })}},
+		{"reserved type", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Type = "$user.created" })}},
+		{"payload version 0", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.PayloadVersion = 0 })}},
+		{"invalid JSON", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = []byte(`{"name":`) })}},
+		{"not JSON", st.stream("user"), []eventstore.EventData{with(func(e *eventstore.EventData) { e.Data = []byte("Ada") })}},
+		{"duplicate IDs in the batch", st.stream("user"), []eventstore.EventData{dup, good(), dup}},
+		{"one bad event among good ones", st.stream("user"), []eventstore.EventData{good(), good(), with(func(e *eventstore.EventData) { e.PayloadVersion = 0 })}},
 	}
 	for _, c := range cases {
 		for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.NoStream, eventstore.Exact(7)} {
@@ -394,7 +394,7 @@ func (s *suite) testValidation(t *testing.T) {
 	// A refused batch reserved nothing: its valid events go in afterwards.
 	last := cases[len(cases)-1]
 	mustAppend(t, st, last.stream, eventstore.NoStream, last.events[:2]...)
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, dup)
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, dup)
 
 	// Every method that takes a stream name refuses an empty one.
 	_, err := collect(st.ReadStream(ctx, "", eventstore.ReadStreamOptions{}))
@@ -415,7 +415,7 @@ func (s *suite) testIdempotencyConcurrent(t *testing.T) {
 	const callers, rounds = 8, 10
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	var want []uuid.UUID
 	for r := range uint64(rounds) {
 		batch := events(2, "user.renamed")
@@ -453,13 +453,13 @@ func (s *suite) testIdempotencyLongAfter(t *testing.T) {
 	const later, batchSize = 100_000, 1000
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	batch := events(2, "user.created")
 	first := mustAppend(t, st, stream, eventstore.NoStream, batch...)
 	single := event("user.renamed", nil)
 	second := mustAppend(t, st, stream, eventstore.Exact(1), single)
 	for k := 0; k < later; k += batchSize {
-		mustAppend(t, st, fmt.Sprintf("user-filler%d", k%10), eventstore.Any, events(batchSize, "user.imported")...)
+		mustAppend(t, st, st.name(fmt.Sprintf("user-filler%d", k%10)), eventstore.Any, events(batchSize, "user.imported")...)
 	}
 	mustAppend(t, st, stream, eventstore.Exact(2), event("user.renamed", nil))
 	before, _ := head(t, st)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,11 +40,20 @@ type Features struct {
 	// appends: the port promises that a true retry never duplicates, not that every misuse of
 	// an ID is caught.
 	StrictRetryMatching bool
+	// SharedLog: the store is shared with other writers and earlier runs: the log is not empty
+	// and other cases write concurrently (a real EventStoreDB server). Each case then names
+	// every stream it writes, and the event types its type filters select, with a prefix of
+	// its own; it reads $all and subscribes through a stream-prefix filter on that prefix,
+	// from the head of $all it observed when it began, so it sees its own events only; and
+	// "nothing written" means nothing in its own streams. DensePositions then promises
+	// Commit == Prepare only: the case's positions have other writers' events between them.
+	SharedLog bool
 }
 
 // Run runs every case as subtests. newStore returns a fresh, empty store; Run closes it
 // (t.Cleanup). newStore is called once per case, from the case's goroutine, possibly in
-// parallel with other cases.
+// parallel with other cases. With Features.SharedLog, newStore instead returns a handle on the
+// one shared log: closing a handle must end that handle and its subscriptions only.
 func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features) {
 	if f.MaxAppendBytes < 0 {
 		t.Fatalf("Features.MaxAppendBytes is %d; want 0 (no limit) or the limit in bytes", f.MaxAppendBytes)
@@ -108,8 +118,22 @@ const (
 	msgTimeout = 15 * time.Second
 )
 
-// store opens a fresh store for t and closes it when t ends.
-func (s *suite) store(t *testing.T) eventstore.Store {
+// caseStore is the store one case runs on, with the part of the log the case owns. On a store
+// of its own the case owns the whole log: ns is empty and start zero, and every helper reads
+// exactly what it would read without caseStore.
+type caseStore struct {
+	eventstore.Store
+	// ns begins the name of every stream the case writes, and every event type its type
+	// filters select: "" unless Features.SharedLog, else a token of the case's own.
+	ns string
+	// start is the head of $all when the case began (zero unless Features.SharedLog): every
+	// event the case writes comes after it.
+	start eventstore.Position
+}
+
+// store opens a fresh store (with Features.SharedLog, a handle on the shared log) for t and
+// closes it when t ends.
+func (s *suite) store(t *testing.T) *caseStore {
 	t.Helper()
 	st := s.newStore(t)
 	require.NotNil(t, st, "newStore returned nil")
@@ -118,7 +142,55 @@ func (s *suite) store(t *testing.T) eventstore.Store {
 			t.Errorf("Store.Close: %v", err)
 		}
 	})
-	return st
+	cs := &caseStore{Store: st}
+	if s.f.SharedLog {
+		cs.ns = "st" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12] + "."
+		ctx, cancel := callContext(t)
+		defer cancel()
+		evs, err := collect(st.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}))
+		require.NoError(t, err, "read the head of the shared log")
+		if len(evs) > 0 {
+			cs.start = evs[0].Position
+		}
+	}
+	return cs
+}
+
+// stream is a new stream of category cat, in the case's namespace.
+func (c *caseStore) stream(cat string) string { return c.ns + streamName(cat) }
+
+// name puts a fixed stream name, or an event type a filter selects, in the case's namespace.
+func (c *caseStore) name(s string) string { return c.ns + s }
+
+// own is the filter that selects the case's streams: nil when the case owns the whole log.
+func (c *caseStore) own() *eventstore.Filter {
+	if c.ns == "" {
+		return nil
+	}
+	return &eventstore.Filter{StreamPrefixes: []string{c.ns}}
+}
+
+// scopeRead narrows opts to the case's part of the log: its streams unless opts has a filter
+// of its own, and from the case's start instead of the log's.
+func (c *caseStore) scopeRead(opts eventstore.ReadAllOptions) eventstore.ReadAllOptions {
+	if opts.Filter == nil {
+		opts.Filter = c.own()
+	}
+	if opts.Direction == eventstore.Forwards && !opts.FromEnd && opts.From.IsZero() {
+		opts.From = c.start
+	}
+	return opts
+}
+
+// scopeSub narrows a subscription to the case's part of the log, as scopeRead does.
+func (c *caseStore) scopeSub(opts eventstore.SubscribeAllOptions) eventstore.SubscribeAllOptions {
+	if opts.Filter == nil {
+		opts.Filter = c.own()
+	}
+	if !opts.FromEnd && opts.After.IsZero() {
+		opts.After = c.start
+	}
+	return opts
 }
 
 // testContext is t's context bounded by opTimeout.
@@ -209,17 +281,19 @@ func readStreamErr(t testing.TB, st eventstore.Store, stream string, opts events
 	return err
 }
 
-func readAll(t testing.TB, st eventstore.Store, opts eventstore.ReadAllOptions) []eventstore.RecordedEvent {
+// readAll reads $all, scoped to the case's part of the log (see caseStore.scopeRead).
+func readAll(t testing.TB, st *caseStore, opts eventstore.ReadAllOptions) []eventstore.RecordedEvent {
 	t.Helper()
 	ctx, cancel := callContext(t)
 	defer cancel()
+	opts = st.scopeRead(opts)
 	evs, err := collect(st.ReadAll(ctx, opts))
 	require.NoError(t, err, "read $all %+v", opts)
 	return evs
 }
 
-// all reads the whole of $all forwards.
-func all(t testing.TB, st eventstore.Store) []eventstore.RecordedEvent {
+// all reads the whole of $all forwards: the case's part of it.
+func all(t testing.TB, st *caseStore) []eventstore.RecordedEvent {
 	t.Helper()
 	return readAll(t, st, eventstore.ReadAllOptions{})
 }
@@ -298,7 +372,7 @@ func requireConflict(t testing.TB, err error, stream string, exp eventstore.Expe
 }
 
 // requirePositions checks that positions strictly increase and, for dense backends, that they
-// are consecutive from first (when first is not zero).
+// are consecutive from first (when first is not zero and the log is the case's own).
 func (s *suite) requirePositions(t testing.TB, evs []eventstore.RecordedEvent, first uint64) {
 	t.Helper()
 	var prev eventstore.Position
@@ -307,7 +381,7 @@ func (s *suite) requirePositions(t testing.TB, evs []eventstore.RecordedEvent, f
 		prev = e.Position
 		if s.f.DensePositions {
 			require.Equal(t, e.Position.Commit, e.Position.Prepare, "dense position %v: Commit != Prepare", e.Position)
-			if first != 0 {
+			if first != 0 && !s.f.SharedLog {
 				require.Equal(t, first+uint64(i), e.Position.Commit, "dense positions: event %d", i)
 			}
 		}
@@ -323,8 +397,8 @@ func requireSystemFree(t testing.TB, evs []eventstore.RecordedEvent) {
 	}
 }
 
-// head is the position of the last event of $all, if any.
-func head(t testing.TB, st eventstore.Store) (eventstore.Position, bool) {
+// head is the position of the last event of $all (of the case's part of it), if any.
+func head(t testing.TB, st *caseStore) (eventstore.Position, bool) {
 	t.Helper()
 	evs := readAll(t, st, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1})
 	if len(evs) == 0 {

@@ -31,10 +31,12 @@ type reader struct {
 }
 
 // subscribe starts a subscription closed when t ends.
-func (s *suite) subscribe(t *testing.T, st eventstore.Store, opts eventstore.SubscribeAllOptions) *reader {
+// It is scoped to the case's part of the log (see caseStore.scopeSub).
+func (s *suite) subscribe(t *testing.T, st *caseStore, opts eventstore.SubscribeAllOptions) *reader {
 	t.Helper()
 	ctx, cancel := callContext(t)
 	defer cancel()
+	opts = st.scopeSub(opts)
 	sub, err := st.SubscribeAll(ctx, opts)
 	require.NoError(t, err, "SubscribeAll %+v", opts)
 	require.NotNil(t, sub)
@@ -133,10 +135,25 @@ func (r *reader) untilCaughtUp(t testing.TB) []eventstore.RecordedEvent {
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
+// nextErr calls Next until it fails, and returns its error. It passes over checkpoints and
+// MessageCaughtUp, which may come at any time (a filtered subscription on a shared log receives
+// checkpoints while other writers write); an event is an error of its own.
+func nextErr(ctx context.Context, sub eventstore.Subscription) error {
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if m.Kind == eventstore.MessageEvent {
+			return errorf("Next delivered event %s of %s at %v where it should have failed", m.Event.Type, m.Event.Stream, m.Position)
+		}
+	}
+}
+
 // testSubscribe: from the start, after a position (exclusive), from the end; then live.
 func (s *suite) testSubscribe(t *testing.T) {
 	st := s.store(t)
-	a, b := streamName("user"), streamName("group")
+	a, b := st.stream("user"), st.stream("group")
 	mustAppend(t, st, a, eventstore.NoStream, events(4, "user.renamed")...)
 	mustAppend(t, st, b, eventstore.NoStream, events(3, "group.renamed")...)
 	mustAppend(t, st, a, eventstore.Exact(3), events(3, "user.renamed")...)
@@ -162,7 +179,7 @@ func (s *suite) testSubscribe(t *testing.T) {
 
 	// Live: events appended now reach every subscription, after what it caught up on.
 	mustAppend(t, st, b, eventstore.Exact(2), events(2, "group.renamed")...)
-	mustAppend(t, st, streamName("role"), eventstore.NoStream, events(1, "role.granted")...)
+	mustAppend(t, st, st.stream("role"), eventstore.NoStream, events(1, "role.granted")...)
 	every := all(t, st)
 	require.Len(t, every, 13)
 	live := every[10:]
@@ -180,7 +197,7 @@ func (s *suite) testSubscribe(t *testing.T) {
 
 	// The context given to SubscribeAll bounds the call only.
 	ctx, cancel := context.WithCancel(t.Context())
-	sub, err := st.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: every[11].Position})
+	sub, err := st.SubscribeAll(ctx, st.scopeSub(eventstore.SubscribeAllOptions{After: every[11].Position}))
 	require.NoError(t, err)
 	t.Cleanup(func() { sub.Close() })
 	cancel()
@@ -255,7 +272,7 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
 	pre := newErrs()
-	writeSequenced(ctx, st, 1, backlog, 50, "user.renamed", func(w, k int) string { return "user-backlog" }, pre)
+	writeSequenced(ctx, st, 1, backlog, 50, "user.renamed", func(w, k int) string { return st.name("user-backlog") }, pre)
 	pre.check(t)
 
 	total := backlog + writers*perWriter
@@ -273,13 +290,14 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 			defer func() { done <- res }()
 			var opts eventstore.SubscribeAllOptions
 			if after > 0 {
-				evs, err := collect(st.ReadAll(ctx, eventstore.ReadAllOptions{MaxCount: uint64(after)}))
+				evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{MaxCount: uint64(after)})))
 				if err != nil || len(evs) != after {
 					res.err = errorf("read the first %d events: %d events, %v", after, len(evs), err)
 					return
 				}
 				opts.After = evs[after-1].Position
 			}
+			opts = st.scopeSub(opts)
 			sub, err := st.SubscribeAll(ctx, opts)
 			if err != nil {
 				res.err = err
@@ -301,7 +319,7 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 					continue
 				}
 				e := m.Event
-				if e.Stream != "user-backlog" {
+				if e.Stream != st.name("user-backlog") {
 					if res.err = q.check(e); res.err != nil {
 						return
 					}
@@ -312,7 +330,7 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 	}
 	close(start)
 	fails := newErrs()
-	writeSequenced(ctx, st, writers, perWriter, batch, "user.renamed", func(w, k int) string { return "user-writer" + string(rune('a'+w)) }, fails)
+	writeSequenced(ctx, st, writers, perWriter, batch, "user.renamed", func(w, k int) string { return st.name("user-writer" + string(rune('a'+w))) }, fails)
 	fails.check(t)
 	every := ids(all(t, st))
 	require.Len(t, every, total)
@@ -328,15 +346,15 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 func (s *suite) testSubscribeFiltered(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	byStream := &eventstore.Filter{StreamPrefixes: []string{"user-", "role-"}}
-	byType := &eventstore.Filter{EventTypePrefixes: []string{"group.member"}}
+	byStream := &eventstore.Filter{StreamPrefixes: []string{st.name("user-"), st.name("role-")}}
+	byType := &eventstore.Filter{EventTypePrefixes: []string{st.name("group.member")}}
 	write := func(round int) {
 		fails := newErrs()
 		writeSequenced(ctx, st, 3, 60, 3, "group.renamed", func(w, k int) string {
-			return []string{"user", "group", "role"}[w] + "-" + string(rune('a'+round))
+			return st.name([]string{"user", "group", "role"}[w] + "-" + string(rune('a'+round)))
 		}, fails)
 		fails.check(t)
-		mustAppend(t, st, streamName("group"), eventstore.NoStream, event("group.member_added", nil), event("group.member_removed", nil), event("group.renamed", nil))
+		mustAppend(t, st, st.stream("group"), eventstore.NoStream, event(st.name("group.member_added"), nil), event(st.name("group.member_removed"), nil), event("group.renamed", nil))
 	}
 	write(0)
 	subs := map[string]*reader{
@@ -357,10 +375,10 @@ func (s *suite) testSubscribeFiltered(t *testing.T) {
 		}
 	}
 	// Nothing else matched: the next delivered event is the next matching one.
-	mustAppend(t, st, streamName("group"), eventstore.NoStream, event("group.renamed", nil))
-	u, m := event("user.created", nil), event("group.member_added", nil)
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, u)
-	mustAppend(t, st, streamName("group"), eventstore.NoStream, m)
+	mustAppend(t, st, st.stream("group"), eventstore.NoStream, event("group.renamed", nil))
+	u, m := event("user.created", nil), event(st.name("group.member_added"), nil)
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, u)
+	mustAppend(t, st, st.stream("group"), eventstore.NoStream, m)
 	assert.Equal(t, u.ID, subs["stream prefixes"].event(t).ID)
 	assert.Equal(t, m.ID, subs["type prefixes"].event(t).ID)
 }
@@ -370,10 +388,10 @@ func (s *suite) testSubscribeCheckpoints(t *testing.T) {
 	const interval = 10
 	st := s.store(t)
 	ctx := testContext(t)
-	nothing := &eventstore.Filter{StreamPrefixes: []string{"nomatch-"}}
+	nothing := &eventstore.Filter{StreamPrefixes: []string{st.name("nomatch-")}}
 	write := func(round string) {
 		fails := newErrs()
-		writeSequenced(ctx, st, 2, 100, 4, "user.renamed", func(w, k int) string { return fmt.Sprintf("user-%s%d", round, w) }, fails)
+		writeSequenced(ctx, st, 2, 100, 4, "user.renamed", func(w, k int) string { return st.name(fmt.Sprintf("user-%s%d", round, w)) }, fails)
 		fails.check(t)
 	}
 	write("a")
@@ -386,7 +404,7 @@ func (s *suite) testSubscribeCheckpoints(t *testing.T) {
 		require.NotEqual(t, eventstore.MessageEvent, m.Kind, "event %s of %s passed a filter matching nothing", m.Event.Type, m.Event.Stream)
 	}
 	// No checkpoint runs ahead of the log: what is appended now comes after all of them.
-	sentinel := mustAppend(t, st, streamName("user"), eventstore.NoStream, event("user.renamed", nil))
+	sentinel := mustAppend(t, st, st.stream("user"), eventstore.NoStream, event("user.renamed", nil))
 	for _, cp := range r.cps {
 		require.True(t, cp.Less(sentinel.Position), "checkpoint %v is not before the next event appended (%v)", cp, sentinel.Position)
 	}
@@ -416,14 +434,14 @@ func (s *suite) testSubscribeCheckpoints(t *testing.T) {
 // receives every matching event exactly once across the two subscriptions.
 func (s *suite) testSubscribeResumeAfterCheckpoint(t *testing.T) {
 	st := s.store(t)
-	filter := &eventstore.Filter{EventTypePrefixes: []string{"user.created"}}
+	filter := &eventstore.Filter{EventTypePrefixes: []string{st.name("user.created")}}
 	write := func(n int) {
 		for k := range n {
 			typ := "user.renamed"
 			if k%10 == 4 {
-				typ = "user.created"
+				typ = st.name("user.created")
 			}
-			mustAppend(t, st, streamName("user"), eventstore.NoStream, event(typ, map[string]int{"k": k}))
+			mustAppend(t, st, st.stream("user"), eventstore.NoStream, event(typ, map[string]int{"k": k}))
 		}
 	}
 	write(100)
@@ -465,14 +483,14 @@ func (s *suite) testSubscribeSlowConsumer(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
 	first := event("user.created", nil)
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, first)
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, first)
 	r := s.subscribe(t, st, eventstore.SubscribeAllOptions{})
 	require.Equal(t, first.ID, r.event(t).ID)
 	r.untilCaughtUp(t)
 
 	// The subscriber is live and reads nothing while the writers run: they must finish.
 	fails := newErrs()
-	written := writeSequenced(ctx, st, writers, perWriter, 1, "user.renamed", func(w, k int) string { return "user-slow" + string(rune('a'+w)) }, fails)
+	written := writeSequenced(ctx, st, writers, perWriter, 1, "user.renamed", func(w, k int) string { return st.name("user-slow" + string(rune('a'+w))) }, fails)
 	fails.check(t)
 	for w := range written {
 		require.Len(t, written[w], perWriter, "writer %d", w)
@@ -493,12 +511,12 @@ func (s *suite) testSubscribeCaughtUp(t *testing.T) {
 	if s.f.CaughtUpMessage {
 		assert.Empty(t, empty.untilCaughtUp(t), "empty store: caught up at once")
 	}
-	stream := streamName("user")
+	stream := st.stream("user")
 	past := events(10, "user.renamed")
 	mustAppend(t, st, stream, eventstore.NoStream, past...)
 	fromStart := s.subscribe(t, st, eventstore.SubscribeAllOptions{})
 	fromEnd := s.subscribe(t, st, eventstore.SubscribeAllOptions{FromEnd: true})
-	filtered := s.subscribe(t, st, eventstore.SubscribeAllOptions{Filter: &eventstore.Filter{StreamPrefixes: []string{"group-"}}})
+	filtered := s.subscribe(t, st, eventstore.SubscribeAllOptions{Filter: &eventstore.Filter{StreamPrefixes: []string{st.name("group-")}}})
 	if s.f.CaughtUpMessage {
 		assert.Equal(t, ids(past), ids(fromStart.untilCaughtUp(t)), "from the start: the past, then caught up")
 		assert.Empty(t, fromEnd.untilCaughtUp(t), "from the end: caught up at once")
@@ -507,7 +525,7 @@ func (s *suite) testSubscribeCaughtUp(t *testing.T) {
 	live := events(5, "user.renamed")
 	mustAppend(t, st, stream, eventstore.Exact(9), live...)
 	group := event("group.created", nil)
-	mustAppend(t, st, streamName("group"), eventstore.NoStream, group)
+	mustAppend(t, st, st.stream("group"), eventstore.NoStream, group)
 	if !s.f.CaughtUpMessage {
 		assert.Equal(t, ids(past), ids(fromStart.events(t, 10)))
 	}
@@ -532,16 +550,13 @@ func (s *suite) testSubscribeCaughtUp(t *testing.T) {
 // called twice.
 func (s *suite) testSubscriptionClose(t *testing.T) {
 	st := s.store(t)
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, event("user.created", nil))
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, event("user.created", nil))
 	r := s.subscribe(t, st, eventstore.SubscribeAllOptions{})
 	r.event(t)
 	r.untilCaughtUp(t)
 	ctx := testContext(t)
 	got := make(chan error, 1)
-	go func() {
-		_, err := r.sub.Next(ctx)
-		got <- err
-	}()
+	go func() { got <- nextErr(ctx, r.sub) }()
 	// Next is blocked (or about to be): nothing more is committed.
 	require.NoError(t, r.sub.Close())
 	select {
@@ -555,7 +570,7 @@ func (s *suite) testSubscriptionClose(t *testing.T) {
 	assert.NotPanics(t, func() { _ = r.sub.Close() }, "second Close")
 
 	// Closing a subscription with undelivered events behind it.
-	mustAppend(t, st, streamName("user"), eventstore.NoStream, events(50, "user.created")...)
+	mustAppend(t, st, st.stream("user"), eventstore.NoStream, events(50, "user.created")...)
 	r2 := s.subscribe(t, st, eventstore.SubscribeAllOptions{})
 	r2.event(t)
 	require.NoError(t, r2.sub.Close())

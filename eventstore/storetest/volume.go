@@ -46,7 +46,7 @@ func (s *suite) testLargeEvent(t *testing.T) {
 		require.GreaterOrEqual(t, len(big.Data), mib)
 	}
 	small := event("user.renamed", nil)
-	stream := streamName("user")
+	stream := st.stream("user")
 	res := mustAppend(t, st, stream, eventstore.NoStream, big)
 	mustAppend(t, st, stream, eventstore.Exact(0), small)
 	for path, got := range map[string][]eventstore.RecordedEvent{
@@ -74,7 +74,7 @@ func (s *suite) testAppendLimit(t *testing.T) {
 	}
 	st := s.store(t)
 	ctx := testContext(t)
-	stream := streamName("user")
+	stream := st.stream("user")
 	mustAppend(t, st, stream, eventstore.NoStream, event("user.created", nil))
 	before := ids(all(t, st))
 
@@ -118,13 +118,13 @@ func (s *suite) testFlood(t *testing.T) {
 	var batched [][]uuid.UUID
 	wg.Go(func() {
 		batched = writeSequenced(ctx, st, 1, batches*batchSize, batchSize, "user.imported", func(_, k int) string {
-			return fmt.Sprintf("user-batched%d", k%10)
+			return st.name(fmt.Sprintf("user-batched%d", k%10))
 		}, fails)
 	})
 	var singles [][]uuid.UUID
 	wg.Go(func() {
 		singles = writeSequenced(ctx, st, singleWriters, single, 1, "user.renamed", func(w, _ int) string {
-			return fmt.Sprintf("user-single%d", w)
+			return st.name(fmt.Sprintf("user-single%d", w))
 		}, fails)
 	})
 	wg.Wait()
@@ -145,12 +145,12 @@ func (s *suite) testFlood(t *testing.T) {
 		}
 	}
 	for w := range singleWriters {
-		evs := readStream(t, st, fmt.Sprintf("user-single%d", w), eventstore.ReadStreamOptions{})
+		evs := readStream(t, st, st.name(fmt.Sprintf("user-single%d", w)), eventstore.ReadStreamOptions{})
 		require.Equal(t, singles[w], ids(evs), "stream of single writer %d", w)
 	}
 	n := 0
 	for k := range 10 {
-		evs := readStream(t, st, fmt.Sprintf("user-batched%d", k), eventstore.ReadStreamOptions{})
+		evs := readStream(t, st, st.name(fmt.Sprintf("user-batched%d", k)), eventstore.ReadStreamOptions{})
 		require.Len(t, evs, batches*batchSize/10)
 		assert.Equal(t, span(0, uint64(len(evs)-1)), revisions(evs))
 		n += len(evs)
