@@ -5,36 +5,28 @@ import (
 	"context"
 	"errors"
 	"io"
-	"iter"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/eventstore/embedded"
 )
 
-// headStore is a test double answering only what serve uses: ReadAll (with readErr) and Close.
-// Any other method panics through the nil embedded interface.
-type headStore struct {
-	eventstore.Store
-	readErr error
-	closed  atomic.Bool
-}
-
-func (s *headStore) ReadAll(context.Context, eventstore.ReadAllOptions) iter.Seq2[eventstore.RecordedEvent, error] {
-	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		if s.readErr != nil {
-			yield(eventstore.RecordedEvent{}, s.readErr)
-		}
+// openEmbedded opens a real embedded store in a temporary directory.
+func openEmbedded(t *testing.T) *embedded.Store {
+	t.Helper()
+	s, err := embedded.Open(t.TempDir(), embedded.Options{CacheBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
-
-func (s *headStore) Close() error { s.closed.Store(true); return nil }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
@@ -45,7 +37,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 func TestHTTPEndpoints(t *testing.T) {
 	t.Parallel()
-	store := &headStore{}
+	store := openEmbedded(t)
 	ready := &readiness{store: store}
 	h := newHTTPHandler(ready.check, newMetricsRegistry())
 
@@ -65,10 +57,12 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 
-	unready := &readiness{store: &headStore{readErr: eventstore.ErrUnavailable}}
+	closed := openEmbedded(t)
+	closed.Close() // a store that no longer answers
+	unready := &readiness{store: closed}
 	h = newHTTPHandler(unready.check, newMetricsRegistry())
-	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "event store unavailable") {
-		t.Errorf("/readyz with a failing store = %d %q, want 503 naming the store", code, body)
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "event store closed") {
+		t.Errorf("/readyz with a closed store = %d %q, want 503 naming the store", code, body)
 	}
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz with a failing store = %d %q, want 200", code, body)
@@ -83,7 +77,7 @@ func TestHTTPEndpoints(t *testing.T) {
 
 func TestServeShutsDownGracefully(t *testing.T) {
 	t.Parallel()
-	store := &headStore{}
+	store := openEmbedded(t)
 	open := func(context.Context, Config, *slog.Logger) (eventstore.Store, error) { return store, nil }
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
@@ -123,8 +117,8 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	case <-time.After(shutdownTimeout + 5*time.Second):
 		t.Fatal("serve did not return after its context was cancelled")
 	}
-	if !store.closed.Load() {
-		t.Error("the event store was not closed")
+	if _, _, _, err := store.GetStreamMetadata(t.Context(), "user-1"); !errors.Is(err, eventstore.ErrClosed) {
+		t.Errorf("after serve returned, the event store answers %v; want it closed", err)
 	}
 }
 
