@@ -31,6 +31,7 @@ func newRootCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Wri
 		newServeCommand(lookupEnv, stdout, stderr),
 		newVersionCommand(stdout),
 		newBenchCommand(stdout, stderr),
+		newEventStoreCommand(lookupEnv, stdout, stderr),
 	)
 	return root
 }

@@ -51,10 +51,12 @@ type storeOpener func(ctx context.Context, cfg Config, log *slog.Logger) (events
 // gracefully: in-flight requests get shutdownTimeout to finish, and the store is closed last.
 // It prints the listen address on stdout once the listener is open.
 func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, stdout io.Writer) (err error) {
+	metrics := newMetricsRegistry()
 	store, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	store = withMetrics(store, metrics)
 	defer func() {
 		if cerr := store.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close event store: %w", cerr))
@@ -67,7 +69,7 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 	}
 	ready := &readiness{store: store}
 	srv := &http.Server{
-		Handler:           newHTTPHandler(ready.check, newMetricsRegistry()),
+		Handler:           newHTTPHandler(ready.check, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
