@@ -186,8 +186,9 @@ func (s *Store) Head() eventstore.Position {
 	return eventstore.Position{Commit: h, Prepare: h}
 }
 
-// Close waits for writes in progress, stops the committer, ends subscriptions and releases the
-// directory lock.
+// Close ends subscriptions, waits for the operations in progress (an iteration of ReadStream or
+// ReadAll lasts until its loop ends, so never call Close from inside one), stops the committer,
+// and releases the directory lock.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
