@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -98,6 +99,11 @@ func structuredUUID(id [16]byte) *shared.UUID {
 func proposedMessages(events []eventstore.EventData) ([]*api.AppendReq, error) {
 	out := make([]*api.AppendReq, 0, len(events))
 	for _, e := range events {
+		if field := invalidUTF8(e); field != "" {
+			// JSON (custom metadata) and protobuf strings (the type) carry text only: such a
+			// value would come back altered, or fail the call as if the server were down.
+			return nil, fmt.Errorf("%w: event %s: %s is not valid UTF-8", eventstore.ErrInvalidArgument, e.ID, field)
+		}
 		custom, err := toWire(e)
 		if err != nil {
 			return nil, fmt.Errorf("%w: event %s: metadata: %v", eventstore.ErrInvalidArgument, e.ID, err)
@@ -110,6 +116,23 @@ func proposedMessages(events []eventstore.EventData) ([]*api.AppendReq, error) {
 		}}})
 	}
 	return out, nil
+}
+
+// invalidUTF8 names the first text field of e that is not valid UTF-8, or returns "".
+func invalidUTF8(e eventstore.EventData) string {
+	m := e.Metadata
+	for _, f := range []struct{ name, v string }{{"type", e.Type}, {"environment ID", m.EnvironmentID}, {"actor", m.Actor},
+		{"correlation ID", m.CorrelationID}, {"causation ID", m.CausationID}} {
+		if !utf8.ValidString(f.v) {
+			return f.name
+		}
+	}
+	for k, v := range m.Extra {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Sprintf("extra metadata %q", k)
+		}
+	}
+	return ""
 }
 
 func appendOptions(stream string, expected eventstore.ExpectedRevision) *api.AppendReq {
@@ -325,23 +348,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	var w wireStreamMeta
-	if meta.MaxAge < 0 || meta.MaxCount > math.MaxInt64 || (meta.TruncateBefore != nil && *meta.TruncateBefore > math.MaxInt64) {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: set metadata of %q: value out of range", eventstore.ErrInvalidArgument, stream)
-	}
-	if meta.MaxAge > 0 {
-		secs := int64((meta.MaxAge + time.Second - 1) / time.Second)
-		w.MaxAge = &secs
-	}
-	if meta.MaxCount > 0 {
-		n := int64(meta.MaxCount)
-		w.MaxCount = &n
-	}
-	if meta.TruncateBefore != nil {
-		tb := int64(*meta.TruncateBefore)
-		w.TB = &tb
-	}
-	data, err := json.Marshal(w)
+	data, err := encodeStreamMeta(stream, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -377,22 +384,66 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 		if err != nil {
 			return eventstore.StreamMetadata{}, 0, false, err
 		}
-		var w wireStreamMeta
-		if err := json.Unmarshal(e.Data, &w); err != nil {
-			return eventstore.StreamMetadata{}, 0, false, corrupt("metadata of %q at revision %d: %v", stream, e.Revision, err)
-		}
-		var m eventstore.StreamMetadata
-		if w.MaxAge != nil && *w.MaxAge > 0 {
-			m.MaxAge = time.Duration(*w.MaxAge) * time.Second
-		}
-		if w.MaxCount != nil && *w.MaxCount > 0 {
-			m.MaxCount = uint64(*w.MaxCount)
-		}
-		if w.TB != nil && *w.TB >= 0 {
-			tb := uint64(*w.TB)
-			m.TruncateBefore = &tb
+		m, err := decodeStreamMeta(stream, e.Revision, e.Data)
+		if err != nil {
+			return eventstore.StreamMetadata{}, 0, false, err
 		}
 		return m, e.Revision, true, nil
 	}
 	return eventstore.StreamMetadata{}, 0, false, nil
+}
+
+// encodeStreamMeta is the data of the $metadata event that sets meta on stream. MaxAge is
+// rounded up to whole seconds, EventStoreDB's resolution.
+func encodeStreamMeta(stream string, meta eventstore.StreamMetadata) ([]byte, error) {
+	var w wireStreamMeta
+	if meta.MaxAge < 0 || meta.MaxCount > math.MaxInt64 || (meta.TruncateBefore != nil && *meta.TruncateBefore > math.MaxInt64) {
+		return nil, fmt.Errorf("%w: set metadata of %q: value out of range", eventstore.ErrInvalidArgument, stream)
+	}
+	if meta.MaxAge > 0 {
+		secs := int64(meta.MaxAge / time.Second) // rounded up without overflowing near the maximum
+		if meta.MaxAge%time.Second != 0 {
+			secs++
+		}
+		w.MaxAge = &secs
+	}
+	if meta.MaxCount > 0 {
+		n := int64(meta.MaxCount)
+		w.MaxCount = &n
+	}
+	if meta.TruncateBefore != nil {
+		tb := int64(*meta.TruncateBefore)
+		w.TB = &tb
+	}
+	return json.Marshal(w)
+}
+
+// maxAgeSeconds is the largest $maxAge a time.Duration holds in whole seconds.
+const maxAgeSeconds = int64(math.MaxInt64 / time.Second)
+
+// decodeStreamMeta reads the $metadata event data of stream (revision rev of $$stream). Data
+// that is not a JSON object with integers where EventStoreDB keeps them is ErrCorrupt, named.
+// A $maxAge over what a time.Duration holds (about 292 years) reads as the longest Duration:
+// nothing expires either way. Values EventStoreDB treats as unset (zero or negative $maxAge
+// and $maxCount, a negative $tb) are unset.
+func decodeStreamMeta(stream string, rev uint64, data []byte) (eventstore.StreamMetadata, error) {
+	var w wireStreamMeta
+	if err := json.Unmarshal(data, &w); err != nil {
+		return eventstore.StreamMetadata{}, corrupt("metadata of %q at revision %d: %v", stream, rev, err)
+	}
+	var m eventstore.StreamMetadata
+	if w.MaxAge != nil && *w.MaxAge > 0 {
+		m.MaxAge = time.Duration(math.MaxInt64)
+		if *w.MaxAge <= maxAgeSeconds {
+			m.MaxAge = time.Duration(*w.MaxAge) * time.Second
+		}
+	}
+	if w.MaxCount != nil && *w.MaxCount > 0 {
+		m.MaxCount = uint64(*w.MaxCount)
+	}
+	if w.TB != nil && *w.TB >= 0 {
+		tb := uint64(*w.TB)
+		m.TruncateBefore = &tb
+	}
+	return m, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +28,16 @@ func isSystem(stream, typ string) bool {
 	return strings.HasPrefix(stream, "$") || strings.HasPrefix(typ, "$")
 }
 
+// maxTicks is the largest "created" value (100 ns ticks since the Unix epoch) a time.Time in
+// nanoseconds can hold.
+const maxTicks = math.MaxInt64 / 100
+
 // decode turns a recorded event into the port's envelope. It validates everything
 // EventStore-Client-Go would trust blindly: a bad "created" value, which makes that client call
-// log.Fatalf, is ErrCorrupt here. System events are reported as such and not decoded further.
+// log.Fatalf, is ErrCorrupt here, and so is every other record the port cannot represent: no
+// stream name, no type, a "created" out of range, an unreadable ID, data that is not JSON,
+// custom metadata that is not our envelope. Each error names the record and what is wrong.
+// System events are reported as such and not decoded further.
 func decode(ev *api.ReadResp_ReadEvent) (e eventstore.RecordedEvent, system bool, err error) {
 	r := ev.GetEvent()
 	if r == nil {
@@ -39,14 +47,24 @@ func decode(ev *api.ReadResp_ReadEvent) (e eventstore.RecordedEvent, system bool
 	e.Type = r.GetMetadata()["type"]
 	e.Revision = r.GetStreamRevision()
 	e.Position = eventstore.Position{Commit: r.GetCommitPosition(), Prepare: r.GetPreparePosition()}
+	where := fmt.Sprintf("%q@%d (position %v)", e.Stream, e.Revision, e.Position)
+	if e.Stream == "" {
+		return e, false, corrupt("record at position %v: no stream name", e.Position)
+	}
 	if isSystem(e.Stream, e.Type) {
 		e.Data = json.RawMessage(r.GetData())
 		return e, true, nil
 	}
-	where := fmt.Sprintf("%s@%d", e.Stream, e.Revision)
-	created, err := strconv.ParseInt(r.GetMetadata()["created"], 10, 64)
-	if err != nil {
-		return e, false, corrupt("%s: \"created\" metadata %q is not a number of ticks", where, r.GetMetadata()["created"])
+	if e.Type == "" {
+		return e, false, corrupt("%s: no \"type\" metadata", where)
+	}
+	rawCreated := r.GetMetadata()["created"]
+	created, err := strconv.ParseInt(rawCreated, 10, 64)
+	switch {
+	case err != nil:
+		return e, false, corrupt("%s: \"created\" metadata %q is not a number of ticks", where, rawCreated)
+	case created < 0 || created > maxTicks:
+		return e, false, corrupt("%s: \"created\" metadata %d is out of range (0 to %d ticks since 1970)", where, created, int64(maxTicks))
 	}
 	e.RecordedAt = time.Unix(0, created*100).UTC()
 	switch id := r.GetId().GetValue().(type) {
@@ -64,13 +82,19 @@ func decode(ev *api.ReadResp_ReadEvent) (e eventstore.RecordedEvent, system bool
 	default:
 		return e, false, corrupt("%s: no event ID", where)
 	}
-	if len(r.GetData()) > 0 {
-		e.Data = json.RawMessage(r.GetData())
+	if data := r.GetData(); len(data) > 0 {
+		if !json.Valid(data) {
+			return e, false, corrupt("%s: data (%d bytes, content-type %q) is not JSON", where, len(data), r.GetMetadata()["content-type"])
+		}
+		e.Data = json.RawMessage(data)
 	}
 	if custom := r.GetCustomMetadata(); len(custom) > 0 {
 		var w wireMeta
 		if err := json.Unmarshal(custom, &w); err != nil {
 			return e, false, corrupt("%s: custom metadata: %v", where, err)
+		}
+		if at := w.OccurredAt.UTC(); !w.OccurredAt.IsZero() && (at.Year() < 1 || at.Year() > 9999) {
+			return e, false, corrupt("%s: custom metadata: occurred-at %s is outside the years 1 to 9999 in UTC", where, w.OccurredAt.Format(time.RFC3339Nano))
 		}
 		e.PayloadVersion = w.PayloadVersion
 		e.Metadata = eventstore.Metadata{EnvironmentID: w.Env, Actor: w.Actor, CorrelationID: w.Correlation,
