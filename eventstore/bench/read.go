@@ -11,8 +11,8 @@ import (
 )
 
 // Fill appends n generated events to store (in batches of 500 from 4 writers, each to streams
-// of its own under prefix), so that Scan and CatchUp have a log to read. It is set-up, not a
-// measurement.
+// of its own under prefix), so that Scan and CatchUp have a log to read, then lets a store that
+// has a Compact method settle. It is set-up, not a measurement.
 func Fill(ctx context.Context, store eventstore.Store, n int64, prefix string) error {
 	const batch, writers = 500, 4
 	var left atomic.Int64
@@ -44,7 +44,17 @@ func Fill(ctx context.Context, store eventstore.Store, n int64, prefix string) e
 		})
 	}
 	wg.Wait()
-	return context.Cause(ctx)
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	// A store that can settle its background work after the bulk load does, so that reads are
+	// measured on a warm, steady store rather than one busy rewriting what was just written.
+	if c, ok := store.(interface{ Compact(context.Context) error }); ok {
+		if err := c.Compact(ctx); err != nil {
+			return fmt.Errorf("bench: settle after fill: %w", err)
+		}
+	}
+	return nil
 }
 
 // Scan reads the first n events of the global log once to warm caches, then again, timed. The

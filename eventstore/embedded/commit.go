@@ -119,12 +119,18 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (eventstore.AppendResul
 // commitLoop is the single writer. It drains the queue into groups and commits each group with
 // one synced batch.
 func (s *Store) commitLoop(head uint64) {
-	defer close(s.stopped)
+	syncs := make(chan *applied, pipelineDepth)
+	synced := make(chan struct{})
+	go s.syncLoop(syncs, synced)
+	defer func() {
+		close(syncs)
+		<-synced
+		close(s.stopped)
+	}()
 	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity), base: map[string]uint64{}}
 	g.cache = make(map[string]streamState, 1024)
-	var reqs []*writeReq
 	for first := range s.reqs {
-		reqs = append(reqs[:0], first)
+		reqs := []*writeReq{first}
 		size := 0
 	drain:
 		for len(reqs) < maxGroupReqs && size < maxGroupBytes {
@@ -141,7 +147,58 @@ func (s *Store) commitLoop(head uint64) {
 				break drain
 			}
 		}
-		head = g.commit(head, reqs)
+		a := g.apply(head, reqs)
+		head = a.head
+		syncs <- a
+	}
+}
+
+// pipelineDepth is how many applied groups may wait for their WAL sync while the committer
+// builds the next: the engine merges their syncs, and building overlaps syncing.
+const pipelineDepth = 8
+
+// applied is a group the committer has applied to the engine, waiting for its WAL sync.
+type applied struct {
+	batch   *pebble.Batch // nil when the group wrote nothing
+	reqs    []*writeReq
+	results []writeResult
+	head    uint64 // the last position once this group is durable
+	err     error  // the group could not be applied
+}
+
+// syncLoop acknowledges applied groups in order, each once its WAL sync is done: only then does
+// the head advance and do the group's callers hear back, conflicts and refusals included, so that
+// no answer ever rests on a write that could still be lost.
+func (s *Store) syncLoop(syncs <-chan *applied, done chan<- struct{}) {
+	defer close(done)
+	var failed error
+	for a := range syncs {
+		err := a.err
+		if a.batch != nil {
+			if serr := a.batch.SyncWait(); serr != nil && err == nil {
+				err = serr
+			}
+			a.batch.Close()
+		}
+		if err != nil && failed == nil {
+			// Durability is unknown from here on: refuse every later write rather than risk
+			// acknowledging on top of a hole. Reopening the store recovers what was synced.
+			failed = fmt.Errorf("%w: commit to %s failed, the store must be reopened: %v", eventstore.ErrUnavailable, s.dir, err)
+			s.opts.Logger.Error("event store commit failed", "dir", s.dir, "err", err)
+			s.fail(failed)
+		}
+		if failed != nil {
+			for _, r := range a.reqs {
+				r.done <- writeResult{err: failed}
+			}
+			continue
+		}
+		if a.head != s.head.Load() {
+			s.published(a.head)
+		}
+		for i, r := range a.reqs {
+			r.done <- a.results[i]
+		}
 	}
 }
 
@@ -167,43 +224,40 @@ type group struct {
 	buf    []byte
 }
 
-func (g *group) commit(head uint64, reqs []*writeReq) uint64 {
+// apply validates the group's requests against the state left by every group before it,
+// assigns positions and revisions, and applies the writes to the engine without waiting for
+// their sync.
+func (g *group) apply(head uint64, reqs []*writeReq) *applied {
 	s := g.s
-	if s.failed != nil {
-		for _, r := range reqs {
-			r.done <- writeResult{err: s.failed}
-		}
-		return head
+	a := &applied{reqs: reqs, results: make([]writeResult, len(reqs)), head: head}
+	if err := s.failure(); err != nil {
+		a.err = err
+		return a
 	}
 	g.batch = s.db.NewBatch()
 	clear(g.states)
 	clear(g.base)
 	clear(g.ids)
-	results := make([]writeResult, len(reqs))
 	now := s.opts.Now().UTC()
 	next := head
 	for i, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
-			results[i].err = err
+			a.results[i].err = err
 			continue
 		}
-		results[i] = g.apply(r, &next, now)
+		a.results[i] = g.applyOne(r, &next, now)
 	}
-	if next != head || g.batch.Count() > 0 {
-		if err := g.batch.Commit(pebble.Sync); err != nil {
-			// Durability of this group is unknown: refuse every later write rather than risk
-			// acknowledging on top of a hole. Reopening the store recovers what was synced.
-			s.failed = fmt.Errorf("%w: commit to %s failed, store must be reopened: %v", eventstore.ErrUnavailable, s.dir, err)
-			s.opts.Logger.Error("event store commit failed", "dir", s.dir, "err", err)
-			clear(g.cache)
-			for _, r := range reqs {
-				r.done <- writeResult{err: s.failed}
-			}
-			g.batch.Close()
-			return head
-		}
+	if g.batch.Count() == 0 {
+		g.batch.Close()
+		return a
 	}
-	g.batch.Close()
+	if err := s.db.ApplyNoSyncWait(g.batch, pebble.Sync); err != nil {
+		clear(g.cache)
+		a.err = err
+		g.batch.Close()
+		return a
+	}
+	a.batch, a.head = g.batch, next
 	for id, ref := range g.ids {
 		g.recent.add(id, ref)
 	}
@@ -213,13 +267,7 @@ func (g *group) commit(head uint64, reqs []*writeReq) uint64 {
 		}
 		g.cache[stream] = *st
 	}
-	if next != head {
-		s.published(next)
-	}
-	for i, r := range reqs {
-		r.done <- results[i]
-	}
-	return next
+	return a
 }
 
 // state returns the stream's state as of the requests applied so far in this group.
@@ -248,7 +296,7 @@ func (g *group) state(stream string) (*streamState, error) {
 	return p, nil
 }
 
-func (g *group) apply(r *writeReq, next *uint64, now time.Time) writeResult {
+func (g *group) applyOne(r *writeReq, next *uint64, now time.Time) writeResult {
 	st, err := g.state(r.stream)
 	if err != nil {
 		return writeResult{err: err}

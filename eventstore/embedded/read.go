@@ -111,6 +111,22 @@ func (s *Store) readStream(ctx context.Context, snap *pebble.Snapshot, stream st
 		}
 		return dec.decode(pos, v, h, r)
 	}
+	// Events the engine shows before their WAL sync is done are not readable yet: a stream read
+	// ends at the durable head, like $all. Batches are applied whole, so step back by batches.
+	head := s.head.Load()
+	for {
+		pos, err := loc.locate(hi)
+		if err != nil {
+			return err
+		}
+		if pos <= head {
+			break
+		}
+		if loc.first <= lo {
+			return fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
+		}
+		hi = loc.first - 1
+	}
 	// MaxAge: RecordedAt grows with revision, so the newest event tells whether any survive,
 	// and older ones are skipped until the first young enough.
 	var cutoff int64 = math.MinInt64
@@ -205,6 +221,12 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 // with the position of each event the filter rejected.
 func (s *Store) scan(ctx context.Context, lo, hi uint64, backwards bool, filter *eventstore.Filter, max uint64,
 	visit func(eventstore.RecordedEvent) bool, skipped func(pos uint64) bool) error {
+	return s.scanCheck(ctx, lo, hi, backwards, filter, max, false, visit, skipped)
+}
+
+// scanCheck is scan, checking each record's checksum when checksums is set.
+func (s *Store) scanCheck(ctx context.Context, lo, hi uint64, backwards bool, filter *eventstore.Filter, max uint64, checksums bool,
+	visit func(eventstore.RecordedEvent) bool, skipped func(pos uint64) bool) error {
 	if lo > hi {
 		return nil
 	}
@@ -230,7 +252,7 @@ func (s *Store) scan(ctx context.Context, lo, hi uint64, backwards bool, filter 
 		if err != nil {
 			return s.engineErr(fmt.Sprintf("read event at position %d", pos), err)
 		}
-		h, r, err := decodeHead(pos, v)
+		h, r, err := decodeHeadCheck(pos, v, checksums)
 		if err != nil {
 			return err
 		}

@@ -116,11 +116,12 @@ type recordHead struct {
 // neighbours'. Nothing ever writes into the string regions of a slab.
 type decoder struct {
 	intern map[string]string
-	last   [4]string // per field (stream, type, environment, actor): runs are common
+	recent [4][8]string // per field (stream, type, environment, actor), the last values seen
+	next   [4]uint8
 	slab   []byte
 }
 
-const slabSize = 64 << 10
+const slabSize = 32 << 10 // the largest size Go allocates as a small object
 
 func newDecoder() *decoder { return &decoder{intern: make(map[string]string, 64)} }
 
@@ -128,8 +129,10 @@ func (d *decoder) str(field int, b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if d.last[field] == unsafeString(b) {
-		return d.last[field]
+	for _, r := range &d.recent[field] {
+		if r == unsafeString(b) {
+			return r
+		}
 	}
 	s, ok := d.intern[unsafeString(b)]
 	if !ok {
@@ -138,7 +141,8 @@ func (d *decoder) str(field int, b []byte) string {
 			d.intern[s] = s
 		}
 	}
-	d.last[field] = s
+	d.recent[field][d.next[field]%8] = s
+	d.next[field]++
 	return s
 }
 
@@ -200,26 +204,33 @@ func corrupt(pos uint64, what string) error {
 	return fmt.Errorf("%w: event record at position %d: %s", eventstore.ErrCorrupt, pos, what)
 }
 
-// head decodes the stream and type of the record at pos after checking its checksum.
-func decodeHead(pos uint64, v []byte) (recordHead, *reader, error) {
+// decodeHead decodes the stream and type of the record at pos after checking its checksum.
+func decodeHead(pos uint64, v []byte) (recordHead, reader, error) {
+	return decodeHeadCheck(pos, v, true)
+}
+
+// decodeHeadCheck is decodeHead with the record checksum optional. Scans of the log skip it:
+// the engine has checked the checksum of every block it read from disk, and a record read in a
+// scan sits at the key it was written under. Point reads and Verify check it.
+func decodeHeadCheck(pos uint64, v []byte, checksum bool) (recordHead, reader, error) {
 	if len(v) < recordFixed {
-		return recordHead{}, nil, corrupt(pos, "shorter than its header")
+		return recordHead{}, reader{}, corrupt(pos, "shorter than its header")
 	}
-	if recordCRC(pos, v[4:]) != binary.BigEndian.Uint32(v) {
-		return recordHead{}, nil, corrupt(pos, "checksum mismatch")
+	if checksum && recordCRC(pos, v[4:]) != binary.BigEndian.Uint32(v) {
+		return recordHead{}, reader{}, corrupt(pos, "checksum mismatch")
 	}
-	r := &reader{b: v, off: recordFixed}
+	r := reader{b: v, off: recordFixed}
 	r.uvarint()
 	r.bytes(16)
 	h := recordHead{stream: r.lstring(), typ: r.lstring()}
 	if r.err {
-		return recordHead{}, nil, corrupt(pos, "truncated header")
+		return recordHead{}, reader{}, corrupt(pos, "truncated header")
 	}
 	return h, r, nil
 }
 
 // decode returns the full event at pos. Data is copied: v may be reused by the engine.
-func (d *decoder) decode(pos uint64, v []byte, h recordHead, r *reader) (eventstore.RecordedEvent, error) {
+func (d *decoder) decode(pos uint64, v []byte, h recordHead, r reader) (eventstore.RecordedEvent, error) {
 	var e eventstore.RecordedEvent
 	e.Position = eventstore.Position{Commit: pos, Prepare: pos}
 	e.Revision = binary.BigEndian.Uint64(v[4:])

@@ -253,7 +253,7 @@ func (s *Store) Verify(ctx context.Context) error {
 	defer s.inflight.Done()
 	head := s.head.Load()
 	var last uint64
-	err := s.scan(ctx, 1, head, false, nil, 0, func(e eventstore.RecordedEvent) bool {
+	err := s.scanCheck(ctx, 1, head, false, nil, 0, true, func(e eventstore.RecordedEvent) bool {
 		if e.Position.Commit != last+1 {
 			return false
 		}
@@ -265,6 +265,34 @@ func (s *Store) Verify(ctx context.Context) error {
 	}
 	if last != head {
 		return fmt.Errorf("%w: verify %s: the log jumps from position %d to past it, head is %d", eventstore.ErrCorrupt, s.dir, last, head)
+	}
+	return nil
+}
+
+// fail records that a commit failed; every later write is refused with err.
+func (s *Store) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+}
+
+func (s *Store) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// Compact rewrites the whole store into the engine's bottom level and returns once done, leaving
+// no background compaction behind. Reads are fastest afterwards; writes go on meanwhile.
+func (s *Store) Compact(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return s.engineErr("compact", err)
 	}
 	return nil
 }
