@@ -189,21 +189,24 @@ func TestFilter(t *testing.T) {
 func TestValidateEventsNamesTheProblem(t *testing.T) {
 	ok := eventstore.EventData{ID: [16]byte{1}, Type: "user.created", PayloadVersion: 1, Data: json.RawMessage(`{}`)}
 	for want, evs := range map[string][]eventstore.EventData{
-		"no events":         nil,
-		"ID is zero":        {{Type: "t", PayloadVersion: 1}},
-		"type is empty":     {{ID: [16]byte{1}, PayloadVersion: 1}},
-		"reserved":          {{ID: [16]byte{1}, Type: "$x", PayloadVersion: 1}},
-		"payload version":   {{ID: [16]byte{1}, Type: "t"}},
-		"not valid JSON":    {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Data: json.RawMessage(`{`)}},
-		"appears twice":     {ok, ok},
-		"outside 1 to 9999": {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Metadata: eventstore.Metadata{OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+		"no events":                nil,
+		"ID is zero":               {{Type: "t", PayloadVersion: 1}},
+		"type is empty":            {{ID: [16]byte{1}, PayloadVersion: 1}},
+		"reserved":                 {{ID: [16]byte{1}, Type: "$x", PayloadVersion: 1}},
+		"payload version":          {{ID: [16]byte{1}, Type: "t"}},
+		"not valid JSON":           {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Data: json.RawMessage(`{`)}},
+		"appears twice":            {ok, ok},
+		"outside 1 to 9999":        {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Metadata: eventstore.Metadata{OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+		"(UTC) is outside":         {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Metadata: eventstore.Metadata{OccurredAt: time.Date(1, 1, 1, 0, 30, 0, 0, time.FixedZone("+1", 3600))}}},
+		"actor is not valid UTF-8": {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Metadata: eventstore.Metadata{Actor: "\xff"}}},
+		"extra metadata":           {{ID: [16]byte{1}, Type: "t", PayloadVersion: 1, Metadata: eventstore.Metadata{Extra: map[string]string{"\x8e": "v"}}}},
 	} {
 		err := eventstore.ValidateEvents("user-1", evs)
 		require.ErrorIs(t, err, eventstore.ErrInvalidArgument, want)
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.NoError(t, eventstore.ValidateEvents("user-1", []eventstore.EventData{ok}))
-	for _, bad := range []string{"", "$all", strings.Repeat("s", 1025)} {
+	for _, bad := range []string{"", "$all", strings.Repeat("s", 1025), "user-\xff"} {
 		assert.ErrorIs(t, eventstore.ValidateStreamName(bad), eventstore.ErrInvalidArgument, "%q", bad)
 	}
 }

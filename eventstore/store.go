@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"unicode/utf8"
 )
 
 // Store is the event log. Every method is safe for concurrent use.
@@ -58,8 +59,8 @@ type Store interface {
 	Close() error
 }
 
-// ValidateStreamName rejects names a client may not write: empty, over 1,024 bytes, or
-// reserved ("$"-prefixed).
+// ValidateStreamName rejects names a client may not write: empty, over 1,024 bytes, reserved
+// ("$"-prefixed), or not UTF-8.
 func ValidateStreamName(stream string) error {
 	switch {
 	case stream == "":
@@ -68,12 +69,15 @@ func ValidateStreamName(stream string) error {
 		return errorf(ErrInvalidArgument, "stream name is %d bytes long, over 1024", len(stream))
 	case stream[0] == '$':
 		return errorf(ErrInvalidArgument, "stream %q: names beginning with $ are reserved", stream)
+	case !utf8.ValidString(stream):
+		return errorf(ErrInvalidArgument, "stream %q: name is not valid UTF-8", stream)
 	}
 	return nil
 }
 
 // ValidateEvents rejects a batch a backend must not write: none, a zero or duplicate ID, an
-// empty or reserved type, payload version 0, data that is not JSON.
+// empty or reserved type, payload version 0, an occurred-at outside years 1 to 9999 (UTC), text
+// that is not UTF-8, data that is not JSON.
 func ValidateEvents(stream string, events []EventData) error {
 	if len(events) == 0 {
 		return errorf(ErrInvalidArgument, "append to %q: no events", stream)
@@ -89,8 +93,11 @@ func ValidateEvents(stream string, events []EventData) error {
 			return errorf(ErrInvalidArgument, "append to %q: event %d: type %q: types beginning with $ are reserved", stream, i, e.Type)
 		case e.PayloadVersion == 0:
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): payload version must be at least 1", stream, i, e.Type)
-		case !e.Metadata.OccurredAt.IsZero() && (e.Metadata.OccurredAt.Year() < 1 || e.Metadata.OccurredAt.Year() > 9999):
-			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): occurred-at year %d is outside 1 to 9999", stream, i, e.Type, e.Metadata.OccurredAt.Year())
+		case !e.Metadata.OccurredAt.IsZero() && (e.Metadata.OccurredAt.UTC().Year() < 1 || e.Metadata.OccurredAt.UTC().Year() > 9999):
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): occurred-at year %d (UTC) is outside 1 to 9999", stream, i, e.Type, e.Metadata.OccurredAt.UTC().Year())
+		case invalidUTF8(e) != "":
+			// Metadata travels as JSON and types as protobuf strings: text only.
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): %s is not valid UTF-8", stream, i, e.ID, invalidUTF8(e))
 		case len(e.Data) > 0 && !json.Valid(e.Data):
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): data is not valid JSON", stream, i, e.Type)
 		}
@@ -100,6 +107,23 @@ func ValidateEvents(stream string, events []EventData) error {
 		seen[e.ID] = struct{}{}
 	}
 	return nil
+}
+
+// invalidUTF8 names the first text field of e that is not valid UTF-8, or returns "".
+func invalidUTF8(e EventData) string {
+	m := e.Metadata
+	for _, f := range [...]struct{ name, v string }{{"type", e.Type}, {"environment ID", m.EnvironmentID}, {"actor", m.Actor},
+		{"correlation ID", m.CorrelationID}, {"causation ID", m.CausationID}} {
+		if !utf8.ValidString(f.v) {
+			return f.name
+		}
+	}
+	for k, v := range m.Extra {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Sprintf("extra metadata %q", k)
+		}
+	}
+	return ""
 }
 
 func errorf(kind error, format string, args ...any) error {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -99,11 +98,6 @@ func structuredUUID(id [16]byte) *shared.UUID {
 func proposedMessages(events []eventstore.EventData) ([]*api.AppendReq, error) {
 	out := make([]*api.AppendReq, 0, len(events))
 	for _, e := range events {
-		if field := invalidUTF8(e); field != "" {
-			// JSON (custom metadata) and protobuf strings (the type) carry text only: such a
-			// value would come back altered, or fail the call as if the server were down.
-			return nil, fmt.Errorf("%w: event %s: %s is not valid UTF-8", eventstore.ErrInvalidArgument, e.ID, field)
-		}
 		custom, err := toWire(e)
 		if err != nil {
 			return nil, fmt.Errorf("%w: event %s: metadata: %v", eventstore.ErrInvalidArgument, e.ID, err)
@@ -116,23 +110,6 @@ func proposedMessages(events []eventstore.EventData) ([]*api.AppendReq, error) {
 		}}})
 	}
 	return out, nil
-}
-
-// invalidUTF8 names the first text field of e that is not valid UTF-8, or returns "".
-func invalidUTF8(e eventstore.EventData) string {
-	m := e.Metadata
-	for _, f := range []struct{ name, v string }{{"type", e.Type}, {"environment ID", m.EnvironmentID}, {"actor", m.Actor},
-		{"correlation ID", m.CorrelationID}, {"causation ID", m.CausationID}} {
-		if !utf8.ValidString(f.v) {
-			return f.name
-		}
-	}
-	for k, v := range m.Extra {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Sprintf("extra metadata %q", k)
-		}
-	}
-	return ""
 }
 
 func appendOptions(stream string, expected eventstore.ExpectedRevision) *api.AppendReq {
@@ -205,14 +182,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append to %q: %w", stream, err)
 	}
-	size := 0
-	for _, e := range events {
-		m, _ := json.Marshal(e.Metadata)
-		size += len(e.Data) + len(m)
-	}
-	if size > s.opts.MaxAppendBytes {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to %q: %d bytes, over the limit of %d",
-			eventstore.ErrInvalidArgument, stream, size, s.opts.MaxAppendBytes)
+	if err := eventstore.CheckAppendSize(stream, events, s.opts.MaxAppendBytes); err != nil {
+		return eventstore.AppendResult{}, err
 	}
 	msgs, err := proposedMessages(events)
 	if err != nil {
