@@ -14,6 +14,8 @@ import (
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/idstream/idstream/eventstore"
 )
@@ -114,17 +116,27 @@ func proposedMessages(events []eventstore.EventData) ([]*api.AppendReq, error) {
 
 func appendOptions(stream string, expected eventstore.ExpectedRevision) *api.AppendReq {
 	o := &api.AppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)}}
+	setExpected(o, expected)
+	return &api.AppendReq{Content: &api.AppendReq_Options_{Options: o}}
+}
+
+// setExpected sets the expected_stream_revision oneof of an append, delete or tombstone
+// request's options: the three messages spell it alike (revision, no_stream, stream_exists,
+// any), so the rule is mapped here once.
+func setExpected(options proto.Message, expected eventstore.ExpectedRevision) {
+	m := options.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	empty := protoreflect.ValueOfMessage((&shared.Empty{}).ProtoReflect())
 	switch rev, exact := expected.Revision(); {
 	case exact:
-		o.ExpectedStreamRevision = &api.AppendReq_Options_Revision{Revision: rev}
+		m.Set(fields.ByName("revision"), protoreflect.ValueOfUint64(rev))
 	case expected.IsNoStream():
-		o.ExpectedStreamRevision = &api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}}
+		m.Set(fields.ByName("no_stream"), empty)
 	case expected.IsStreamExists():
-		o.ExpectedStreamRevision = &api.AppendReq_Options_StreamExists{StreamExists: &shared.Empty{}}
+		m.Set(fields.ByName("stream_exists"), empty)
 	default:
-		o.ExpectedStreamRevision = &api.AppendReq_Options_Any{Any: &shared.Empty{}}
+		m.Set(fields.ByName("any"), empty)
 	}
-	return &api.AppendReq{Content: &api.AppendReq_Options_{Options: o}}
 }
 
 // appendRaw sends one append; a wrong expected version comes back as wrong, not as err.
@@ -251,16 +263,7 @@ func (s *Store) deleteCall(ctx context.Context, op, stream string, expected even
 	err := s.do(ctx, op, stream, func(ctx context.Context, c *conn, md *metadata.MD) error {
 		if tombstone {
 			o := &api.TombstoneReq_Options{StreamIdentifier: ident}
-			switch rev, exact := expected.Revision(); {
-			case exact:
-				o.ExpectedStreamRevision = &api.TombstoneReq_Options_Revision{Revision: rev}
-			case expected.IsNoStream():
-				o.ExpectedStreamRevision = &api.TombstoneReq_Options_NoStream{NoStream: &shared.Empty{}}
-			case expected.IsStreamExists():
-				o.ExpectedStreamRevision = &api.TombstoneReq_Options_StreamExists{StreamExists: &shared.Empty{}}
-			default:
-				o.ExpectedStreamRevision = &api.TombstoneReq_Options_Any{Any: &shared.Empty{}}
-			}
+			setExpected(o, expected)
 			resp, err := c.streams.Tombstone(ctx, &api.TombstoneReq{Options: o}, grpc.Trailer(md))
 			if err != nil {
 				return err
@@ -271,16 +274,7 @@ func (s *Store) deleteCall(ctx context.Context, op, stream string, expected even
 			return nil
 		}
 		o := &api.DeleteReq_Options{StreamIdentifier: ident}
-		switch rev, exact := expected.Revision(); {
-		case exact:
-			o.ExpectedStreamRevision = &api.DeleteReq_Options_Revision{Revision: rev}
-		case expected.IsNoStream():
-			o.ExpectedStreamRevision = &api.DeleteReq_Options_NoStream{NoStream: &shared.Empty{}}
-		case expected.IsStreamExists():
-			o.ExpectedStreamRevision = &api.DeleteReq_Options_StreamExists{StreamExists: &shared.Empty{}}
-		default:
-			o.ExpectedStreamRevision = &api.DeleteReq_Options_Any{Any: &shared.Empty{}}
-		}
+		setExpected(o, expected)
 		resp, err := c.streams.Delete(ctx, &api.DeleteReq{Options: o}, grpc.Trailer(md))
 		if err != nil {
 			return err
