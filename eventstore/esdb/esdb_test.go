@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"os/exec"
 	"strings"
@@ -162,14 +163,19 @@ func TestBadCreatedIsCorrupt(t *testing.T) {
 	if _, err := s.Append(ctx, "user-1", eventstore.NoStream, ev("user.bad")); err != nil {
 		t.Fatal(err)
 	}
-	for e, err := range s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{}) {
-		if !errors.Is(err, eventstore.ErrCorrupt) {
-			t.Fatalf("ReadStream: got %v, %v; want ErrCorrupt", e, err)
+	for name, seq := range map[string]iter.Seq2[eventstore.RecordedEvent, error]{
+		"ReadStream": s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{}),
+		"ReadAll":    s.ReadAll(ctx, eventstore.ReadAllOptions{}),
+	} {
+		seen := false
+		for e, err := range seq {
+			if !errors.Is(err, eventstore.ErrCorrupt) {
+				t.Fatalf("%s: got %v, %v; want ErrCorrupt", name, e, err)
+			}
+			seen = true
 		}
-	}
-	for e, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
-		if !errors.Is(err, eventstore.ErrCorrupt) {
-			t.Fatalf("ReadAll: got %v, %v; want ErrCorrupt", e, err)
+		if !seen {
+			t.Fatalf("%s ended without an error; want ErrCorrupt", name)
 		}
 	}
 	sub, err := s.SubscribeAll(ctx, eventstore.SubscribeAllOptions{})
