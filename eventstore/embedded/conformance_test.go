@@ -7,9 +7,6 @@ import (
 	"iter"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/embedded"
@@ -43,67 +40,10 @@ func TestConformanceSharedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = shared.Close() })
-	prefill(t, shared)
-	stop := writeUnrelated(shared)
-	t.Cleanup(stop)
+	storetest.Prefill(t, shared)
+	t.Cleanup(storetest.WriteUnrelated(shared))
 	storetest.Run(t, func(t *testing.T) eventstore.Store { return &handle{Store: shared} },
 		storetest.Features{DensePositions: true, MaxAppendBytes: 4 << 20, CaughtUpMessage: true, StrictRetryMatching: true, SharedLog: true})
-}
-
-func unrelated(typ string) eventstore.EventData {
-	return eventstore.EventData{ID: uuid.Must(uuid.NewV7()), Type: typ, PayloadVersion: 1, Data: []byte(`{"unrelated":true}`),
-		Metadata: eventstore.Metadata{Actor: "other-writer", OccurredAt: time.Now().UTC()}}
-}
-
-// prefill writes what an earlier run and other applications would have left in the log.
-func prefill(t *testing.T, st eventstore.Store) {
-	t.Helper()
-	ctx := context.Background()
-	for i := range 40 {
-		stream := fmt.Sprintf("%s-%s", []string{"user", "group", "role", "usergroup"}[i%4], uuid.NewString())
-		batch := []eventstore.EventData{unrelated("user.created"), unrelated("group.member_added"), unrelated("role.granted")}
-		if _, err := st.Append(ctx, stream, eventstore.NoStream, batch...); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		switch i % 5 {
-		case 1:
-			_, err = st.SetStreamMetadata(ctx, stream, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 1})
-		case 2:
-			_, err = st.DeleteStream(ctx, stream, eventstore.Any)
-		case 3:
-			_, err = st.TombstoneStream(ctx, stream, eventstore.Any)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k := range 5 {
-		if _, err := st.Append(ctx, fmt.Sprintf("user-filler%d", k), eventstore.Any, unrelated("user.imported")); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// writeUnrelated appends unrelated events until the returned stop is called.
-func writeUnrelated(st eventstore.Store) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		stream := "user-" + uuid.NewString()
-		for i := 0; ctx.Err() == nil; i++ {
-			typ := []string{"user.created", "group.member_added", "user.renamed"}[i%3]
-			if _, err := st.Append(ctx, stream, eventstore.Any, unrelated(typ)); err != nil {
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // handle is one case's view of the shared store: every call goes to the store, and Close ends

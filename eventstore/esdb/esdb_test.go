@@ -67,59 +67,10 @@ func TestConformanceFakeServer(t *testing.T) {
 func TestConformanceSharedFakeServer(t *testing.T) {
 	f := startFake(t, fakeserver.Options{})
 	other := open(t, f.ConnectionString(), Options{})
-	prefill(t, other)
-	t.Cleanup(writeUnrelated(other))
+	storetest.Prefill(t, other)
+	t.Cleanup(storetest.WriteUnrelated(other))
 	storetest.Run(t, func(t *testing.T) eventstore.Store { return open(t, f.ConnectionString(), Options{}) },
 		storetest.Features{MaxAppendBytes: DefaultMaxAppendBytes, CaughtUpMessage: true, SharedLog: true})
-}
-
-// prefill writes what an earlier run and other applications would have left in the log.
-func prefill(t *testing.T, st eventstore.Store) {
-	t.Helper()
-	ctx := ctxT(t)
-	for i := range 40 {
-		stream := fmt.Sprintf("%s-%s", []string{"user", "group", "role", "usergroup"}[i%4], uuid.NewString())
-		if _, err := st.Append(ctx, stream, eventstore.NoStream, ev("user.created"), ev("group.member_added"), ev("role.granted")); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		switch i % 5 {
-		case 1:
-			_, err = st.SetStreamMetadata(ctx, stream, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 1})
-		case 2:
-			_, err = st.DeleteStream(ctx, stream, eventstore.Any)
-		case 3:
-			_, err = st.TombstoneStream(ctx, stream, eventstore.Any)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k := range 5 {
-		if _, err := st.Append(ctx, fmt.Sprintf("user-filler%d", k), eventstore.Any, ev("user.imported")); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// writeUnrelated appends unrelated events until the returned stop is called.
-func writeUnrelated(st eventstore.Store) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		stream := "user-" + uuid.NewString()
-		for i := 0; ctx.Err() == nil; i++ {
-			if _, err := st.Append(ctx, stream, eventstore.Any, ev([]string{"user.created", "group.member_added", "user.renamed"}[i%3])); err != nil {
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // TestConformanceRealServer runs the suite against the server of IDSTREAM_TEST_ESDB, in the
