@@ -284,3 +284,40 @@ func TestGossipDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// No error of New quotes the connection string's password, whatever is wrong with the string.
+func TestConnectionStringErrorsHidePassword(t *testing.T) {
+	const pw = "s3cr3tPw"
+	for _, c := range []string{
+		"esdb://admin:" + pw + "@localhost:2113?tls=false&nodePreference=nowhere",
+		"esdb://admin:" + pw + "@localhost:notaport?tls=false",
+		"esdb://admin:" + pw + "@localhost:2113/some/path",
+		"esdb://admin:" + pw + "%zz@localhost:2113",
+		"esdb://:" + pw + "@localhost:2113",
+		"esdb://admin:" + pw + "?x@localhost:2113",
+		"http://admin:" + pw + "@localhost:2113",
+		"esdb://admin:" + pw + "@a:2113,b:x,c:2113",
+		"esdb+discover://admin:" + pw + "@localhost:2113?gossipTimeout=abc",
+		"esdb://admin:" + pw + "@localhost:2113?tls=maybe",
+	} {
+		_, err := New(c, Options{})
+		if err == nil {
+			t.Errorf("%s: no error", c)
+			continue
+		}
+		if !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("%s: %v; want ErrInvalidArgument", c, err)
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "3cr3t") {
+			t.Errorf("the password is in the error: %v", err)
+		}
+	}
+	// Valid credentials still reach the configuration, %-escapes decoded.
+	s, err := New("esdb://ad%40min:p%40ss:w@localhost:2113?tls=false", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg.Username != "ad@min" || s.cfg.Password != "p@ss:w" {
+		t.Fatalf("credentials %q / %q; want ad@min / p@ss:w", s.cfg.Username, s.cfg.Password)
+	}
+}

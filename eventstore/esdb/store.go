@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,15 +101,78 @@ func New(connectionString string, opts Options) (*Store, error) {
 			connectionString = "esdb" + rest
 		}
 	}
-	cfg, err := client.ParseConnectionString(connectionString)
+	cfg, err := parseConnectionString(connectionString)
 	if err != nil {
-		return nil, fmt.Errorf("%w: esdb: connection string: %v", eventstore.ErrInvalidArgument, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: esdb: connection string: %v", eventstore.ErrInvalidArgument, err)
+		return nil, err
 	}
 	opts.defaults(cfg)
 	return &Store{cfg: cfg, opts: opts, done: make(chan struct{})}, nil
+}
+
+// parseConnectionString parses with the client module's parser, never letting the password
+// into an error: the credentials are cut out before the parser sees the string (its errors
+// quote the whole string) and decoded here, and every error names the string with the
+// password replaced by "xxxxx".
+func parseConnectionString(connectionString string) (*client.Configuration, error) {
+	userinfo, stripped, hasCreds := cutUserinfo(connectionString)
+	shown := stripped
+	if hasCreds {
+		user, _, _ := strings.Cut(userinfo, ":")
+		shown = strings.Replace(stripped, "://", "://"+user+":xxxxx@", 1)
+	}
+	fail := func(format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
+		if i := strings.Index(stripped, "://"); i >= 0 && strings.Contains(stripped[i:], "@") {
+			// An "@" after the query's start: maybe a password with an unescaped "?" that
+			// the parser read as a host or a query. Withhold the parser's words and the string.
+			at := strings.LastIndexByte(stripped, '@')
+			shown = stripped[:i+3] + "xxxxx" + stripped[at:]
+			msg = "not a valid connection string (details withheld: the part before \"@\" may hold a password)"
+		}
+		return fmt.Errorf("%w: esdb: connection string %s: %s", eventstore.ErrInvalidArgument, shown, msg)
+	}
+	cfg, err := client.ParseConnectionString(stripped)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ue quotes the string, which fail names
+		}
+		return nil, fail("%v", err)
+	}
+	if hasCreds {
+		rawUser, rawPass, _ := strings.Cut(userinfo, ":")
+		user, errUser := url.PathUnescape(rawUser)
+		pass, errPass := url.PathUnescape(rawPass)
+		switch {
+		case errUser != nil || errPass != nil:
+			return nil, fail("the credentials are not validly %%-escaped")
+		case user == "":
+			return nil, fail("credentials were provided with an empty username")
+		}
+		cfg.Username, cfg.Password = user, pass
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fail("%v", err)
+	}
+	return cfg, nil
+}
+
+// cutUserinfo splits "scheme://user:password@rest" into "user:password" and "scheme://rest".
+// The credentials end at the last "@" before the query: hosts and paths hold no "@".
+func cutUserinfo(s string) (userinfo, stripped string, ok bool) {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return "", s, false
+	}
+	rest := s[i+3:]
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		rest = rest[:q]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return "", s, false
+	}
+	return rest[:at], s[:i+3] + s[i+3+at+1:], true
 }
 
 // Close closes the connection; later calls and open subscriptions end with ErrClosed.
