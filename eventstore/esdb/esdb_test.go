@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,5 +321,83 @@ func TestConnectionStringErrorsHidePassword(t *testing.T) {
 	}
 	if s.cfg.Username != "ad@min" || s.cfg.Password != "p@ss:w" {
 		t.Fatalf("credentials %q / %q; want ad@min / p@ss:w", s.cfg.Username, s.cfg.Password)
+	}
+}
+
+// A gossip seed that accepts connections and never answers: discovery waits for it outside the
+// store's lock, so Close returns at once and ends the waiting calls with ErrClosed, and a call
+// with a short deadline gets its deadline instead of queueing behind the discovery.
+func TestDiscoveryDoesNotBlockClose(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c) // accepted, never answered
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	s, err := New("esdb+discover://"+lis.Addr().String()+"?tls=false&gossipTimeout=600", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "user-1", eventstore.NoStream, ev("user.created"))
+		first <- err
+	}()
+	for { // until the first call is discovering
+		s.mu.Lock()
+		finding := s.finding != nil
+		s.mu.Unlock()
+		if finding {
+			break
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("append ended before discovery hung: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Append(short, "user-2", eventstore.NoStream, ev("user.created")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second call during discovery: %v; want its deadline", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	// Bounds far above any honest wait, far below the 600 s gossip timeout: a hang fails.
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked behind a discovery")
+	}
+	select {
+	case err := <-first:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("call discovering during Close: %v; want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the discovering call did not end with Close")
 	}
 }

@@ -81,6 +81,12 @@ type Store struct {
 	failures int
 	closed   bool
 	done     chan struct{} // closed by Close: ends subscriptions
+	// finding is non-nil while one caller discovers and dials a node, outside mu; it is
+	// closed when that ends. Other callers wait for it instead of discovering too.
+	finding chan struct{}
+	// life is cancelled by Close: it ends a discovery in progress.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -106,7 +112,9 @@ func New(connectionString string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.defaults(cfg)
-	return &Store{cfg: cfg, opts: opts, done: make(chan struct{})}, nil
+	s := &Store{cfg: cfg, opts: opts, done: make(chan struct{})}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	return s, nil
 }
 
 // parseConnectionString parses with the client module's parser, never letting the password
@@ -184,6 +192,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.done)
+	s.endLife()
 	if s.cur != nil {
 		_ = s.cur.cc.Close()
 		s.cur = nil
@@ -191,26 +200,69 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// connection returns the current connection, discovering a node if there is none.
+// connection returns the current connection, discovering a node if there is none. Discovery
+// (dialling, gossip reads) runs outside mu, by one caller at a time: the others wait for it
+// (or for their context, or Close), and Close and calls on a live connection never wait.
 func (s *Store) connection(ctx context.Context) (*conn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, eventstore.ErrClosed
+		}
+		if c := s.cur; c != nil {
+			s.mu.Unlock()
+			return c, nil
+		}
+		if wait := s.finding; wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				continue // installed, failed or abandoned: look again
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-s.done:
+				return nil, eventstore.ErrClosed
+			}
+		}
+		wait := make(chan struct{})
+		s.finding = wait
+		s.mu.Unlock()
+
+		c, err := s.find(ctx)
+
+		s.mu.Lock()
+		s.finding = nil
+		close(wait)
+		if err == nil && s.closed {
+			_ = c.cc.Close()
+			c, err = nil, eventstore.ErrClosed
+		}
+		if err == nil {
+			s.cur, s.failures = c, 0
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if err != nil && closed {
+			err = eventstore.ErrClosed
+		}
+		return c, err
 	}
-	if s.cur != nil {
-		return s.cur, nil
-	}
-	target, err := s.discover(ctx)
+}
+
+// find discovers a node and dials it, until ctx is done or the store is closed.
+func (s *Store) find(ctx context.Context) (*conn, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
+	target, err := s.discover(dctx)
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
 		return nil, err
 	}
-	c, err := s.dial(target)
-	if err != nil {
-		return nil, err
-	}
-	s.cur = c
-	return c, nil
+	return s.dial(target)
 }
 
 // observe feeds the outcome of a call on c into the reconnection rule: unavailable results
@@ -233,13 +285,17 @@ func (s *Store) observe(c *conn, err error) {
 
 // switchTo replaces c by a connection to the leader a "not leader" answer named.
 func (s *Store) switchTo(c *conn, leader string) {
+	nc, err := s.dial(leader) // outside mu: dialling may read certificate files
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != c || s.closed {
+		if err == nil {
+			_ = nc.cc.Close()
+		}
 		return
 	}
 	s.dropLocked()
-	if nc, err := s.dial(leader); err == nil {
+	if err == nil {
 		s.cur = nc
 	}
 }
