@@ -26,15 +26,25 @@ const (
 	excNotAuthenticated = "not-authenticated"
 )
 
-// callError is a failed call, classified once: kind is the port's sentinel (nil for a failure of
-// no port kind), leader the address a "not leader" answer named.
+// callError is a failed call, classified once: err carries a port sentinel (or the
+// context's error), leader is the address a "not leader" answer named.
 type callError struct {
 	err    error
 	leader string
 }
 
+// Messages of the failures that are misconfiguration rather than outage. They are
+// ErrUnavailable (nothing idstream can do, retrying is safe, readiness must fail) with words
+// that say what to fix.
+const (
+	msgNotAuthenticated = "EventStoreDB refused the credentials (check the user name and password of the connection string)"
+	msgAccessDenied     = "EventStoreDB denied access: the connection string's user lacks the permission (check the stream ACLs and the user's groups)"
+	msgUnimplemented    = "EventStoreDB does not implement this call (server version too old, or not an EventStoreDB gRPC endpoint)"
+)
+
 // classify maps a gRPC failure and its trailers to the port's errors. It is the only place that
-// knows the wire's failure vocabulary.
+// knows the wire's failure vocabulary. Every error it returns carries a port kind: what it does
+// not recognise is ErrUnavailable, the kind after which a retry with the same IDs is safe.
 func classify(ctx context.Context, op, stream string, err error, trailers metadata.MD) callError {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if c := status.Code(err); c == codes.Canceled || c == codes.DeadlineExceeded || errors.Is(err, ctxErr) {
@@ -44,6 +54,9 @@ func classify(ctx context.Context, op, stream string, err error, trailers metada
 	st := status.Convert(err)
 	wrap := func(kind error) callError {
 		return callError{err: fmt.Errorf("%w: %s %q: %s", kind, op, stream, st.Message())}
+	}
+	explain := func(kind error, why string) callError {
+		return callError{err: fmt.Errorf("%w: esdb: %s %q: %s (server said %s: %q)", kind, op, stream, why, st.Code(), st.Message())}
 	}
 	switch first(trailers, "exception") {
 	case excStreamDeleted:
@@ -66,16 +79,32 @@ func classify(ctx context.Context, op, stream string, err error, trailers metada
 			w.ActualExists, w.ActualRevision = true, uint64(v)
 		}
 		return callError{err: w}
-	case excAccessDenied, excNotAuthenticated, excInvalidTx:
-		return callError{err: fmt.Errorf("esdb: %s %q: %s", op, stream, st.Message())}
+	case excNotAuthenticated:
+		return explain(eventstore.ErrUnavailable, msgNotAuthenticated)
+	case excAccessDenied:
+		return explain(eventstore.ErrUnavailable, msgAccessDenied)
+	case excInvalidTx:
+		// The server refused the write as a whole before committing any of it.
+		return explain(eventstore.ErrInvalidArgument, "EventStoreDB refused the write as an invalid transaction; nothing was written")
 	}
 	switch st.Code() {
 	case codes.Unavailable, codes.Aborted, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Canceled, codes.Internal, codes.Unknown:
 		return wrap(eventstore.ErrUnavailable)
 	case codes.InvalidArgument, codes.OutOfRange:
 		return wrap(eventstore.ErrInvalidArgument)
+	case codes.Unauthenticated:
+		return explain(eventstore.ErrUnavailable, msgNotAuthenticated)
+	case codes.PermissionDenied:
+		return explain(eventstore.ErrUnavailable, msgAccessDenied)
+	case codes.Unimplemented:
+		return explain(eventstore.ErrUnavailable, msgUnimplemented)
+	case codes.DataLoss:
+		return explain(eventstore.ErrCorrupt, "EventStoreDB reported data loss")
 	}
-	return callError{err: fmt.Errorf("esdb: %s %q: %s: %s", op, stream, st.Code(), st.Message())}
+	// NotFound, AlreadyExists, FailedPrecondition, OK or a code gRPC does not know, without an
+	// exception this backend knows: an answer outside the model. It may or may not have taken
+	// effect, which is what ErrUnavailable says.
+	return explain(eventstore.ErrUnavailable, "unexpected answer from EventStoreDB")
 }
 
 func first(md metadata.MD, key string) string {

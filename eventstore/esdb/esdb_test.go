@@ -28,6 +28,7 @@ import (
 
 	client "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/esdb/internal/fakeserver"
@@ -400,4 +401,83 @@ func TestDiscoveryDoesNotBlockClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the discovering call did not end with Close")
 	}
+}
+
+// Every failure the server can answer with reaches the caller as a port kind: the exceptions
+// EventStoreDB names in its trailers, and the bare gRPC codes.
+func TestFailureKinds(t *testing.T) {
+	f := startFake(t, fakeserver.Options{})
+	s := open(t, f.ConnectionString(), Options{ReconnectAfter: 1000})
+	ctx := ctxT(t)
+	if _, err := s.Append(ctx, "user-1", eventstore.NoStream, ev("user.created")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		code      codes.Code
+		exception string
+		want      error
+		says      string
+	}{
+		{"not authenticated", codes.Unauthenticated, "not-authenticated", eventstore.ErrUnavailable, "EventStoreDB refused the credentials"},
+		{"access denied", codes.PermissionDenied, "access-denied", eventstore.ErrUnavailable, "EventStoreDB denied access"},
+		{"invalid transaction", codes.InvalidArgument, "invalid-transaction", eventstore.ErrInvalidArgument, "invalid transaction"},
+		{"bare Unauthenticated", codes.Unauthenticated, "", eventstore.ErrUnavailable, "EventStoreDB refused the credentials"},
+		{"bare PermissionDenied", codes.PermissionDenied, "", eventstore.ErrUnavailable, "EventStoreDB denied access"},
+		{"Unimplemented", codes.Unimplemented, "", eventstore.ErrUnavailable, "does not implement"},
+		{"DataLoss", codes.DataLoss, "", eventstore.ErrCorrupt, "data loss"},
+		{"NotFound without exception", codes.NotFound, "", eventstore.ErrUnavailable, "unexpected answer"},
+		{"AlreadyExists", codes.AlreadyExists, "", eventstore.ErrUnavailable, "unexpected answer"},
+		{"FailedPrecondition without exception", codes.FailedPrecondition, "", eventstore.ErrUnavailable, "unexpected answer"},
+		{"unknown exception", codes.FailedPrecondition, "something-new", eventstore.ErrUnavailable, "unexpected answer"},
+		{"code gRPC does not know", codes.Code(99), "", eventstore.ErrUnavailable, "unexpected answer"},
+		{"Unknown", codes.Unknown, "", eventstore.ErrUnavailable, "boom"},
+		{"Internal", codes.Internal, "", eventstore.ErrUnavailable, "boom"},
+	} {
+		var trailers []string
+		if c.exception != "" {
+			trailers = []string{"exception", c.exception}
+		}
+		calls := map[string]func() error{
+			"append": func() error {
+				_, err := s.Append(ctx, "user-1", eventstore.Any, ev("user.renamed"))
+				return err
+			},
+			"read": func() error {
+				_, err := collectAll(s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{}))
+				return err
+			},
+			"delete": func() error {
+				_, err := s.DeleteStream(ctx, "user-9", eventstore.Any)
+				return err
+			},
+			"subscribe": func() error {
+				sub, err := s.SubscribeAll(ctx, eventstore.SubscribeAllOptions{})
+				if err == nil {
+					sub.Close()
+				}
+				return err
+			},
+		}
+		for call, run := range calls {
+			f.FailNext(c.code, "boom", trailers...)
+			err := run()
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s, %s: %v; want %v", c.name, call, err, c.want)
+			} else if !strings.Contains(err.Error(), c.says) {
+				t.Errorf("%s, %s: %q does not say %q", c.name, call, err, c.says)
+			}
+		}
+	}
+}
+
+func collectAll(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]eventstore.RecordedEvent, error) {
+	var out []eventstore.RecordedEvent
+	for e, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

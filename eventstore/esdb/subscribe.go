@@ -63,7 +63,7 @@ func (s *Store) SubscribeAll(ctx context.Context, opts eventstore.SubscribeAllOp
 			return err
 		}
 		if resp.GetConfirmation() == nil {
-			return final{fmt.Errorf("esdb: subscribe to $all: the server did not confirm the subscription")}
+			return final{fmt.Errorf("%w: esdb: subscribe to $all: the server did not confirm the subscription", eventstore.ErrUnavailable)}
 		}
 		usedConn = c
 		return nil

@@ -49,6 +49,7 @@ type Server struct {
 	nextPos   uint64
 	changed   chan struct{} // closed and replaced at every commit
 	notLeader string        // host:port of the "leader" while this node plays a follower
+	failNext  []injected    // failures the next calls return, first first
 	addr      string
 	grpc      *grpc.Server
 	stopping  chan struct{}
@@ -91,7 +92,7 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("fakeserver: listen %s: %w", addr, err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(s.unaryInjected), grpc.ChainStreamInterceptor(s.streamInjected))
 	api.RegisterStreamsServer(g, &streamsService{s: s})
 	gossip.RegisterGossipServer(g, &gossipService{s: s})
 	s.mu.Lock()
@@ -135,6 +136,49 @@ func (s *Server) SetNotLeader(leader string) {
 	s.mu.Lock()
 	s.notLeader = leader
 	s.mu.Unlock()
+}
+
+// injected is a failure a test asked for: a status and the trailers that go with it.
+type injected struct {
+	code     codes.Code
+	msg      string
+	trailers metadata.MD
+}
+
+// FailNext makes the next call (of any method, gossip included) fail with the given status
+// code and message, with trailers given as key, value pairs (for example "exception",
+// "access-denied"). Calls queue: each consumes one failure.
+func (s *Server) FailNext(code codes.Code, msg string, trailers ...string) {
+	s.mu.Lock()
+	s.failNext = append(s.failNext, injected{code: code, msg: msg, trailers: metadata.Pairs(trailers...)})
+	s.mu.Unlock()
+}
+
+func (s *Server) takeInjected() *injected {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.failNext) == 0 {
+		return nil
+	}
+	f := s.failNext[0]
+	s.failNext = s.failNext[1:]
+	return &f
+}
+
+func (s *Server) unaryInjected(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if f := s.takeInjected(); f != nil {
+		_ = grpc.SetTrailer(ctx, f.trailers)
+		return nil, status.Error(f.code, f.msg)
+	}
+	return next(ctx, req)
+}
+
+func (s *Server) streamInjected(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if f := s.takeInjected(); f != nil {
+		ss.SetTrailer(f.trailers)
+		return status.Error(f.code, f.msg)
+	}
+	return next(srv, ss)
 }
 
 // ---- model (every method below runs with s.mu held) ----
