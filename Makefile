@@ -9,8 +9,8 @@ test:
 
 # Generated code must be current: regenerating changes nothing tracked.
 generate:
-	go generate ./...
-	git diff --exit-code
+	@before="$$(git status --porcelain)"; go generate ./... && after="$$(git status --porcelain)"; \
+	if [ "$$before" != "$$after" ]; then echo "go generate changed files:"; git status --short; exit 1; fi
 
 lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi

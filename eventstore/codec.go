@@ -82,8 +82,9 @@ func (r *Registry) Encode(id [16]byte, payload any, meta Metadata) (EventData, e
 }
 
 // Decode returns the payload of a recorded event as a value of its registered Go type, upcast
-// from older payload versions. A payload version newer than the registration (written by a
-// newer idstream) is an error, never a guess.
+// from older payload versions. An unregistered type, or a payload version newer than the
+// registration (written by a newer idstream), is ErrUnknownEventType, never a guess; a payload
+// that neither upcasts nor fits its type is ErrCorrupt.
 func (r *Registry) Decode(e RecordedEvent) (any, error) {
 	reg := r.byName[e.Type]
 	if reg == nil {
@@ -91,19 +92,19 @@ func (r *Registry) Decode(e RecordedEvent) (any, error) {
 	}
 	data := e.Data
 	if e.PayloadVersion > reg.version {
-		return nil, fmt.Errorf("%w: decode %s@%d: %s payload version %d is newer than this build's %d",
-			ErrInvalidArgument, e.Stream, e.Revision, e.Type, e.PayloadVersion, reg.version)
+		return nil, fmt.Errorf("%w: decode %s@%d: %s payload version %d is newer than this build's %d (written by a newer idstream)",
+			ErrUnknownEventType, e.Stream, e.Revision, e.Type, e.PayloadVersion, reg.version)
 	}
 	for v := max(e.PayloadVersion, 1); v < reg.version; v++ {
 		var err error
 		if data, err = reg.up[v].Up(data); err != nil {
-			return nil, fmt.Errorf("decode %s@%d: upcast %s from version %d: %w", e.Stream, e.Revision, e.Type, v, err)
+			return nil, fmt.Errorf("%w: decode %s@%d: upcast %s from version %d: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, v, err)
 		}
 	}
 	p := reflect.New(reg.goType)
 	if len(data) > 0 {
 		if err := json.Unmarshal(data, p.Interface()); err != nil {
-			return nil, fmt.Errorf("%w: decode %s@%d: %s: %v", ErrInvalidArgument, e.Stream, e.Revision, e.Type, err)
+			return nil, fmt.Errorf("%w: decode %s@%d: %s: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, err)
 		}
 	}
 	return p.Elem().Interface(), nil

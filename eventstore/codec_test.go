@@ -88,17 +88,17 @@ func TestCodecUpcastsEveryOlderVersion(t *testing.T) {
 func TestCodecRefusals(t *testing.T) {
 	r := renamedRegistry(t)
 	_, err := r.Decode(eventstore.RecordedEvent{Stream: "user-1", Revision: 4, Type: "user.renamed", PayloadVersion: 4, Data: json.RawMessage(`{}`)})
-	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "a payload version newer than the build")
+	assert.ErrorIs(t, err, eventstore.ErrUnknownEventType, "a payload version newer than the build")
 	assert.Contains(t, err.Error(), "user-1@4")
 
 	_, err = r.Decode(eventstore.RecordedEvent{Type: "user.deleted", PayloadVersion: 1})
 	assert.ErrorIs(t, err, eventstore.ErrUnknownEventType)
 
 	_, err = r.Decode(eventstore.RecordedEvent{Type: "user.created", PayloadVersion: 1, Data: json.RawMessage(`{"username":1}`)})
-	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "a payload that does not fit the type")
+	assert.ErrorIs(t, err, eventstore.ErrCorrupt, "a payload that does not fit the type")
 
 	_, err = r.Decode(eventstore.RecordedEvent{Type: "user.renamed", PayloadVersion: 1, Data: json.RawMessage(`[`)})
-	assert.Error(t, err, "an upcaster's failure")
+	assert.ErrorIs(t, err, eventstore.ErrCorrupt, "an upcaster's failure")
 	assert.Contains(t, err.Error(), "upcast user.renamed from version 1")
 
 	_, err = r.Encode([16]byte{1}, struct{ X int }{}, eventstore.Metadata{})

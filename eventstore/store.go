@@ -22,9 +22,8 @@ type Store interface {
 	// event IDs, same stream) writes nothing and returns the original result. A retry is always
 	// recognised when it repeats the original Exact or NoStream expectation, however much later;
 	// with Any or StreamExists it is recognised while the original is among the backend's recent
-	// writes (the embedded backend remembers the last 65,536 events). A retry whose IDs match the
-	// committed batch only in part fails with ErrInvalidArgument. Event IDs are not checked for
-	// uniqueness across streams.
+	// writes (the embedded backend remembers the last 65,536 events). See the package
+	// documentation for what each backend does with IDs reused otherwise.
 	// A tombstoned stream gives ErrStreamDeleted. Appending to a soft-deleted stream revives it:
 	// revisions continue after the last one ever written.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
@@ -95,11 +94,14 @@ func ValidateEvents(stream string, events []EventData) error {
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): payload version must be at least 1", stream, i, e.Type)
 		case !e.Metadata.OccurredAt.IsZero() && (e.Metadata.OccurredAt.UTC().Year() < 1 || e.Metadata.OccurredAt.UTC().Year() > 9999):
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): occurred-at year %d (UTC) is outside 1 to 9999", stream, i, e.Type, e.Metadata.OccurredAt.UTC().Year())
-		case invalidUTF8(e) != "":
-			// Metadata travels as JSON and types as protobuf strings: text only.
-			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): %s is not valid UTF-8", stream, i, e.ID, invalidUTF8(e))
+		case !utf8.ValidString(e.Type):
+			return errorf(ErrInvalidArgument, "append to %q: event %d: type is not valid UTF-8", stream, i)
 		case len(e.Data) > 0 && !json.Valid(e.Data):
 			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): data is not valid JSON", stream, i, e.Type)
+		}
+		// Metadata travels as JSON and types as protobuf strings: text only.
+		if field := invalidUTF8(e); field != "" {
+			return errorf(ErrInvalidArgument, "append to %q: event %d (%s): %s is not valid UTF-8", stream, i, e.Type, field)
 		}
 		if _, dup := seen[e.ID]; dup {
 			return errorf(ErrInvalidArgument, "append to %q: event %d: ID %s appears twice in the batch", stream, i, e.ID)

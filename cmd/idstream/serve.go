@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 	}
 	ready := &readiness{store: store}
 	srv := &http.Server{
-		Handler:           newHTTPHandler(ready.check, metrics),
+		Handler:           newHTTPHandler(ready.check, metrics, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -110,7 +110,7 @@ type readiness struct {
 // check reads the last event of the log (or finds the log empty), bounded by readinessTimeout.
 func (r *readiness) check(ctx context.Context) error {
 	if r.draining.Load() {
-		return errors.New("shutting down")
+		return errShuttingDown
 	}
 	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 	defer cancel()
@@ -134,9 +134,25 @@ func newMetricsRegistry() *prometheus.Registry {
 	return reg
 }
 
+// errShuttingDown is readiness's answer while the server drains.
+var errShuttingDown = errors.New("shutting down")
+
+// publicReason is what /readyz tells an unauthenticated caller: the kind of the problem, never
+// its details (paths, addresses), which go to the log.
+func publicReason(err error) string {
+	for _, kind := range []error{errShuttingDown, eventstore.ErrClosed, eventstore.ErrCorrupt, eventstore.ErrUnavailable,
+		context.DeadlineExceeded} {
+		if errors.Is(err, kind) {
+			return kind.Error()
+		}
+	}
+	return "event store not answering"
+}
+
 // newHTTPHandler routes the operational endpoints. /healthz answers while the process runs;
-// /readyz answers 200 only while ready returns nil, else 503 with the reason.
-func newHTTPHandler(ready func(context.Context) error, reg *prometheus.Registry) http.Handler {
+// /readyz answers 200 only while ready returns nil, else 503 with the kind of reason (the details
+// are logged).
+func newHTTPHandler(ready func(context.Context) error, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -146,8 +162,9 @@ func newHTTPHandler(ready func(context.Context) error, reg *prometheus.Registry)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if err := ready(r.Context()); err != nil {
+			log.Warn("not ready", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %v\n", err)
+			fmt.Fprintf(w, "not ready: %s\n", publicReason(err))
 			return
 		}
 		io.WriteString(w, "ready\n")

@@ -39,7 +39,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	t.Parallel()
 	store := openEmbedded(t)
 	ready := &readiness{store: store}
-	h := newHTTPHandler(ready.check, newMetricsRegistry())
+	h := newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
@@ -60,7 +60,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	closed := openEmbedded(t)
 	closed.Close() // a store that no longer answers
 	unready := &readiness{store: closed}
-	h = newHTTPHandler(unready.check, newMetricsRegistry())
+	h = newHTTPHandler(unready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "event store closed") {
 		t.Errorf("/readyz with a closed store = %d %q, want 503 naming the store", code, body)
 	}
@@ -69,7 +69,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 
 	ready.draining.Store(true)
-	h = newHTTPHandler(ready.check, newMetricsRegistry())
+	h = newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
 		t.Errorf("/readyz while draining = %d %q, want 503 shutting down", code, body)
 	}

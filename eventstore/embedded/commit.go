@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -105,8 +106,13 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (eventstore.AppendResul
 		return eventstore.AppendResult{}, err
 	}
 	r.ctx, r.done = ctx, make(chan writeResult, 1)
-	s.reqs <- r
-	s.inflight.Done()
+	select {
+	case s.reqs <- r:
+		s.inflight.Done()
+	case <-ctx.Done(): // the queue is full and the caller gave up: nothing was written
+		s.inflight.Done()
+		return eventstore.AppendResult{}, ctx.Err()
+	}
 	select {
 	case res := <-r.done:
 		return res.res, res.err
@@ -127,8 +133,9 @@ func (s *Store) commitLoop(head uint64) {
 		<-synced
 		close(s.stopped)
 	}()
-	g := &group{s: s, states: map[string]*streamState{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity), base: map[string]uint64{}}
+	g := &group{s: s, states: map[string]*streamState{}, written: map[string]struct{}{}, ids: map[uuid.UUID]idRef{}, recent: newRecentIDs(recentIDCapacity), base: map[string]uint64{}}
 	g.cache = make(map[string]streamState, 1024)
+	var seq uint64
 	for first := range s.reqs {
 		reqs := []*writeReq{first}
 		size := 0
@@ -147,7 +154,8 @@ func (s *Store) commitLoop(head uint64) {
 				break drain
 			}
 		}
-		a := g.apply(head, reqs)
+		seq++
+		a := g.apply(seq, head, reqs)
 		head = a.head
 		syncs <- a
 	}
@@ -159,6 +167,8 @@ const pipelineDepth = 8
 
 // applied is a group the committer has applied to the engine, waiting for its WAL sync.
 type applied struct {
+	seq     uint64
+	streams []string      // streams whose state the group changed
 	batch   *pebble.Batch // nil when the group wrote nothing
 	reqs    []*writeReq
 	results []writeResult
@@ -193,9 +203,7 @@ func (s *Store) syncLoop(syncs <-chan *applied, done chan<- struct{}) {
 			}
 			continue
 		}
-		if a.head != s.head.Load() {
-			s.published(a.head)
-		}
+		s.groupDurable(a.seq, a.streams, a.head)
 		for i, r := range a.reqs {
 			r.done <- a.results[i]
 		}
@@ -214,28 +222,30 @@ type idRef struct {
 // group holds the committer's working state. cache mirrors committed stream states (the
 // committer is the only writer, so it stays true); states holds this group's changes.
 type group struct {
-	s      *Store
-	batch  *pebble.Batch
-	cache  map[string]streamState
-	states map[string]*streamState
-	base   map[string]uint64   // each stream's next revision when this group began
-	ids    map[uuid.UUID]idRef // IDs written by this group
-	recent *recentIDs          // IDs of recently committed groups
-	buf    []byte
+	s       *Store
+	batch   *pebble.Batch
+	cache   map[string]streamState
+	states  map[string]*streamState
+	written map[string]struct{} // streams whose state this group writes
+	base    map[string]uint64   // each stream's next revision when this group began
+	ids     map[uuid.UUID]idRef // IDs written by this group
+	recent  *recentIDs          // IDs of recently committed groups
+	buf     []byte
 }
 
 // apply validates the group's requests against the state left by every group before it,
 // assigns positions and revisions, and applies the writes to the engine without waiting for
 // their sync.
-func (g *group) apply(head uint64, reqs []*writeReq) *applied {
+func (g *group) apply(seq, head uint64, reqs []*writeReq) *applied {
 	s := g.s
-	a := &applied{reqs: reqs, results: make([]writeResult, len(reqs)), head: head}
+	a := &applied{seq: seq, reqs: reqs, results: make([]writeResult, len(reqs)), head: head}
 	if err := s.failure(); err != nil {
 		a.err = err
 		return a
 	}
 	g.batch = s.db.NewBatch()
 	clear(g.states)
+	clear(g.written)
 	clear(g.base)
 	clear(g.ids)
 	now := s.opts.Now().UTC()
@@ -251,6 +261,10 @@ func (g *group) apply(head uint64, reqs []*writeReq) *applied {
 		g.batch.Close()
 		return a
 	}
+	for stream := range g.written {
+		a.streams = append(a.streams, stream)
+	}
+	s.markPending(seq, a.streams)
 	if err := s.db.ApplyNoSyncWait(g.batch, pebble.Sync); err != nil {
 		clear(g.cache)
 		a.err = err
@@ -325,7 +339,7 @@ func (g *group) applyOne(r *writeReq, next *uint64, now time.Time) writeResult {
 			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos, batch: firstRev, count: uint64(len(r.events))}
 		}
 		g.batch.Set(streamKey(streamKeyPrefix(r.stream), firstRev), encodeIndex(firstPos, uint64(len(r.events))), nil)
-		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		g.setState(r.stream, st)
 		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.next - 1, Position: position(*next)}}
 	case reqDelete, reqTombstone:
 		if !r.expected.Check(st.exists(), st.next-1) {
@@ -339,7 +353,7 @@ func (g *group) applyOne(r *writeReq, next *uint64, now time.Time) writeResult {
 		} else {
 			st.tombstoned = true
 		}
-		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		g.setState(r.stream, st)
 		return writeResult{res: eventstore.AppendResult{Position: position(*next)}}
 	case reqSetMeta:
 		if !r.expected.Check(st.metaNext > 0, st.metaNext-1) {
@@ -347,7 +361,7 @@ func (g *group) applyOne(r *writeReq, next *uint64, now time.Time) writeResult {
 		}
 		st.meta = r.meta
 		st.metaNext++
-		g.batch.Set(stateKey(r.stream), st.encode(), nil)
+		g.setState(r.stream, st)
 		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.metaNext - 1, Position: position(*next)}}
 	}
 	return writeResult{err: fmt.Errorf("%w: unknown write kind %d", eventstore.ErrInvalidArgument, r.kind)}
@@ -368,7 +382,7 @@ func (g *group) idempotent(r *writeReq, st *streamState) (res writeResult, done 
 	}
 	if found == 0 {
 		rev, ok := uint64(0), false
-		if want, exact := r.expected.Revision(); exact && st.next > want+1 {
+		if want, exact := r.expected.Revision(); exact && want < math.MaxUint64 && st.next > want+1 {
 			rev, ok = want+1, true
 		} else if r.expected.IsNoStream() && st.exists() {
 			rev, ok = st.hiddenBefore, true
@@ -460,3 +474,8 @@ func decodePos(b []byte) uint64 {
 }
 
 func position(p uint64) eventstore.Position { return eventstore.Position{Commit: p, Prepare: p} }
+
+func (g *group) setState(stream string, st *streamState) {
+	g.batch.Set(stateKey(stream), st.encode(), nil)
+	g.written[stream] = struct{}{}
+}

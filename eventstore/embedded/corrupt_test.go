@@ -68,7 +68,7 @@ func TestCorruptWALReportedOnOpen(t *testing.T) {
 		s.Close()
 		t.Fatalf("opened a store whose write-ahead log %s is damaged in the middle: acknowledged events would be silently lost", name)
 	}
-	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), strings.TrimSuffix(name, ".log")) {
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "write-ahead log "+filepath.Join(dir, "events", name)) {
 		t.Fatalf("open error %q: want ErrCorrupt naming %s", err, name)
 	}
 }

@@ -31,6 +31,9 @@ func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstor
 	if err != nil {
 		return eventstore.StreamMetadata{}, 0, false, err
 	}
+	if err := s.awaitDurable(ctx, stream); err != nil {
+		return eventstore.StreamMetadata{}, 0, false, err
+	}
 	if st.tombstoned {
 		return eventstore.StreamMetadata{}, 0, false, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, stream)
 	}
@@ -77,6 +80,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 }
 
 func (s *Store) readStream(ctx context.Context, snap *pebble.Snapshot, stream string, opts eventstore.ReadStreamOptions, yield func(eventstore.RecordedEvent, error) bool) error {
+	if err := s.awaitDurable(ctx, stream); err != nil {
+		return err
+	}
 	st, err := s.readState(snap, stream)
 	if err != nil {
 		return err
@@ -161,7 +167,7 @@ func (s *Store) readStream(ctx context.Context, snap *pebble.Snapshot, stream st
 		if opts.MaxCount > 0 && n == opts.MaxCount {
 			return nil
 		}
-		if err := ctx.Err(); err != nil {
+		if err := s.interrupted(ctx); err != nil {
 			return err
 		}
 		e, err := load(rev)
@@ -241,9 +247,9 @@ func (s *Store) scanCheck(ctx context.Context, lo, hi uint64, backwards bool, fi
 	if backwards {
 		valid = it.Last()
 	}
-	for ; valid; valid = step(it, backwards) {
-		if n&1023 == 0 {
-			if err := ctx.Err(); err != nil {
+	for seen := 0; valid; valid, seen = step(it, backwards), seen+1 {
+		if seen&1023 == 0 { // every 1,024 records read, matching or not
+			if err := s.interrupted(ctx); err != nil {
 				return err
 			}
 		}
@@ -365,4 +371,18 @@ func (s *Store) eventAt(r interface {
 	var id uuid.UUID
 	copy(id[:], rd.bytes(16))
 	return idRef{stream: stream, rev: rev, pos: pos, batch: loc.first, count: loc.count}, id, nil
+}
+
+// interrupted reports why a long read must stop: its context is done, or the store is closing
+// (Close waits for reads in progress, so they must not outlast it by much).
+func (s *Store) interrupted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closing:
+		return eventstore.ErrClosed
+	default:
+		return nil
+	}
 }

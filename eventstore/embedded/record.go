@@ -13,14 +13,17 @@ import (
 //
 //	crc32c:4   over the key's 8 position bytes and everything after this field
 //	revision:8
-//	recordedAt:8 (unix nanoseconds)
-//	occurredAt:8 (unix nanoseconds)
+//	recordedAt:8 (unix nanoseconds: a commit time, always within 1678-2262)
+//	occurredAt:8+4 (unix seconds, then nanoseconds with bit 31 set when the time is not zero:
+//	           every instant of years 1-9999 round-trips, the Unix epoch included)
 //	payloadVersion:uvarint
 //	id:16
 //	then uvarint-length-prefixed strings: stream, type, env, actor, correlation, causation
 //	extraCount:uvarint, then that many key/value string pairs
 //	data: the rest
-const recordFixed = 4 + 8 + 8 + 8
+const recordFixed = 4 + 8 + 8 + 8 + 4
+
+const occurredSet = 1 << 31
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -77,7 +80,13 @@ func appendRecord(dst []byte, pos, rev uint64, recordedAt, occurredAt time.Time,
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint64(dst, rev)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(recordedAt.UnixNano()))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(unixNanoOrZero(occurredAt)))
+	var sec int64
+	var nsec uint32
+	if !occurredAt.IsZero() {
+		sec, nsec = occurredAt.Unix(), uint32(occurredAt.Nanosecond())|occurredSet
+	}
+	dst = binary.BigEndian.AppendUint64(dst, uint64(sec))
+	dst = binary.BigEndian.AppendUint32(dst, nsec)
 	dst = append(dst, body...)
 	binary.BigEndian.PutUint32(dst[start:], recordCRC(pos, dst[start+4:]))
 	return dst
@@ -87,13 +96,6 @@ func recordCRC(pos uint64, rest []byte) uint32 {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], pos)
 	return crc32.Update(crc32.Checksum(k[:], castagnoli), castagnoli, rest)
-}
-
-func unixNanoOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }
 
 func timeOrZero(ns int64) time.Time {
@@ -235,7 +237,13 @@ func (d *decoder) decode(pos uint64, v []byte, h recordHead, r reader) (eventsto
 	e.Position = eventstore.Position{Commit: pos, Prepare: pos}
 	e.Revision = binary.BigEndian.Uint64(v[4:])
 	e.RecordedAt = timeOrZero(int64(binary.BigEndian.Uint64(v[12:])))
-	e.Metadata.OccurredAt = timeOrZero(int64(binary.BigEndian.Uint64(v[20:])))
+	if nsec := binary.BigEndian.Uint32(v[28:]); nsec&occurredSet != 0 {
+		nsec &^= occurredSet
+		if nsec >= 1e9 {
+			return e, corrupt(pos, "occurred-at nanoseconds out of range")
+		}
+		e.Metadata.OccurredAt = time.Unix(int64(binary.BigEndian.Uint64(v[20:])), int64(nsec)).UTC()
+	}
 	r2 := reader{b: v, off: recordFixed}
 	e.PayloadVersion = uint32(r2.uvarint())
 	copy(e.ID[:], r2.bytes(16))

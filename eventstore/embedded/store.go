@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/record"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/idstream/idstream/eventstore"
 )
@@ -31,6 +36,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the engine's warnings and errors (default slog.Default()).
 	Logger *slog.Logger
+
+	// fs replaces the engine's file system in tests (default: the operating system's).
+	fs vfs.FS
 }
 
 func (o *Options) setDefaults() {
@@ -64,7 +72,9 @@ type Store struct {
 	corruptPath *atomic.Pointer[string]
 
 	mu       sync.Mutex
-	notify   chan struct{} // closed and replaced after every commit group
+	notify   chan struct{}     // closed and replaced after every commit group is durable
+	pending  map[string]uint64 // stream → last group that changed its state, until durable
+	synced   uint64            // the last durable group
 	closed   bool
 	closing  chan struct{} // closed by Close
 	failed   error         // set when a commit failed: the store refuses further writes
@@ -100,6 +110,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		L0StopWritesThreshold:       24,
 		LBaseMaxBytes:               256 << 20,
 		Logger:                      pebbleLogger{opts.Logger},
+		FS:                          opts.fs,
 	}
 	for i := range po.Levels {
 		po.Levels[i].BlockSize = 32 << 10
@@ -116,10 +127,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := pebble.Open(filepath.Join(dir, "events"), po)
 	if err != nil {
 		lock.Close()
-		if pebble.IsCorruptionError(err) || strings.Contains(err.Error(), "replaying WAL") {
-			wals, _ := filepath.Glob(filepath.Join(dir, "events", "*.log"))
-			return nil, fmt.Errorf("%w: open event store in %s: %v (write-ahead log files: %s); refusing to open rather than drop acknowledged events",
-				eventstore.ErrCorrupt, dir, err, strings.Join(wals, ", "))
+		if pebble.IsCorruptionError(err) || errors.Is(err, record.ErrInvalidChunk) || errors.Is(err, record.ErrZeroedChunk) || errors.Is(err, record.ErrUnexpectedEOF) {
+			where := ""
+			if wal := damagedWAL(filepath.Join(dir, "events")); wal != "" {
+				where = " in write-ahead log " + wal
+			}
+			return nil, fmt.Errorf("%w: open event store in %s: damage%s: %v; refusing to open rather than drop acknowledged events",
+				eventstore.ErrCorrupt, dir, where, err)
 		}
 		return nil, fmt.Errorf("open event store in %s: %w", dir, err)
 	}
@@ -128,6 +142,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		reqs:    make(chan *writeReq, 4096),
 		stopped: make(chan struct{}),
 		notify:  make(chan struct{}),
+		pending: map[string]uint64{},
 		closing: make(chan struct{}),
 	}
 	head, err := s.lastPosition()
@@ -223,12 +238,61 @@ func (s *Store) waitChan() chan struct{} {
 	return s.notify
 }
 
-func (s *Store) published(head uint64) {
+// markPending records, before group seq is applied to the engine, the streams whose state it
+// changes: until the group is durable, readers of those streams wait (see awaitDurable).
+func (s *Store) markPending(seq uint64, streams []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, stream := range streams {
+		s.pending[stream] = seq
+	}
+}
+
+// groupDurable publishes that group seq is durable: its streams' states become readable, the
+// head moves to head, and waiting readers and subscriptions wake.
+func (s *Store) groupDurable(seq uint64, streams []string, head uint64) {
 	s.head.Store(head)
 	s.mu.Lock()
+	s.synced = seq
+	for _, stream := range streams {
+		if s.pending[stream] == seq {
+			delete(s.pending, stream)
+		}
+	}
 	close(s.notify)
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
+}
+
+// awaitDurable returns once every state change of stream that a read begun before the call can
+// have seen is durable: the engine shows a batch before its WAL sync, and a reader must not
+// report a deletion or metadata that a crash could take back. Call it after taking the read's
+// snapshot.
+func (s *Store) awaitDurable(ctx context.Context, stream string) error {
+	s.mu.Lock()
+	seq, ok := s.pending[stream]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	for {
+		s.mu.Lock()
+		done, failed, wait := s.synced >= seq, s.failed, s.notify
+		s.mu.Unlock()
+		switch {
+		case done:
+			return nil
+		case failed != nil:
+			return failed
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return eventstore.ErrClosed
+		}
+	}
 }
 
 type pebbleLogger struct{ l *slog.Logger }
@@ -275,6 +339,8 @@ func (s *Store) fail(err error) {
 	defer s.mu.Unlock()
 	if s.failed == nil {
 		s.failed = err
+		close(s.notify) // readers waiting for durability learn of the failure
+		s.notify = make(chan struct{})
 	}
 }
 
@@ -295,4 +361,48 @@ func (s *Store) Compact(ctx context.Context) error {
 		return s.engineErr("compact", err)
 	}
 	return nil
+}
+
+// damagedWAL names the first write-ahead log file in dir that cannot be read to its end, or
+// returns "" when every one reads cleanly.
+func damagedWAL(dir string) string {
+	wals, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	sort.Strings(wals)
+	for _, path := range wals {
+		num, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), ".log"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if !walReadsCleanly(path, num) {
+			return path
+		}
+	}
+	return ""
+}
+
+func walReadsCleanly(path string, num uint64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	rr := newWALReader(record.NewReader, f, num)
+	for {
+		r, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return false
+		}
+	}
+}
+
+// newWALReader calls the engine's record.NewReader, whose file-number parameter has a type of an
+// internal package: inference names it for us.
+func newWALReader[N ~uint64](newReader func(io.Reader, N) *record.Reader, r io.Reader, num uint64) *record.Reader {
+	return newReader(r, N(num))
 }

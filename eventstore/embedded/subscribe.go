@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/idstream/idstream/eventstore"
@@ -21,15 +22,21 @@ func (s *Store) SubscribeAll(ctx context.Context, opts eventstore.SubscribeAllOp
 		return nil, err
 	}
 	s.inflight.Done()
+	head := s.head.Load()
+	if !opts.FromEnd && opts.After.Commit > head {
+		// A checkpoint from another store, or from a data directory restored to an older state:
+		// following it would silently skip every event up to it.
+		return nil, fmt.Errorf("%w: subscribe after position %d, beyond the head of the log (%d)", eventstore.ErrInvalidArgument, opts.After.Commit, head)
+	}
 	sub := &subscription{s: s, filter: opts.Filter, cursor: opts.After.Commit, done: make(chan struct{})}
 	if opts.FromEnd {
-		sub.cursor = s.head.Load()
+		sub.cursor = head
 	}
 	sub.interval = uint64(opts.CheckpointInterval)
 	if sub.interval == 0 {
 		sub.interval = 32
 	}
-	sub.catchUpTo = s.head.Load()
+	sub.catchUpTo = head
 	return sub, nil
 }
 

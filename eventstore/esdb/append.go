@@ -2,12 +2,10 @@ package esdb
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
@@ -299,116 +297,4 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 // TombstoneStream hard-deletes stream.
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eventstore.ExpectedRevision) (eventstore.DeleteResult, error) {
 	return s.deleteCall(ctx, "tombstone", stream, expected, true)
-}
-
-// wireStreamMeta is the part of EventStoreDB's stream metadata the port maps.
-type wireStreamMeta struct {
-	MaxAge   *int64 `json:"$maxAge,omitempty"`
-	MaxCount *int64 `json:"$maxCount,omitempty"`
-	TB       *int64 `json:"$tb,omitempty"`
-}
-
-// SetStreamMetadata writes a $metadata event to $$stream; expected applies to $$stream.
-func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventstore.ExpectedRevision, meta eventstore.StreamMetadata) (eventstore.AppendResult, error) {
-	if err := eventstore.ValidateStreamName(stream); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	data, err := encodeStreamMeta(stream, meta)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	id, err := eventstore.NewEventID(rand.Reader)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	msg := &api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: &api.AppendReq_ProposedMessage{
-		Id:       structuredUUID(id),
-		Metadata: map[string]string{"type": "$metadata", "content-type": "application/json"},
-		Data:     data,
-	}}}
-	res, wrong, err := s.appendRaw(ctx, "set metadata of", "$$"+stream, expected, []*api.AppendReq{msg})
-	if wrong != nil {
-		wrong.Stream = stream
-		return res, wrong
-	}
-	if err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// GetStreamMetadata reads the newest $metadata event of $$stream.
-func (s *Store) GetStreamMetadata(ctx context.Context, stream string) (eventstore.StreamMetadata, uint64, bool, error) {
-	if err := eventstore.ValidateStreamName(stream); err != nil {
-		return eventstore.StreamMetadata{}, 0, false, err
-	}
-	for e, err := range s.readRaw(ctx, "$$"+stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}) {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return eventstore.StreamMetadata{}, 0, false, nil
-		}
-		if err != nil {
-			return eventstore.StreamMetadata{}, 0, false, err
-		}
-		m, err := decodeStreamMeta(stream, e.Revision, e.Data)
-		if err != nil {
-			return eventstore.StreamMetadata{}, 0, false, err
-		}
-		return m, e.Revision, true, nil
-	}
-	return eventstore.StreamMetadata{}, 0, false, nil
-}
-
-// encodeStreamMeta is the data of the $metadata event that sets meta on stream. MaxAge is
-// rounded up to whole seconds, EventStoreDB's resolution.
-func encodeStreamMeta(stream string, meta eventstore.StreamMetadata) ([]byte, error) {
-	var w wireStreamMeta
-	if meta.MaxAge < 0 || meta.MaxCount > math.MaxInt64 || (meta.TruncateBefore != nil && *meta.TruncateBefore > math.MaxInt64) {
-		return nil, fmt.Errorf("%w: set metadata of %q: value out of range", eventstore.ErrInvalidArgument, stream)
-	}
-	if meta.MaxAge > 0 {
-		secs := int64(meta.MaxAge / time.Second) // rounded up without overflowing near the maximum
-		if meta.MaxAge%time.Second != 0 {
-			secs++
-		}
-		w.MaxAge = &secs
-	}
-	if meta.MaxCount > 0 {
-		n := int64(meta.MaxCount)
-		w.MaxCount = &n
-	}
-	if meta.TruncateBefore != nil {
-		tb := int64(*meta.TruncateBefore)
-		w.TB = &tb
-	}
-	return json.Marshal(w)
-}
-
-// maxAgeSeconds is the largest $maxAge a time.Duration holds in whole seconds.
-const maxAgeSeconds = int64(math.MaxInt64 / time.Second)
-
-// decodeStreamMeta reads the $metadata event data of stream (revision rev of $$stream). Data
-// that is not a JSON object with integers where EventStoreDB keeps them is ErrCorrupt, named.
-// A $maxAge over what a time.Duration holds (about 292 years) reads as the longest Duration:
-// nothing expires either way. Values EventStoreDB treats as unset (zero or negative $maxAge
-// and $maxCount, a negative $tb) are unset.
-func decodeStreamMeta(stream string, rev uint64, data []byte) (eventstore.StreamMetadata, error) {
-	var w wireStreamMeta
-	if err := json.Unmarshal(data, &w); err != nil {
-		return eventstore.StreamMetadata{}, corrupt("metadata of %q at revision %d: %v", stream, rev, err)
-	}
-	var m eventstore.StreamMetadata
-	if w.MaxAge != nil && *w.MaxAge > 0 {
-		m.MaxAge = time.Duration(math.MaxInt64)
-		if *w.MaxAge <= maxAgeSeconds {
-			m.MaxAge = time.Duration(*w.MaxAge) * time.Second
-		}
-	}
-	if w.MaxCount != nil && *w.MaxCount > 0 {
-		m.MaxCount = uint64(*w.MaxCount)
-	}
-	if w.TB != nil && *w.TB >= 0 {
-		tb := uint64(*w.TB)
-		m.TruncateBefore = &tb
-	}
-	return m, nil
 }

@@ -31,5 +31,14 @@
 //   - Positions are EventStoreDB's (commit, prepare) pair: not dense.
 //   - ReadAll and SubscribeAll filter by prefix on the server; system events ("$" streams and
 //     types) are dropped on this side too.
-//   - StreamMetadata maps to $maxAge (whole seconds, rounded up), $maxCount and $tb.
+//   - StreamMetadata maps to $maxAge (whole seconds, rounded up), $maxCount and $tb of the
+//     metastream $$<stream>. The server writes there too ($tb at a soft delete and at the
+//     revival that follows), so $tb is written as the higher of the caller's TruncateBefore
+//     and the deletion's, and the caller's own values travel under private keys
+//     ("idstream.rev", "idstream.tb", ...; see metadata.go). GetStreamMetadata reports only
+//     what the caller wrote (found is false until it writes), and metadata revisions count
+//     the caller's writes only, as on every backend: the metastream's own revision, which
+//     also counts the server's records, is not exposed. Known limit: a revival sets $tb to
+//     its first revision, so a caller's TruncateBefore above that point is enforced again
+//     only from the caller's next SetStreamMetadata (GetStreamMetadata still reports it).
 package esdb

@@ -97,6 +97,11 @@
 //     metadata (found == true). Metadata has its own revisions and adds no event to the stream.
 //     Whether events hidden by metadata come back when it is relaxed is not pinned.
 //   - After a soft delete and a revival, only the events written since the revival are readable.
+//     Soft deletion and revival are not metadata: GetStreamMetadata returns what the caller
+//     last wrote (found == false if it never wrote any), and its revision and the expected
+//     revision of SetStreamMetadata count the caller's metadata writes only. Metadata written
+//     after a delete neither brings deleted events back (whatever its TruncateBefore) nor
+//     revives a deleted stream.
 //   - A stream that never existed can be tombstoned (NoStream); its name is then dead.
 //   - SetStreamMetadata on a tombstoned stream gives ErrStreamDeleted.
 //

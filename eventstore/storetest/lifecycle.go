@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -241,4 +242,84 @@ func (s *suite) testMaxAge(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Len(t, readStream(t, st, kept, eventstore.ReadStreamOptions{}), 3, "other streams keep their events")
+}
+
+// testMetadataAfterDelete: soft deletion and revival are not stream metadata. Metadata written
+// after them never brings deleted events back nor revives a deleted stream; GetStreamMetadata
+// reports what the caller wrote, with the caller's revisions, whatever deletions did.
+func (s *suite) testMetadataAfterDelete(t *testing.T) {
+	st := s.store(t)
+	ctx := testContext(t)
+	noMeta := func(stream, when string) {
+		t.Helper()
+		meta, rev, found, err := st.GetStreamMetadata(ctx, stream)
+		require.NoError(t, err, "metadata %s", when)
+		assert.False(t, found, "metadata %s, never set by the caller: found", when)
+		assert.Equal(t, eventstore.StreamMetadata{}, meta, "metadata %s", when)
+		assert.Zero(t, rev, "metadata revision %s", when)
+	}
+	hasMeta := func(stream, when string, want eventstore.StreamMetadata, wantRev uint64) {
+		t.Helper()
+		meta, rev, found, err := st.GetStreamMetadata(ctx, stream)
+		require.NoError(t, err, "metadata %s", when)
+		assert.True(t, found, "metadata %s: found", when)
+		assert.Equal(t, want, meta, "metadata %s: the caller's own", when)
+		assert.Equal(t, wantRev, rev, "metadata revision %s: counts the caller's writes only", when)
+	}
+
+	// Delete, revive, then set metadata: only the revived events are readable.
+	stream := st.stream("user")
+	mustAppend(t, st, stream, eventstore.NoStream, events(2, "user.created")...)
+	_, err := st.DeleteStream(ctx, stream, eventstore.Any)
+	require.NoError(t, err)
+	noMeta(stream, "after a delete")
+	revived := event("user.created", nil)
+	mustAppend(t, st, stream, eventstore.NoStream, revived)
+	noMeta(stream, "after a revival")
+	res, err := st.SetStreamMetadata(ctx, stream, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 100})
+	require.NoError(t, err, "first metadata of the caller, after a delete and a revival: NoStream holds")
+	assert.Equal(t, uint64(0), res.NextExpectedRevision, "first metadata revision")
+	got := readStream(t, st, stream, eventstore.ReadStreamOptions{})
+	assert.Equal(t, []uint64{2}, revisions(got), "metadata written after a revival brought deleted events back")
+	assert.Equal(t, []uuid.UUID{revived.ID}, ids(got))
+	hasMeta(stream, "set after a revival", eventstore.StreamMetadata{MaxCount: 100}, 0)
+
+	// Metadata, then delete, revive, and relax the TruncateBefore: the caller's metadata stays
+	// what it wrote, and the deleted events stay deleted.
+	kept := st.stream("user")
+	mustAppend(t, st, kept, eventstore.NoStream, events(3, "user.created")...)
+	one := uint64(1)
+	m0 := eventstore.StreamMetadata{MaxAge: time.Hour, MaxCount: 50, TruncateBefore: &one}
+	_, err = st.SetStreamMetadata(ctx, kept, eventstore.NoStream, m0)
+	require.NoError(t, err)
+	_, err = st.DeleteStream(ctx, kept, eventstore.Exact(2))
+	require.NoError(t, err)
+	hasMeta(kept, "set before a delete", m0, 0)
+	revivedKept := events(2, "user.renamed")
+	mustAppend(t, st, kept, eventstore.NoStream, revivedKept...)
+	hasMeta(kept, "set before a delete and a revival", m0, 0)
+	_, err = st.SetStreamMetadata(ctx, kept, eventstore.NoStream, eventstore.StreamMetadata{})
+	requireConflict(t, err, kept, eventstore.NoStream, true, 0)
+	zero := uint64(0)
+	res, err = st.SetStreamMetadata(ctx, kept, eventstore.Exact(0), eventstore.StreamMetadata{TruncateBefore: &zero})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), res.NextExpectedRevision, "deletions and revivals take no metadata revision")
+	hasMeta(kept, "relaxed after a revival", eventstore.StreamMetadata{TruncateBefore: &zero}, 1)
+	assert.Equal(t, ids(revivedKept), ids(readStream(t, st, kept, eventstore.ReadStreamOptions{})), "relaxing TruncateBefore brought deleted events back")
+
+	// Metadata written while a stream is soft-deleted keeps it deleted.
+	gone := st.stream("user")
+	mustAppend(t, st, gone, eventstore.NoStream, events(2, "user.created")...)
+	_, err = st.DeleteStream(ctx, gone, eventstore.Any)
+	require.NoError(t, err)
+	_, err = st.SetStreamMetadata(ctx, gone, eventstore.NoStream, eventstore.StreamMetadata{MaxCount: 10})
+	require.NoError(t, err)
+	assert.ErrorIs(t, readStreamErr(t, st, gone, eventstore.ReadStreamOptions{}), eventstore.ErrStreamNotFound, "metadata revived a deleted stream")
+	_, err = st.Append(ctx, gone, eventstore.StreamExists, event("user.renamed", nil))
+	requireConflict(t, err, gone, eventstore.StreamExists, false, 0)
+	last := event("user.created", nil)
+	res = mustAppend(t, st, gone, eventstore.NoStream, last)
+	assert.Equal(t, uint64(2), res.NextExpectedRevision)
+	assert.Equal(t, []uuid.UUID{last.ID}, ids(readStream(t, st, gone, eventstore.ReadStreamOptions{})))
+	hasMeta(gone, "set while deleted, after the revival", eventstore.StreamMetadata{MaxCount: 10}, 0)
 }

@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"MetadataTruncateBefore", s.testTruncateBefore},
 		{"MetadataMaxCount", s.testMaxCount},
 		{"MetadataMaxAge", s.testMaxAge},
+		{"MetadataAfterDelete", s.testMetadataAfterDelete},
 		{"LargeEvent", s.testLargeEvent},
 		{"AppendLimit", s.testAppendLimit},
 		{"Flood", s.testFlood},
