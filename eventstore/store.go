@@ -175,3 +175,16 @@ func CheckAppendSize(stream string, events []EventData, limit int) error {
 	}
 	return nil
 }
+
+// Collect drains a read into a slice, stopping at its first error (returned with the events
+// before it). For reads known to be small, such as one aggregate's stream.
+func Collect(seq iter.Seq2[RecordedEvent, error]) ([]RecordedEvent, error) {
+	var out []RecordedEvent
+	for e, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

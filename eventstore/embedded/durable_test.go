@@ -111,7 +111,7 @@ func TestNothingVisibleBeforeDurable(t *testing.T) {
 		}
 		// Readers see the state before the write, or wait for it; never the write itself.
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		got, err := collect(s.ReadStream(short, "user-1", eventstore.ReadStreamOptions{}))
+		got, err := eventstore.Collect(s.ReadStream(short, "user-1", eventstore.ReadStreamOptions{}))
 		cancel()
 		if err == nil && len(got) != len(before) {
 			t.Fatalf("%s: ReadStream shows %d events before the write is durable, had %d", name, len(got), len(before))
@@ -130,25 +130,14 @@ func TestNothingVisibleBeforeDurable(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	if _, err := collect(s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{})); !errors.Is(err, eventstore.ErrStreamNotFound) {
+	if _, err := eventstore.Collect(s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{})); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("after the durable delete: %v, want not found", err)
 	}
 }
 
-func collect(seq func(func(eventstore.RecordedEvent, error) bool)) ([]eventstore.RecordedEvent, error) {
-	var out []eventstore.RecordedEvent
-	for e, err := range seq {
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 func readAll(t *testing.T, s *Store, stream string) []eventstore.RecordedEvent {
 	t.Helper()
-	got, err := collect(s.ReadStream(context.Background(), stream, eventstore.ReadStreamOptions{}))
+	got, err := eventstore.Collect(s.ReadStream(context.Background(), stream, eventstore.ReadStreamOptions{}))
 	if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatal(err)
 	}
