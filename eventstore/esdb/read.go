@@ -193,6 +193,9 @@ func (s *Store) readRaw(ctx context.Context, stream string, opts eventstore.Read
 				return
 			}
 			if uint64(n) < count || (opts.MaxCount > 0 && got >= opts.MaxCount) || (backwards && last == 0) {
+				if err := ctx.Err(); err != nil && uint64(n) < count {
+					yield(eventstore.RecordedEvent{}, fmt.Errorf("read %q: %w", stream, err))
+				}
 				return
 			}
 			fromEnd = false
@@ -364,6 +367,11 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 				return
 			}
 			if uint64(n) < count || last == nil {
+				if err := ctx.Err(); err != nil {
+					// Cancelled while the server scanned (a filtered read sends only what
+					// matches): not the end of the log.
+					yield(eventstore.RecordedEvent{}, fmt.Errorf("read $all: %w", err))
+				}
 				return
 			}
 			from, start, end = *last, false, false

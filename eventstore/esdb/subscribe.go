@@ -165,6 +165,9 @@ func (sub *subscription) Next(ctx context.Context) (eventstore.Message, error) {
 	if sub.closed() {
 		return eventstore.Message{}, sub.fail(eventstore.ErrClosed)
 	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.Message{}, err // even when a message is waiting
+	}
 	select {
 	case it := <-sub.msgs:
 		if it.err != nil {
