@@ -106,5 +106,12 @@
 //   - SetStreamMetadata on a tombstoned stream gives ErrStreamDeleted.
 //
 // Cancellation: an Append whose context is already cancelled returns the context's error; it
-// may or may not have committed, and its retry with the same IDs leaves exactly one copy.
+// may or may not have committed, and its retry with the same IDs leaves exactly one copy. So
+// does an Append cancelled while in flight, retried with the same IDs and expectation until it
+// succeeds. A filtered ReadAll cancelled while the backend scans events its filter leaves out
+// ends with the context's error; a filtered Next cancelled mid-scan returns the context's error
+// (after at most a few checkpoints or MessageCaughtUp already waiting, never an event).
+//
+// Occurred-at times come back exactly (Equal, to the nanosecond) from year 1 to 9999, the Unix
+// epoch included, on every read path.
 package storetest

@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"IdempotencyLongAfter", s.testIdempotencyLongAfter},
 		{"Validation", s.testValidation},
 		{"Envelope", s.testEnvelope},
+		{"EnvelopeTimes", s.testEnvelopeTimes},
 		{"AllOrderConcurrentWriters", s.testAllOrderConcurrentWriters},
 		{"ReadStream", s.testReadStream},
 		{"ReadAll", s.testReadAll},
@@ -96,6 +97,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"AppendLimit", s.testAppendLimit},
 		{"Flood", s.testFlood},
 		{"Cancellation", s.testCancellation},
+		{"CancelFilteredScan", s.testCancelFilteredScan},
+		{"CancelInFlightAppend", s.testCancelInFlightAppend},
 		{"SubscriptionClose", s.testSubscriptionClose},
 		{"StoreClose", s.testStoreClose},
 	}
