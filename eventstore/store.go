@@ -46,12 +46,16 @@ type Store interface {
 	// ErrStreamDeleted.
 	TombstoneStream(ctx context.Context, stream string, expected ExpectedRevision) (DeleteResult, error)
 
-	// SetStreamMetadata replaces the stream's metadata. expected applies to the metadata's own
-	// revision sequence (NoStream for the first write).
+	// SetStreamMetadata replaces the metadata the caller set on stream. expected applies to the
+	// caller's metadata revisions, counting only these calls (NoStream for the first);
+	// DeleteStream, revival and TombstoneStream take no metadata revision. Metadata never brings
+	// back events that a soft delete hid, whatever its TruncateBefore, and writing it does not
+	// revive a soft-deleted stream.
 	SetStreamMetadata(ctx context.Context, stream string, expected ExpectedRevision, meta StreamMetadata) (AppendResult, error)
 
-	// GetStreamMetadata returns the stream's metadata and its revision; a stream without
-	// metadata returns the zero StreamMetadata with found == false.
+	// GetStreamMetadata returns the metadata the caller last set and its revision. found is
+	// false when the caller never set any, including after DeleteStream; metadata set before a
+	// soft delete is still returned after it and after a revival.
 	GetStreamMetadata(ctx context.Context, stream string) (meta StreamMetadata, revision uint64, found bool, err error)
 
 	// Close releases the store. Subscriptions end with ErrClosed.

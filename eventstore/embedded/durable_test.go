@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"sync"
@@ -84,21 +85,28 @@ func TestNothingVisibleBeforeDurable(t *testing.T) {
 	defer func() { fs.lift(); s.Close() }()
 	ctx := context.Background()
 	ev := func(typ string) eventstore.EventData {
-		id := [16]byte{byte(time.Now().UnixNano()), byte(time.Now().UnixNano() >> 8), 1}
+		id, err := eventstore.NewEventID(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return eventstore.EventData{ID: id, Type: typ, PayloadVersion: 1}
 	}
 	if _, err := s.Append(ctx, "user-1", eventstore.NoStream, ev("user.created")); err != nil {
 		t.Fatal(err)
 	}
 
-	for name, write := range map[string]func() error{
-		"append": func() error { _, err := s.Append(ctx, "user-1", eventstore.Any, ev("user.renamed")); return err },
-		"delete": func() error { _, err := s.DeleteStream(ctx, "user-1", eventstore.Any); return err },
-		"metadata": func() error {
+	for _, w := range []struct {
+		name  string
+		write func() error
+	}{
+		{"append", func() error { _, err := s.Append(ctx, "user-1", eventstore.Any, ev("user.renamed")); return err }},
+		{"metadata", func() error {
 			_, err := s.SetStreamMetadata(ctx, "user-1", eventstore.Any, eventstore.StreamMetadata{MaxCount: 1})
 			return err
-		},
+		}},
+		{"delete", func() error { _, err := s.DeleteStream(ctx, "user-1", eventstore.Any); return err }},
 	} {
+		name, write := w.name, w.write
 		before := readAll(t, s, "user-1")
 		_, beforeMeta := getMeta(s, "user-1")
 		fs.shut()

@@ -60,6 +60,9 @@ type subscription struct {
 // Next implements eventstore.Subscription.
 func (sub *subscription) Next(ctx context.Context) (eventstore.Message, error) {
 	for {
+		if err := ctx.Err(); err != nil { // a done context wins over messages already read
+			return eventstore.Message{}, err
+		}
 		select {
 		case <-sub.done:
 			return eventstore.Message{}, eventstore.ErrClosed

@@ -444,7 +444,7 @@ func TestFailureKinds(t *testing.T) {
 				return err
 			},
 			"read": func() error {
-				_, err := collectAll(s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{}))
+				_, err := eventstore.Collect(s.ReadStream(ctx, "user-1", eventstore.ReadStreamOptions{}))
 				return err
 			},
 			"delete": func() error {
@@ -469,15 +469,4 @@ func TestFailureKinds(t *testing.T) {
 			}
 		}
 	}
-}
-
-func collectAll(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]eventstore.RecordedEvent, error) {
-	var out []eventstore.RecordedEvent
-	for e, err := range seq {
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }

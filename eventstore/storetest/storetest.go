@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +150,7 @@ func (s *suite) store(t *testing.T) *caseStore {
 		cs.ns = "st" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12] + "."
 		ctx, cancel := callContext(t)
 		defer cancel()
-		evs, err := collect(st.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}))
+		evs, err := eventstore.Collect(st.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}))
 		require.NoError(t, err, "read the head of the shared log")
 		if len(evs) > 0 {
 			cs.start = evs[0].Position
@@ -254,23 +253,11 @@ func callContext(t testing.TB) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), opTimeout)
 }
 
-// collect drains seq, stopping at its first error.
-func collect(seq iter.Seq2[eventstore.RecordedEvent, error]) ([]eventstore.RecordedEvent, error) {
-	var out []eventstore.RecordedEvent
-	for e, err := range seq {
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 func readStream(t testing.TB, st eventstore.Store, stream string, opts eventstore.ReadStreamOptions) []eventstore.RecordedEvent {
 	t.Helper()
 	ctx, cancel := callContext(t)
 	defer cancel()
-	evs, err := collect(st.ReadStream(ctx, stream, opts))
+	evs, err := eventstore.Collect(st.ReadStream(ctx, stream, opts))
 	require.NoError(t, err, "read stream %s %+v", stream, opts)
 	return evs
 }
@@ -279,7 +266,7 @@ func readStreamErr(t testing.TB, st eventstore.Store, stream string, opts events
 	t.Helper()
 	ctx, cancel := callContext(t)
 	defer cancel()
-	evs, err := collect(st.ReadStream(ctx, stream, opts))
+	evs, err := eventstore.Collect(st.ReadStream(ctx, stream, opts))
 	require.Error(t, err, "read stream %s %+v: want an error, got %d events", stream, opts, len(evs))
 	assert.Empty(t, evs, "read stream %s: events before the error", stream)
 	return err
@@ -291,7 +278,7 @@ func readAll(t testing.TB, st *caseStore, opts eventstore.ReadAllOptions) []even
 	ctx, cancel := callContext(t)
 	defer cancel()
 	opts = st.scopeRead(opts)
-	evs, err := collect(st.ReadAll(ctx, opts))
+	evs, err := eventstore.Collect(st.ReadAll(ctx, opts))
 	require.NoError(t, err, "read $all %+v", opts)
 	return evs
 }
