@@ -30,11 +30,11 @@ func (s *suite) testCancellation(t *testing.T) {
 	assert.Equal(t, uint64(2), res.NextExpectedRevision)
 	assert.Equal(t, ids(batch), ids(readStream(t, st, other, eventstore.ReadStreamOptions{})), "retry after a cancelled append")
 
-	_, err = collect(st.ReadStream(cancelled, stream, eventstore.ReadStreamOptions{}))
+	_, err = eventstore.Collect(st.ReadStream(cancelled, stream, eventstore.ReadStreamOptions{}))
 	assert.ErrorIs(t, err, context.Canceled, "ReadStream")
-	_, err = collect(st.ReadAll(cancelled, eventstore.ReadAllOptions{}))
+	_, err = eventstore.Collect(st.ReadAll(cancelled, eventstore.ReadAllOptions{}))
 	assert.ErrorIs(t, err, context.Canceled, "ReadAll")
-	_, err = collect(st.ReadAll(cancelled, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true}))
+	_, err = eventstore.Collect(st.ReadAll(cancelled, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true}))
 	assert.ErrorIs(t, err, context.Canceled, "ReadAll backwards")
 	_, _, _, err = st.GetStreamMetadata(cancelled, stream)
 	assert.ErrorIs(t, err, context.Canceled, "GetStreamMetadata")
@@ -145,9 +145,9 @@ func (s *suite) testStoreClose(t *testing.T) {
 
 	_, err = st.Append(ctx, stream, eventstore.Any, event("user.renamed", nil))
 	assert.ErrorIs(t, err, eventstore.ErrClosed, "Append")
-	_, err = collect(st.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}))
+	_, err = eventstore.Collect(st.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}))
 	assert.ErrorIs(t, err, eventstore.ErrClosed, "ReadStream")
-	_, err = collect(st.ReadAll(ctx, eventstore.ReadAllOptions{}))
+	_, err = eventstore.Collect(st.ReadAll(ctx, eventstore.ReadAllOptions{}))
 	assert.ErrorIs(t, err, eventstore.ErrClosed, "ReadAll")
 	sub, err := st.SubscribeAll(ctx, eventstore.SubscribeAllOptions{})
 	if err == nil {

@@ -232,7 +232,7 @@ func (s *suite) testMaxAge(t *testing.T) {
 	require.NoError(t, err)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		evs, err := collect(st.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}))
+		evs, err := eventstore.Collect(st.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}))
 		if err != nil {
 			require.ErrorIs(t, err, eventstore.ErrStreamNotFound, "every event expired")
 			break

@@ -248,10 +248,10 @@ func (s *suite) testReadStream(t *testing.T) {
 func (s *suite) testReadAll(t *testing.T) {
 	st := s.store(t)
 	ctx := testContext(t)
-	evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{})))
+	evs, err := eventstore.Collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{})))
 	require.NoError(t, err, "empty store")
 	require.Empty(t, evs, "empty store")
-	evs, err = collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true})))
+	evs, err = eventstore.Collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true})))
 	require.NoError(t, err, "empty store backwards")
 	require.Empty(t, evs, "empty store backwards")
 
@@ -386,7 +386,7 @@ func (s *suite) testReadAllFilter(t *testing.T) {
 		{StreamPrefixes: []string{"user-"}, EventTypePrefixes: []string{"user."}},
 	} {
 		require.ErrorIs(t, bad.Validate(), eventstore.ErrInvalidArgument, "Filter.Validate(%+v)", bad)
-		evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Filter: bad})))
+		evs, err := eventstore.Collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{Filter: bad})))
 		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "ReadAll with filter %+v", bad)
 		assert.Empty(t, evs, "ReadAll with filter %+v", bad)
 		sub, err := st.SubscribeAll(ctx, eventstore.SubscribeAllOptions{Filter: bad})

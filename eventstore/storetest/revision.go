@@ -397,7 +397,7 @@ func (s *suite) testValidation(t *testing.T) {
 	mustAppend(t, st, st.stream("user"), eventstore.NoStream, dup)
 
 	// Every method that takes a stream name refuses an empty one.
-	_, err := collect(st.ReadStream(ctx, "", eventstore.ReadStreamOptions{}))
+	_, err := eventstore.Collect(st.ReadStream(ctx, "", eventstore.ReadStreamOptions{}))
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "ReadStream")
 	_, err = st.DeleteStream(ctx, "", eventstore.Any)
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "DeleteStream")

@@ -290,7 +290,7 @@ func (s *suite) testSubscribeCatchUpWhileWriting(t *testing.T) {
 			defer func() { done <- res }()
 			var opts eventstore.SubscribeAllOptions
 			if after > 0 {
-				evs, err := collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{MaxCount: uint64(after)})))
+				evs, err := eventstore.Collect(st.ReadAll(ctx, st.scopeRead(eventstore.ReadAllOptions{MaxCount: uint64(after)})))
 				if err != nil || len(evs) != after {
 					res.err = errorf("read the first %d events: %d events, %v", after, len(evs), err)
 					return
