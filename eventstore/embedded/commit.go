@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -291,17 +290,9 @@ func (g *group) state(stream string) (*streamState, error) {
 	}
 	st, ok := g.cache[stream]
 	if !ok {
-		v, closer, err := g.s.db.Get(stateKey(stream))
-		switch {
-		case errors.Is(err, pebble.ErrNotFound):
-		case err != nil:
-			return nil, g.s.engineErr("read stream state", err)
-		default:
-			st, err = decodeState(stream, v)
-			closer.Close()
-			if err != nil {
-				return nil, err
-			}
+		var err error
+		if st, err = g.s.readState(g.s.db, stream); err != nil {
+			return nil, err
 		}
 	}
 	p := &st
@@ -339,7 +330,6 @@ func (g *group) applyOne(r *writeReq, next *uint64, now time.Time) writeResult {
 			g.ids[r.events[i].ID] = idRef{stream: r.stream, rev: rev, pos: pos, batch: firstRev, count: uint64(len(r.events))}
 		}
 		g.batch.Set(streamKey(streamKeyPrefix(r.stream), firstRev), encodeIndex(firstPos, uint64(len(r.events))), nil)
-		g.setState(r.stream, st)
 		return writeResult{res: eventstore.AppendResult{NextExpectedRevision: st.next - 1, Position: position(*next)}}
 	case reqDelete, reqTombstone:
 		if !r.expected.Check(st.exists(), st.next-1) {

@@ -47,16 +47,34 @@ type getter interface {
 	Get(key []byte) ([]byte, io.Closer, error)
 }
 
-func (s *Store) readState(r getter, stream string) (streamState, error) {
+// readState reads a stream's state: deletion and metadata from its 'm' key, the next revision
+// from the last entry of its index.
+func (s *Store) readState(r interface {
+	iterable
+	getter
+}, stream string) (streamState, error) {
+	var st streamState
 	v, closer, err := r.Get(stateKey(stream))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return streamState{}, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
 		return streamState{}, s.engineErr("read stream state", err)
+	default:
+		st, err = decodeState(stream, v)
+		closer.Close()
+		if err != nil {
+			return streamState{}, err
+		}
 	}
-	defer closer.Close()
-	return decodeState(stream, v)
+	loc, err := s.newLocator(r, stream)
+	if err != nil {
+		return streamState{}, err
+	}
+	defer loc.close()
+	if st.next, err = loc.end(); err != nil {
+		return streamState{}, err
+	}
+	return st, nil
 }
 
 // ReadStream implements eventstore.Store.
@@ -321,6 +339,20 @@ func (s *Store) newLocator(r iterable, stream string) (*locator, error) {
 }
 
 func (l *locator) close() { l.it.Close() }
+
+// end returns the revision after the stream's last indexed event: 0 for a stream never written.
+func (l *locator) end() (uint64, error) {
+	if !l.it.Last() {
+		return 0, l.s.engineErr("read stream index", l.it.Error())
+	}
+	k := l.it.Key()
+	pos, count, ok := decodeIndex(l.it.Value())
+	if len(k) != len(l.prefix)+8 || !ok {
+		return 0, fmt.Errorf("%w: stream %q: malformed last index entry", eventstore.ErrCorrupt, l.stream)
+	}
+	l.first, l.pos, l.count = decodePos(k[len(l.prefix):]), pos, count
+	return l.first + l.count, nil
+}
 
 func (l *locator) locate(rev uint64) (uint64, error) {
 	if l.count > 0 && rev >= l.first && rev-l.first < l.count {

@@ -8,9 +8,11 @@ import (
 	"github.com/idstream/idstream/eventstore"
 )
 
-// streamState is the stored state of one stream, under its 'm' key.
+// streamState is the state of one stream: its 'm' key holds deletion and metadata, written only
+// when they change; next comes from the stream index (its last batch), so an append writes no
+// state key.
 type streamState struct {
-	next         uint64 // next revision to write; 0 = never written
+	next         uint64 // next revision to write; 0 = never written (not stored)
 	hiddenBefore uint64 // set by soft delete: lower revisions are deleted
 	tombstoned   bool
 	metaNext     uint64 // next metadata revision; 0 = no metadata
@@ -20,11 +22,10 @@ type streamState struct {
 // exists reports whether the stream has events that are not soft-deleted.
 func (s *streamState) exists() bool { return !s.tombstoned && s.next > s.hiddenBefore }
 
-const stateLen = 8 + 8 + 1 + 8 + 8 + 8 + 1 + 8
+const stateLen = 8 + 1 + 8 + 8 + 8 + 1 + 8
 
 func (s *streamState) encode() []byte {
 	b := make([]byte, 0, stateLen)
-	b = binary.BigEndian.AppendUint64(b, s.next)
 	b = binary.BigEndian.AppendUint64(b, s.hiddenBefore)
 	var flags byte
 	if s.tombstoned {
@@ -49,15 +50,14 @@ func decodeState(stream string, b []byte) (streamState, error) {
 		return streamState{}, fmt.Errorf("%w: state of stream %q: %d bytes, want %d", eventstore.ErrCorrupt, stream, len(b), stateLen)
 	}
 	s := streamState{
-		next:         binary.BigEndian.Uint64(b),
-		hiddenBefore: binary.BigEndian.Uint64(b[8:]),
-		tombstoned:   b[16]&1 != 0,
-		metaNext:     binary.BigEndian.Uint64(b[17:]),
+		hiddenBefore: binary.BigEndian.Uint64(b),
+		tombstoned:   b[8]&1 != 0,
+		metaNext:     binary.BigEndian.Uint64(b[9:]),
 	}
-	s.meta.MaxAge = time.Duration(binary.BigEndian.Uint64(b[25:]))
-	s.meta.MaxCount = binary.BigEndian.Uint64(b[33:])
-	if b[41] == 1 {
-		tb := binary.BigEndian.Uint64(b[42:])
+	s.meta.MaxAge = time.Duration(binary.BigEndian.Uint64(b[17:]))
+	s.meta.MaxCount = binary.BigEndian.Uint64(b[25:])
+	if b[33] == 1 {
+		tb := binary.BigEndian.Uint64(b[34:])
 		s.meta.TruncateBefore = &tb
 	}
 	return s, nil
