@@ -125,10 +125,16 @@ func BenchmarkScan(b *testing.B) {
 	if _, err := bench.ScanPass(ctx, s, readEvents); err != nil { // warm-up
 		b.Fatal(err)
 	}
+	reportRate(b, func() (bench.Throughput, error) { return bench.ScanPass(ctx, s, readEvents) })
+}
+
+// reportRate runs pass b.N times and reports the events per second over all of them.
+func reportRate(b *testing.B, pass func() (bench.Throughput, error)) {
+	b.Helper()
 	b.ResetTimer()
 	var events, ns float64
 	for range b.N {
-		res, err := bench.ScanPass(ctx, s, readEvents)
+		res, err := pass()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,17 +149,7 @@ func BenchmarkScan(b *testing.B) {
 func BenchmarkCatchUp(b *testing.B) {
 	skipShort(b)
 	s := sharedReads.get(b)
-	b.ResetTimer()
-	var events, ns float64
-	for range b.N {
-		res, err := bench.CatchUp(context.Background(), s, readEvents)
-		if err != nil {
-			b.Fatal(err)
-		}
-		events += float64(res.Events)
-		ns += float64(res.Elapsed)
-	}
-	b.ReportMetric(events/ns*1e9, "events/s")
+	reportRate(b, func() (bench.Throughput, error) { return bench.CatchUp(context.Background(), s, readEvents) })
 }
 
 // BenchmarkLiveLatency: one op is one event appended (at 1,000 appends/s) and delivered to a
