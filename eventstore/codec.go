@@ -36,7 +36,19 @@ func NewRegistry() *Registry {
 // upcasters must cover every older version, 1 to version-1, exactly once. The name, not T's Go
 // name, is what is stored: renaming T changes nothing in the log.
 func Register[T any](r *Registry, name string, version uint32, upcasters ...Upcaster) error {
-	t := reflect.TypeFor[T]()
+	return r.register(reflect.TypeFor[T](), name, version, upcasters)
+}
+
+// RegisterValue is Register for a payload type known by a value of it (its zero value, say), for
+// callers that hold a list of event types rather than type parameters.
+func (r *Registry) RegisterValue(name string, version uint32, sample any, upcasters ...Upcaster) error {
+	if sample == nil {
+		return fmt.Errorf("%w: register %s: nil sample", ErrInvalidArgument, name)
+	}
+	return r.register(reflect.TypeOf(sample), name, version, upcasters)
+}
+
+func (r *Registry) register(t reflect.Type, name string, version uint32, upcasters []Upcaster) error {
 	switch {
 	case name == "" || name[0] == '$':
 		return fmt.Errorf("%w: register %v: type name %q is empty or reserved", ErrInvalidArgument, t, name)

@@ -220,3 +220,25 @@ func TestCheckAppendSizeAgreesWithAppendSize(t *testing.T) {
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 	assert.True(t, errors.Is(err, eventstore.ErrInvalidArgument) && strings.Contains(err.Error(), fmt.Sprint(size)))
 }
+
+func TestRegisterValueMatchesRegister(t *testing.T) {
+	type payload struct{ A string }
+	r := eventstore.NewRegistry()
+	if err := r.RegisterValue("x.happened", 1, payload{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.Register[payload](r, "x.other", 1); err == nil {
+		t.Fatal("the same type registered twice, by value then by type parameter, was accepted")
+	}
+	if err := r.RegisterValue("x.nil", 1, nil); err == nil {
+		t.Fatal("a nil sample was accepted")
+	}
+	ev, err := r.Encode([16]byte{1}, payload{A: "a"}, eventstore.Metadata{})
+	if err != nil || ev.Type != "x.happened" {
+		t.Fatalf("encode: %v %v", ev.Type, err)
+	}
+	got, err := r.Decode(eventstore.RecordedEvent{Type: ev.Type, PayloadVersion: 1, Data: ev.Data})
+	if err != nil || got.(payload).A != "a" {
+		t.Fatalf("decode: %v %v", got, err)
+	}
+}
