@@ -1,0 +1,316 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/eventstore"
+)
+
+// Runner keeps a Directory current: it subscribes to $all after the Directory's checkpoint,
+// decodes events in a parallel pipeline and folds them, in log order, in batches (one write
+// lock per batch). Reservation events are skipped without decoding; events of unknown types
+// (written by a newer idstream) are skipped and counted; a payload that does not decode stops
+// the runner with an error naming its position.
+//
+// Methods are safe for concurrent use. Start it once.
+type Runner struct {
+	store eventstore.Store
+	reg   *eventstore.Registry
+	dir   *Directory
+
+	unknown atomic.Uint64
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever the state below changes
+	applied eventstore.Position
+	lastAt  time.Time // RecordedAt of the last event applied
+	head    eventstore.Position
+	ready   bool
+	started bool
+	err     error
+	done    chan struct{}
+}
+
+// ErrStopped is wrapped by the error of a runner whose context ended. It is of kind
+// domain.ErrUnavailable.
+var ErrStopped = fmt.Errorf("projection runner stopped: %w", domain.ErrUnavailable)
+
+// NewRunner returns a runner feeding dir from store, decoding with reg (see NewRegistry).
+func NewRunner(store eventstore.Store, reg *eventstore.Registry, dir *Directory) *Runner {
+	return &Runner{store: store, reg: reg, dir: dir, changed: make(chan struct{}), done: make(chan struct{})}
+}
+
+// catchUpBatch bounds the events decoded and applied together while catching up; live events
+// are applied as they come.
+const catchUpBatch = 512
+
+type chunk struct {
+	events   []eventstore.RecordedEvent
+	changes  []Change
+	last     eventstore.Position // of the last event or checkpoint of the chunk
+	lastAt   time.Time
+	caughtUp bool
+	err      error
+	done     chan struct{}
+}
+
+// Start subscribes and starts folding in the background; it returns once subscribed. The
+// runner runs until ctx ends (then Err wraps ErrStopped) or it fails.
+func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	if r.started {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: projection runner started twice", domain.ErrInvalid)
+	}
+	r.started = true
+	r.mu.Unlock()
+
+	head, _, err := r.lastEvent(ctx)
+	if err != nil {
+		return err
+	}
+	from := r.dir.Position()
+	sub, err := r.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: from})
+	if err != nil {
+		return fmt.Errorf("projections: subscribe to $all after %s: %w", from, err)
+	}
+	r.mu.Lock()
+	r.applied, r.head = from, head
+	r.ready = !from.Less(head)
+	r.broadcastLocked()
+	r.mu.Unlock()
+
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *chunk, 2*workers)
+	ordered := make(chan *chunk, 4*workers)
+	for range workers {
+		go func() {
+			for c := range work {
+				r.decode(c)
+				close(c.done)
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		sub.Close()
+	}()
+	go r.read(ctx, sub, head, work, ordered)
+	go r.applyLoop(sub, ordered)
+	return nil
+}
+
+// read turns subscription messages into chunks, in order.
+func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eventstore.Position, work, ordered chan<- *chunk) {
+	defer close(work)
+	defer close(ordered)
+	c := &chunk{done: make(chan struct{})}
+	live := false
+	flush := func() {
+		work <- c
+		ordered <- c
+		c = &chunk{done: make(chan struct{})}
+	}
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", ErrStopped, ctx.Err())
+			} else {
+				err = fmt.Errorf("projections: subscription: %w", err)
+			}
+			c.err = err
+			flush()
+			return
+		}
+		switch msg.Kind {
+		case eventstore.MessageEvent:
+			c.events = append(c.events, msg.Event)
+			c.last, c.lastAt = msg.Position, msg.Event.RecordedAt
+			if !msg.Position.Less(head) {
+				live = true
+			}
+			if live || len(c.events) >= catchUpBatch {
+				flush()
+			}
+		case eventstore.MessageCheckpoint, eventstore.MessageCaughtUp:
+			if c.last.Less(msg.Position) {
+				c.last = msg.Position
+			}
+			c.caughtUp = msg.Kind == eventstore.MessageCaughtUp
+			live = live || c.caughtUp
+			flush()
+		}
+	}
+}
+
+// decode fills c.changes; it skips reservation events unread.
+func (r *Runner) decode(c *chunk) {
+	if c.err != nil {
+		return
+	}
+	c.changes = make([]Change, 0, len(c.events))
+	for i := range c.events {
+		e := &c.events[i]
+		if strings.HasPrefix(e.Type, "reservation.") {
+			continue
+		}
+		payload, err := r.reg.Decode(*e)
+		if errors.Is(err, eventstore.ErrUnknownEventType) {
+			r.unknown.Add(1)
+			continue
+		}
+		if err != nil {
+			c.err = fmt.Errorf("projections: event at position %s (%s in %s): %w", e.Position, e.Type, e.Stream, err)
+			return
+		}
+		c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: payload})
+	}
+	c.events = nil
+}
+
+// applyLoop folds chunks in order until one carries an error.
+func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk) {
+	defer close(r.done)
+	for c := range ordered {
+		<-c.done
+		if len(c.changes) > 0 || !c.last.IsZero() {
+			r.dir.applyUpTo(c.changes, c.last)
+		}
+		r.mu.Lock()
+		if r.applied.Less(c.last) {
+			r.applied = c.last
+			if !c.lastAt.IsZero() {
+				r.lastAt = c.lastAt
+			}
+		}
+		if c.caughtUp || !r.applied.Less(r.head) {
+			r.ready = true
+		}
+		if c.err != nil && r.err == nil {
+			r.err = c.err
+		}
+		failed := r.err != nil
+		r.broadcastLocked()
+		r.mu.Unlock()
+		if failed {
+			sub.Close()
+			for range ordered { // let the reader finish
+			}
+			return
+		}
+	}
+}
+
+func (r *Runner) broadcastLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// WaitFor returns once the Directory has applied everything up to pos, or with the runner's
+// error, or with an error of kind domain.ErrUnavailable wrapping ctx's when ctx ends first.
+func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	for {
+		r.mu.Lock()
+		applied, err, ch := r.applied, r.err, r.changed
+		r.mu.Unlock()
+		if !applied.Less(pos) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for position %s (applied %s): %w: %w", pos, applied, domain.ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// CatchUp waits until the Directory has applied the log's last event as of the call.
+func (r *Runner) CatchUp(ctx context.Context) error {
+	head, _, err := r.lastEvent(ctx)
+	if err != nil {
+		return err
+	}
+	return r.WaitFor(ctx, head)
+}
+
+// Ready reports whether the runner has caught up with the log once since it started.
+func (r *Runner) Ready() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
+}
+
+// Position returns the position of the last event applied.
+func (r *Runner) Position() eventstore.Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied
+}
+
+// Err returns the error that stopped the runner, or nil while it runs.
+func (r *Runner) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Done is closed when the runner has stopped.
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// UnknownEvents counts the events skipped because this build does not know their type or
+// payload version.
+func (r *Runner) UnknownEvents() uint64 { return r.unknown.Load() }
+
+// Lag is how far the Directory is behind the head of the log.
+type Lag struct {
+	// Positions is the head's commit position minus the applied one: events, on the embedded
+	// store (whose positions are dense); bytes of log on EventStoreDB.
+	Positions uint64
+	// Seconds is the time between the recording of the last event applied and of the head (0
+	// when caught up).
+	Seconds float64
+}
+
+// Lag measures the lag against the head of the log now (one read of the log's last event), for
+// a gauge.
+func (r *Runner) Lag(ctx context.Context) (Lag, error) {
+	head, headAt, err := r.lastEvent(ctx)
+	if err != nil {
+		return Lag{}, err
+	}
+	r.mu.Lock()
+	applied, lastAt := r.applied, r.lastAt
+	r.mu.Unlock()
+	if !applied.Less(head) {
+		return Lag{}, nil
+	}
+	l := Lag{Positions: head.Commit - applied.Commit}
+	if !lastAt.IsZero() && headAt.After(lastAt) {
+		l.Seconds = headAt.Sub(lastAt).Seconds()
+	}
+	return l, nil
+}
+
+// lastEvent returns the position and recording time of the log's last event (zero when empty).
+func (r *Runner) lastEvent(ctx context.Context) (eventstore.Position, time.Time, error) {
+	opts := eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}
+	for e, err := range r.store.ReadAll(ctx, opts) {
+		if err != nil {
+			return eventstore.Position{}, time.Time{}, fmt.Errorf("projections: read the head of the log: %w: %w", domain.ErrUnavailable, err)
+		}
+		return e.Position, e.RecordedAt, nil
+	}
+	return eventstore.Position{}, time.Time{}, nil
+}
