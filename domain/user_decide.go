@@ -251,3 +251,15 @@ func hasAssignment(roles []RoleAssignment, id string) bool {
 	}
 	return false
 }
+
+// SetCoreValue sets the core attribute at canonical path (see CoreAttributePaths) to v; it
+// reports false, changing nothing, for any other path.
+func (p *Profile) SetCoreValue(path, v string) bool {
+	for _, f := range profileFields(p) {
+		if f.path == path {
+			*f.v = v
+			return true
+		}
+	}
+	return false
+}
