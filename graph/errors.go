@@ -1,0 +1,132 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/idstream/idstream/domain"
+)
+
+// Error codes of extensions.code, beside gqlgen's own (GRAPHQL_PARSE_FAILED,
+// GRAPHQL_VALIDATION_FAILED, COMPLEXITY_LIMIT_EXCEEDED) and DEPTH_LIMIT_EXCEEDED.
+const (
+	CodeNotFound        = "NOT_FOUND"
+	CodeConflict        = "CONFLICT"
+	CodeInvalid         = "INVALID"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeInternal        = "INTERNAL"
+)
+
+// internalMessage is all a client learns of an unexpected error.
+const internalMessage = "internal error"
+
+// errUnauthenticated is the error of a request without a valid bearer token.
+var errUnauthenticated = errors.New("missing, unknown, revoked or expired bearer token")
+
+// codeOf maps an error to its extensions.code by its domain kind; "" for an unexpected error.
+func codeOf(err error) string {
+	switch {
+	case errors.Is(err, errUnauthenticated):
+		return CodeUnauthenticated
+	case errors.Is(err, domain.ErrNotFound):
+		return CodeNotFound
+	case errors.Is(err, domain.ErrInvalid):
+		return CodeInvalid
+	case errors.Is(err, domain.ErrConflict):
+		return CodeConflict
+	case errors.Is(err, domain.ErrForbidden):
+		return CodeForbidden
+	case errors.Is(err, domain.ErrUnavailable):
+		return CodeUnavailable
+	}
+	return ""
+}
+
+// errorPresenter is the one place errors become GraphQL errors: a domain kind becomes
+// extensions.code with the error's message, a *domain.FieldError also names extensions.field
+// (prefixed "input." under a mutation, whose arguments are one input), gqlgen's own errors keep
+// their codes, and anything else becomes INTERNAL with a generic message, logged in full.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		cause := gqlErr.Err
+		if cause == nil {
+			if _, ok := gqlErr.Extensions["code"]; ok {
+				return gqlErr // gqlgen's own parse, validation and limit errors
+			}
+		}
+		var gerr *gqlerror.Error
+		if errors.As(cause, &gerr) && gerr.Err == nil && gerr.Extensions["code"] != nil {
+			return gqlErr
+		}
+		code := codeOf(cause)
+		if code == "" {
+			log.ErrorContext(ctx, "graphql: unexpected error", "path", gqlErr.Path.String(), "error", cause)
+			return &gqlerror.Error{Message: internalMessage, Path: gqlErr.Path,
+				Extensions: map[string]any{"code": CodeInternal}}
+		}
+		out := &gqlerror.Error{Message: cause.Error(), Path: gqlErr.Path, Extensions: map[string]any{"code": code}}
+		var fe *domain.FieldError
+		if errors.As(cause, &fe) {
+			out.Extensions["field"] = fieldPath(ctx, fe.Field)
+		}
+		return out
+	}
+}
+
+// fieldPath prefixes a mutation's field paths with "input.".
+func fieldPath(ctx context.Context, field string) string {
+	if graphql.HasOperationContext(ctx) {
+		if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Mutation {
+			return "input." + field
+		}
+	}
+	return field
+}
+
+// recoverFunc turns a resolver's panic into an INTERNAL error; the panic goes to the log only.
+func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "graphql: panic in resolver", "panic", fmt.Sprint(p))
+		return errors.New("panic in resolver")
+	}
+}
+
+// splitFieldErrors is a field middleware: a resolver error that joins several field errors
+// becomes one GraphQL error per field.
+func splitFieldErrors(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err == nil {
+		return res, nil
+	}
+	var joined interface{ Unwrap() []error }
+	for e := err; e != nil && joined == nil; e = errors.Unwrap(e) {
+		joined, _ = e.(interface{ Unwrap() []error })
+	}
+	if joined == nil {
+		return res, err
+	}
+	var fields []error
+	for _, e := range joined.Unwrap() {
+		var fe *domain.FieldError
+		if !errors.As(e, &fe) {
+			return res, err
+		}
+		fields = append(fields, e)
+	}
+	if len(fields) < 2 {
+		return res, err
+	}
+	for _, e := range fields[:len(fields)-1] {
+		graphql.AddError(ctx, e)
+	}
+	return res, fields[len(fields)-1]
+}

@@ -1,0 +1,116 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/graph/model"
+	"github.com/idstream/idstream/projections"
+)
+
+// ReadModel is what the API reads: *projections.Directory. Every environment-scoped query
+// answers domain.ErrNotFound for an unknown environment and for another environment's resources.
+type ReadModel interface {
+	Environment(id string) (projections.Environment, error)
+	Environments() []projections.Environment
+	PasswordPolicy(env string) (domain.PasswordPolicy, error)
+	Schema(env string) ([]domain.AttributeDef, error)
+	Population(env, id string) (projections.Population, error)
+	Populations(env string) ([]projections.Population, error)
+	User(env, id string) (*projections.User, error)
+	UsersByIDs(env string, ids []string) ([]*projections.User, error)
+	Users(env string, q projections.UserQuery) (projections.UserPage, error)
+	Group(env, id string) (projections.Group, error)
+	Groups(env string, q projections.GroupQuery) (projections.GroupPage, error)
+	GroupMembers(env, groupID string, transitive bool) (projections.GroupMembers, error)
+	UserGroups(env, userID string, transitive bool) ([]projections.Group, error)
+	APIClient(id string) (projections.APIClient, error)
+	APIClients(env string) ([]projections.APIClient, error)
+	APIClientByTokenHash(sha256hex string, now time.Time) (projections.APIClient, projections.APIToken, bool)
+}
+
+var _ ReadModel = (*projections.Directory)(nil)
+
+// loaders batch the nested lists of one request: a page of users asks for its populations once
+// per environment, not once per user. They live for one request (their caches never go stale
+// across requests).
+type loaders struct {
+	populations *dataloadgen.Loader[envKey, *projections.Population]
+	userGroups  *dataloadgen.Loader[memberKey, []projections.Group]
+	members     *dataloadgen.Loader[memberKey, []*projections.User]
+}
+
+type envKey struct{ env, id string }
+
+type memberKey struct {
+	env, id    string
+	transitive bool
+}
+
+type loadersKey struct{}
+
+const loaderWait = 500 * time.Microsecond
+
+func withLoaders(ctx context.Context, rm ReadModel) context.Context {
+	l := &loaders{
+		populations: dataloadgen.NewLoader(func(_ context.Context, keys []envKey) ([]*projections.Population, []error) {
+			out := make([]*projections.Population, len(keys))
+			errs := make([]error, len(keys))
+			byEnv := map[string]map[string]*projections.Population{}
+			for i, k := range keys {
+				pops, ok := byEnv[k.env]
+				if !ok {
+					list, err := rm.Populations(k.env)
+					if err != nil {
+						errs[i] = err
+						continue
+					}
+					pops = make(map[string]*projections.Population, len(list))
+					for j := range list {
+						pops[list[j].ID] = &list[j]
+					}
+					byEnv[k.env] = pops
+				}
+				if out[i] = pops[k.id]; out[i] == nil {
+					errs[i] = domain.NotFoundf("population %s", k.id)
+				}
+			}
+			return out, errs
+		}, dataloadgen.WithWait(loaderWait)),
+		userGroups: dataloadgen.NewLoader(func(_ context.Context, keys []memberKey) ([][]projections.Group, []error) {
+			out := make([][]projections.Group, len(keys))
+			errs := make([]error, len(keys))
+			for i, k := range keys {
+				out[i], errs[i] = rm.UserGroups(k.env, k.id, k.transitive)
+			}
+			return out, errs
+		}, dataloadgen.WithWait(loaderWait)),
+		members: dataloadgen.NewLoader(func(_ context.Context, keys []memberKey) ([][]*projections.User, []error) {
+			out := make([][]*projections.User, len(keys))
+			errs := make([]error, len(keys))
+			for i, k := range keys {
+				m, err := rm.GroupMembers(k.env, k.id, k.transitive)
+				out[i], errs[i] = m.Users, err
+			}
+			return out, errs
+		}, dataloadgen.WithWait(loaderWait)),
+	}
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+func loadersFrom(ctx context.Context) *loaders {
+	l, _ := ctx.Value(loadersKey{}).(*loaders)
+	return l
+}
+
+// population loads population id of env through the request's loader.
+func (l *loaders) population(ctx context.Context, env, id string) (*model.Population, error) {
+	p, err := l.populations.Load(ctx, envKey{env, id})
+	if err != nil {
+		return nil, err
+	}
+	return toPopulation(p), nil
+}
