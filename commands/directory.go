@@ -13,24 +13,82 @@ type Committed struct {
 // DirectoryPorts are what the directory's commands need from outside the log: read-model counts
 // (implemented by projections) and password hashing (commands/password).
 type DirectoryPorts struct {
+	AttributeUsage  AttributeUsage
+	PasswordHasher  PasswordHasher
 	PopulationUsage PopulationUsage
 }
 
 // Directory holds one handler per command of the directory, built once at wiring. Fields are
 // alphabetized.
 type Directory struct {
-	CreateEnvironment    *CreateEnvironmentHandler
-	DeleteEnvironment    *DeleteEnvironmentHandler
-	RenameEnvironment    *RenameEnvironmentHandler
-	SetDefaultPopulation *SetDefaultPopulationHandler
+	AddGroupMember        *AddGroupMemberHandler
+	AssignRole            *AssignRoleHandler
+	Bootstrap             *BootstrapHandler
+	CreateAPIClient       *CreateAPIClientHandler
+	CreateEnvironment     *CreateEnvironmentHandler
+	CreateGroup           *CreateGroupHandler
+	CreatePopulation      *CreatePopulationHandler
+	CreateSchemaAttribute *CreateSchemaAttributeHandler
+	CreateUser            *CreateUserHandler
+	DeleteAPIClient       *DeleteAPIClientHandler
+	DeleteEnvironment     *DeleteEnvironmentHandler
+	DeleteGroup           *DeleteGroupHandler
+	DeletePopulation      *DeletePopulationHandler
+	DeleteSchemaAttribute *DeleteSchemaAttributeHandler
+	DeleteUser            *DeleteUserHandler
+	DisableUser           *DisableUserHandler
+	EnableUser            *EnableUserHandler
+	ImportUsers           *ImportUsersHandler
+	IssueToken            *IssueTokenHandler
+	LockUser              *LockUserHandler
+	MoveUser              *MoveUserHandler
+	PatchUser             *PatchUserHandler
+	RemoveGroupMember     *RemoveGroupMemberHandler
+	RenameEnvironment     *RenameEnvironmentHandler
+	RevokeToken           *RevokeTokenHandler
+	SetDefaultPopulation  *SetDefaultPopulationHandler
+	UnassignRole          *UnassignRoleHandler
+	UnlockUser            *UnlockUserHandler
+	UpdateGroup           *UpdateGroupHandler
+	UpdatePopulation      *UpdatePopulationHandler
+	UpdateSchemaAttribute *UpdateSchemaAttributeHandler
+	UpdateUser            *UpdateUserHandler
 }
 
 // NewDirectory builds every handler on d and ports.
 func NewDirectory(d *Deps, ports DirectoryPorts) *Directory {
 	return &Directory{
-		CreateEnvironment:    NewCreateEnvironment(d),
-		DeleteEnvironment:    NewDeleteEnvironment(d),
-		RenameEnvironment:    NewRenameEnvironment(d),
-		SetDefaultPopulation: NewSetDefaultPopulation(d),
+		AddGroupMember:        NewAddGroupMember(d),
+		AssignRole:            NewAssignRole(d),
+		Bootstrap:             NewBootstrap(d),
+		CreateAPIClient:       NewCreateAPIClient(d),
+		CreateEnvironment:     NewCreateEnvironment(d),
+		CreateGroup:           NewCreateGroup(d),
+		CreatePopulation:      NewCreatePopulation(d),
+		CreateSchemaAttribute: NewCreateSchemaAttribute(d),
+		CreateUser:            NewCreateUser(d, ports.PasswordHasher),
+		DeleteAPIClient:       NewDeleteAPIClient(d),
+		DeleteEnvironment:     NewDeleteEnvironment(d),
+		DeleteGroup:           NewDeleteGroup(d),
+		DeletePopulation:      NewDeletePopulation(d, ports.PopulationUsage),
+		DeleteSchemaAttribute: NewDeleteSchemaAttribute(d, ports.AttributeUsage),
+		DeleteUser:            NewDeleteUser(d),
+		DisableUser:           NewDisableUser(d),
+		EnableUser:            NewEnableUser(d),
+		ImportUsers:           NewImportUsers(d, ports.PasswordHasher),
+		IssueToken:            NewIssueToken(d),
+		LockUser:              NewLockUser(d),
+		MoveUser:              NewMoveUser(d),
+		PatchUser:             NewPatchUser(d),
+		RemoveGroupMember:     NewRemoveGroupMember(d),
+		RenameEnvironment:     NewRenameEnvironment(d),
+		RevokeToken:           NewRevokeToken(d),
+		SetDefaultPopulation:  NewSetDefaultPopulation(d),
+		UnassignRole:          NewUnassignRole(d),
+		UnlockUser:            NewUnlockUser(d),
+		UpdateGroup:           NewUpdateGroup(d),
+		UpdatePopulation:      NewUpdatePopulation(d),
+		UpdateSchemaAttribute: NewUpdateSchemaAttribute(d, ports.AttributeUsage),
+		UpdateUser:            NewUpdateUser(d),
 	}
 }
