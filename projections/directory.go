@@ -46,7 +46,7 @@ type envState struct {
 	byName   map[string]*userSlot // lower-cased username
 	byEmail  map[string]*userSlot
 	byExtID  map[string]*userSlot
-	clashes  int // index keys two live users shared (never, when the write side's reservations hold)
+	clashes  int            // index keys two live users shared (never, when the write side's reservations hold)
 	attrUse  map[string]int // lower-cased custom attribute name → users with a value
 	groups   map[string]*groupState
 	dynamic  []*groupState       // dynamic groups, kept in step with every user change

@@ -158,20 +158,26 @@ func (r *Runner) decode(c *chunk) {
 		return
 	}
 	c.changes = make([]Change, 0, len(c.events))
+	var done eventstore.Position // the last event handled
 	for i := range c.events {
 		e := &c.events[i]
 		if strings.HasPrefix(e.Type, "reservation.") {
+			done = e.Position
 			continue
 		}
 		payload, err := r.reg.Decode(*e)
 		if errors.Is(err, eventstore.ErrUnknownEventType) {
 			r.unknown.Add(1)
+			done = e.Position
 			continue
 		}
 		if err != nil {
+			// Fold what came before; the checkpoint stops short of the corrupt event.
 			c.err = fmt.Errorf("projections: event at position %s (%s in %s): %w", e.Position, e.Type, e.Stream, err)
+			c.last, c.caughtUp, c.events = done, false, nil
 			return
 		}
+		done = e.Position
 		c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: payload})
 	}
 	c.events = nil
