@@ -42,7 +42,9 @@ func (f *fixture) env(id string) {
 		domain.PopulationCreated{EnvironmentID: id, PopulationID: id + "-pop", Name: "Default"})
 }
 
-func userID(n int) string { return fmt.Sprintf("0190000%d-0000-7000-8000-%012d", n/1_000_000_000, n%1_000_000_000) }
+func userID(n int) string {
+	return fmt.Sprintf("0190000%d-0000-7000-8000-%012d", n/1_000_000_000, n%1_000_000_000)
+}
 
 func (f *fixture) user(env string, n int, mod func(*domain.UserCreated)) string {
 	e := domain.UserCreated{EnvironmentID: env, UserID: userID(n), PopulationID: env + "-pop", Enabled: true,

@@ -1,0 +1,171 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/eventstore"
+)
+
+// benchUsers is the size of the 1M-user benchmarks (run them with -bench; -benchtime=1x for the
+// replay).
+const benchUsers = 1_000_000
+
+func benchUserCreated(env string, n int) domain.UserCreated {
+	return domain.UserCreated{EnvironmentID: env, UserID: userID(n), PopulationID: fmt.Sprintf("%s-pop-%d", env, n%10), Enabled: true,
+		Profile: domain.Profile{Username: fmt.Sprintf("user%07d", n), Email: fmt.Sprintf("user%07d@example.com", n),
+			Name: domain.Name{Given: fmt.Sprintf("Given%d", n%1000), Family: fmt.Sprintf("Family%d", n%5000)}, ExternalID: fmt.Sprintf("EXT-%07d", n)},
+		Custom: domain.CustomValues{"badge": raw(fmt.Sprintf(`"B-%07d"`, n)), "vip": raw(`false`)}}
+}
+
+func benchSetup(env string) []any {
+	out := []any{domain.EnvironmentCreated{EnvironmentID: env, Name: "bench", DefaultPopulationID: env + "-pop-0"},
+		domain.SchemaAttributeAdded{EnvironmentID: env, Attribute: domain.AttributeDef{Name: "badge", Type: domain.AttributeString}},
+		domain.SchemaAttributeAdded{EnvironmentID: env, Attribute: domain.AttributeDef{Name: "vip", Type: domain.AttributeBoolean}}}
+	for p := range 10 {
+		out = append(out, domain.PopulationCreated{EnvironmentID: env, PopulationID: fmt.Sprintf("%s-pop-%d", env, p), Name: fmt.Sprint("P", p)})
+	}
+	for g := range 100 {
+		out = append(out, domain.GroupCreated{EnvironmentID: env, GroupID: fmt.Sprintf("g-%03d", g), Name: fmt.Sprint("G", g), Kind: domain.GroupDirect})
+	}
+	return out
+}
+
+// BenchmarkDirectory1M builds a 1M-user environment in memory by applying events (each user
+// with username, email, given and family name, external ID, two custom attributes and one
+// group), reports the heap per user, then times queries, reporting median and p99 in ns.
+func BenchmarkDirectory1M(b *testing.B) {
+	f := newFixture(b)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f.apply(benchSetup(env1)...)
+	batch := make([]any, 0, 2000)
+	for n := 1; n <= benchUsers; n++ {
+		batch = append(batch, benchUserCreated(env1, n),
+			domain.GroupMemberAdded{EnvironmentID: env1, GroupID: fmt.Sprintf("g-%03d", n%100), UserID: userID(n)})
+		if len(batch) == cap(batch) {
+			f.apply(batch...)
+			batch = batch[:0]
+		}
+	}
+	f.apply(batch...)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perUser := float64(after.HeapAlloc-before.HeapAlloc) / benchUsers
+	b.Logf("heap after GC: %.0f bytes per user (%d users)", perUser, benchUsers)
+
+	latency := func(b *testing.B, q func(i int) error) {
+		times := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			if err := q(i); err != nil {
+				b.Fatal(err)
+			}
+			times = append(times, time.Since(t0))
+		}
+		b.StopTimer()
+		slices.Sort(times)
+		b.ReportMetric(float64(times[len(times)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds()), "p99-ns")
+		b.ReportMetric(perUser, "heap-B/user")
+	}
+	pick := func(i int) int { return 1 + (i*7919)%benchUsers }
+	users := func(filter string, want int) func(int) error {
+		return func(i int) error {
+			p, err := f.d.Users(env1, UserQuery{Filter: fmt.Sprintf(filter, pick(i)%10, pick(i))})
+			if err == nil && p.TotalCount != want {
+				err = fmt.Errorf("%s: total %d, want %d", filter, p.TotalCount, want)
+			}
+			return err
+		}
+	}
+	b.Run("username-eq", func(b *testing.B) { latency(b, users(`username eq "user%07[2]d"`, 1)) })
+	b.Run("email-eq", func(b *testing.B) { latency(b, users(`email eq "USER%07[2]d@example.com"`, 1)) })
+	b.Run("externalId-eq", func(b *testing.B) { latency(b, users(`externalId eq "ext-%07[2]d"`, 1)) })
+	b.Run("populationId-eq", func(b *testing.B) { latency(b, users(`populationId eq "env-1-pop-%[1]d"`, benchUsers/10)) })
+	b.Run("populationId-eq-and-enabled", func(b *testing.B) {
+		latency(b, users(`populationId eq "env-1-pop-%[1]d" and enabled eq true`, benchUsers/10))
+	})
+	b.Run("User", func(b *testing.B) {
+		latency(b, func(i int) error { _, err := f.d.User(env1, userID(pick(i))); return err })
+	})
+}
+
+// BenchmarkRunnerColdReplay writes benchUsers user.created events, each with its two
+// reservation.claimed events (username, email) as the write side appends them, into a real
+// embedded store once, then times cold replays into fresh Directories until ready.
+func BenchmarkRunnerColdReplay(b *testing.B) {
+	s := openStore(b)
+	reg, err := NewRegistry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	meta := eventstore.Metadata{EnvironmentID: env1, Actor: "apiclient:bench", CorrelationID: uuid.NewString(), OccurredAt: time.Now().UTC()}
+	appendOne := func(stream string, payload any) {
+		ev, err := reg.Encode(uuid.Must(uuid.NewV7()), payload, meta)
+		if err == nil {
+			_, err = s.Append(ctx, stream, eventstore.NoStream, ev)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, p := range benchSetup(env1) {
+		appendOne(fmt.Sprintf("setup-%d", i), p)
+	}
+	t0 := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 128 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1))
+				if n > benchUsers {
+					return
+				}
+				u := benchUserCreated(env1, n)
+				appendOne(fmt.Sprintf("unique-username-%s-%d", env1, n), domain.ReservationClaimed{EnvironmentID: env1, Kind: domain.UniqueUsername, Owner: "user-" + u.UserID})
+				appendOne(fmt.Sprintf("unique-email-%s-%d", env1, n), domain.ReservationClaimed{EnvironmentID: env1, Kind: domain.UniqueEmail, Owner: "user-" + u.UserID})
+				appendOne("user-"+u.UserID, u)
+			}
+		}()
+	}
+	wg.Wait()
+	b.Logf("filled %d users (%d events) in %s", benchUsers, 3*benchUsers, time.Since(t0).Round(time.Millisecond))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := NewDirectory()
+		rctx, cancel := context.WithCancel(ctx)
+		r := NewRunner(s, reg, dir)
+		start := time.Now()
+		if err := r.Start(rctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.CatchUp(rctx); err != nil {
+			b.Fatal(err)
+		}
+		el := time.Since(start)
+		cancel()
+		<-r.Done()
+		if p, _ := dir.Users(env1, UserQuery{First: 1}); p.TotalCount != benchUsers {
+			b.Fatalf("replayed %d users", p.TotalCount)
+		}
+		b.ReportMetric(el.Seconds(), "s/replay")
+		b.ReportMetric(float64(3*benchUsers)/el.Seconds(), "events/s")
+	}
+}
