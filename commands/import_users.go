@@ -32,13 +32,19 @@ type ImportUserResult struct {
 
 // ImportUsersOptions tunes an import. The zero value is valid.
 type ImportUsersOptions struct {
-	// Workers is how many users are created concurrently; 0 means 32.
+	// Workers is how many users are created concurrently; 0 means DefaultImportWorkers.
 	Workers int
 	// OnResult receives every user's result, from one goroutine at a time, in completion order.
 	OnResult func(ImportUserResult)
 	// OnProgress receives the running counts after each user, from one goroutine at a time.
 	OnProgress func(created, failed int)
 }
+
+// DefaultImportWorkers is the default concurrency of an import. Each user waits for two
+// group-committed syncs (its reservations, then its events), so throughput grows with the
+// writes in flight: on a 2-vCPU VM with the embedded store, 32 workers import ~8,000 users/s and
+// 128 ~13,000–16,000 (BenchmarkImportUsers).
+const DefaultImportWorkers = 128
 
 // ImportUsersResult sums up an import. Position is the highest commit position of the users
 // created (read-your-writes for the whole import).
@@ -71,7 +77,7 @@ func (h *ImportUsersHandler) Handle(ctx context.Context, envID string, users ite
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = 32
+		workers = DefaultImportWorkers
 	}
 	type job struct {
 		index int
