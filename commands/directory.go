@@ -11,9 +11,11 @@ type Committed struct {
 }
 
 // DirectoryPorts are what the directory's commands need from outside the log: read-model counts
-// (implemented by projections) and password hashing (commands/password).
+// (implemented by projections), password hashing (commands/password) and the credential
+// commands' ports.
 type DirectoryPorts struct {
 	AttributeUsage  AttributeUsage
+	Credentials     CredentialPorts
 	PasswordHasher  PasswordHasher
 	PopulationUsage PopulationUsage
 }
@@ -30,6 +32,7 @@ type Directory struct {
 	CreatePopulation      *CreatePopulationHandler
 	CreateSchemaAttribute *CreateSchemaAttributeHandler
 	CreateUser            *CreateUserHandler
+	Credentials           *Credentials
 	DeleteAPIClient       *DeleteAPIClientHandler
 	DeleteEnvironment     *DeleteEnvironmentHandler
 	DeleteGroup           *DeleteGroupHandler
@@ -67,6 +70,7 @@ func NewDirectory(d *Deps, ports DirectoryPorts) *Directory {
 		CreatePopulation:      NewCreatePopulation(d),
 		CreateSchemaAttribute: NewCreateSchemaAttribute(d),
 		CreateUser:            NewCreateUser(d, ports.PasswordHasher),
+		Credentials:           NewCredentials(d, ports.Credentials),
 		DeleteAPIClient:       NewDeleteAPIClient(d),
 		DeleteEnvironment:     NewDeleteEnvironment(d),
 		DeleteGroup:           NewDeleteGroup(d),
