@@ -24,6 +24,9 @@ import (
 // taken over by the next claimant once it is older than orphanGrace and its owner, re-read from
 // the log, confirms it does not hold the value.
 
+// A claim's age is judged by its own metadata time (written by Deps.Now), never by the store's
+// commit time, so that one clock decides both ends.
+//
 // orphanGrace is how old a claim must be before a claimant may take it over from an owner that
 // does not hold the value: longer than any command runs (commands are bounded by request
 // deadlines well below it), so a claim whose owner is still being appended is never taken.
@@ -112,7 +115,7 @@ func (d *Deps) readClaim(ctx context.Context, stream string) (owner string, rev 
 		if !ok {
 			return "", 0, time.Time{}, false, fmt.Errorf("%w: %s holds a %s event", eventstore.ErrCorrupt, stream, ev.Type)
 		}
-		return c.Owner, ev.Revision, ev.RecordedAt, true, nil
+		return c.Owner, ev.Revision, ev.Metadata.OccurredAt, true, nil
 	}
 	return "", 0, time.Time{}, false, nil
 }
