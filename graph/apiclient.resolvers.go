@@ -7,18 +7,94 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/idstream/idstream/commands"
+	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/graph/model"
 )
 
 func (r *mutationResolver) CreateAPIClient(ctx context.Context, input model.CreateAPIClientInput) (*model.CreateAPIClientPayload, error) {
-	return nil, notWired("createApiClient")
+	env := deref(input.EnvironmentID)
+	if err := authorize(ctx, domain.ActManageEnvironment, env, ""); err != nil {
+		return nil, err
+	}
+	roles := make([]domain.RoleAssignment, len(input.Roles))
+	for i, ri := range input.Roles {
+		roles[i] = domain.RoleAssignment{Role: domain.Role(ri.Role), EnvironmentID: deref(ri.EnvironmentID), PopulationID: deref(ri.PopulationID)}
+		if err := withinReach(ctx, fmt.Sprintf("roles[%d]", i), roles[i]); err != nil {
+			return nil, err
+		}
+	}
+	in := commands.CreateAPIClient{EnvironmentID: env, Name: input.Name, Roles: roles}
+	if input.ExpiresAt != nil {
+		in.TokenExpiresAt = *input.ExpiresAt
+	}
+	res, err := r.cfg.Commands.CreateAPIClient.Handle(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	c, err := r.cfg.ReadModel.APIClient(res.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIClientPayload{APIClient: toAPIClient(&c), Token: res.Token, TokenID: res.TokenID, Position: res.Position.String()}, nil
+}
+
+func (r *mutationResolver) IssueAPIToken(ctx context.Context, input model.IssueAPITokenInput) (*model.IssueAPITokenPayload, error) {
+	if _, err := r.authorizeClient(ctx, input.EnvironmentID, input.ClientID, false); err != nil {
+		return nil, err
+	}
+	in := commands.IssueToken{ClientID: input.ClientID}
+	if input.ExpiresAt != nil {
+		in.ExpiresAt = *input.ExpiresAt
+	}
+	res, err := r.cfg.Commands.IssueToken.Handle(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.IssueAPITokenPayload{Token: res.Token, TokenID: res.TokenID, Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.DeletePayload, error) {
-	return nil, notWired("revokeApiToken")
+	if _, err := r.authorizeClient(ctx, input.EnvironmentID, input.ClientID, true); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.RevokeToken.Handle(ctx, commands.RevokeToken{ClientID: input.ClientID, TokenID: input.TokenID})
+	if err != nil {
+		return nil, err
+	}
+	return r.deletePayload(ctx, input.TokenID, res.Position)
+}
+
+func (r *mutationResolver) DeleteAPIClient(ctx context.Context, input model.DeleteAPIClientInput) (*model.DeletePayload, error) {
+	if _, err := r.authorizeClient(ctx, input.EnvironmentID, input.ID, false); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.DeleteAPIClient.Handle(ctx, commands.DeleteAPIClient{ClientID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, fields("clientId", "id"))
+	}
+	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
 func (r *queryResolver) APIClients(ctx context.Context, environmentID string, minPosition *string) ([]*model.APIClient, error) {
-	return nil, notWired("apiClients")
+	if err := r.begin(ctx, domain.ActManageEnvironment, environmentID, minPosition); err != nil {
+		return nil, err
+	}
+	cs, err := r.cfg.ReadModel.APIClients(environmentID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.APIClient, len(cs))
+	for i := range cs {
+		out[i] = toAPIClient(&cs[i])
+	}
+	return out, nil
 }

@@ -122,3 +122,8 @@ func toAPIClient(c *projections.APIClient) *model.APIClient {
 // unpadded URL-safe base64 of the element's ID (projections' EndCursor), so any edge's cursor
 // can be passed as after.
 func cursorOf(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func toDomainMFADevice(d domain.MFADevice) *model.MfaDevice {
+	return &model.MfaDevice{ID: d.ID, Type: model.MfaDeviceType(d.Type), Name: optString(d.Name), Email: optString(d.Email),
+		Phone: optString(d.Phone), Active: d.Active}
+}

@@ -8,49 +8,169 @@ package graph
 import (
 	"context"
 
+	"github.com/idstream/idstream/commands"
+	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/graph/model"
 )
 
 func (r *mutationResolver) SetUserPassword(ctx context.Context, input model.SetUserPasswordInput) (*model.UserPayload, error) {
-	return nil, notWired("setUserPassword")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.SetUserPassword.Handle(ctx, commands.SetUserPassword{EnvironmentID: input.EnvironmentID,
+		UserID: input.ID, Password: input.Password, MustChange: input.MustChange != nil && *input.MustChange})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
+}
+
+func (r *mutationResolver) ChangeUserPassword(ctx context.Context, input model.ChangeUserPasswordInput) (*model.UserPayload, error) {
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.ChangeUserPassword.Handle(ctx, commands.ChangeUserPassword{EnvironmentID: input.EnvironmentID,
+		UserID: input.ID, CurrentPassword: input.CurrentPassword, NewPassword: input.NewPassword})
+	if err != nil {
+		return nil, renameFields(err, fields("userId", "id", "password", "newPassword"))
+	}
+	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
 func (r *mutationResolver) ResetUserPassword(ctx context.Context, input model.ResetUserPasswordInput) (*model.ResetUserPasswordPayload, error) {
-	return nil, notWired("resetUserPassword")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.ResetUserPassword.Handle(ctx, commands.ResetUserPassword{EnvironmentID: input.EnvironmentID,
+		UserID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	p, err := r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ResetUserPasswordPayload{User: p.User, TemporaryPassword: res.TemporaryPassword, Position: p.Position}, nil
 }
 
 func (r *mutationResolver) CheckUserPassword(ctx context.Context, input model.CheckUserPasswordInput) (*model.CheckUserPasswordPayload, error) {
-	return nil, notWired("checkUserPassword")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.CheckUserPassword.Handle(ctx, commands.CheckUserPassword{EnvironmentID: input.EnvironmentID,
+		UserID: input.ID, Password: input.Password})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.CheckUserPasswordPayload{Valid: res.Valid, Reason: optString(string(res.Reason)), MustChange: res.MustChange,
+		Locked: res.Locked, LockedUntil: optTime(res.LockedUntil), Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) ImportUsers(ctx context.Context, input model.ImportUsersInput) (*model.ImportUsersPayload, error) {
-	return nil, notWired("importUsers")
+	return r.importUsers(ctx, input)
 }
 
 func (r *mutationResolver) EnrollMfaDevice(ctx context.Context, input model.EnrollMfaDeviceInput) (*model.EnrollMfaDevicePayload, error) {
-	return nil, notWired("enrollMfaDevice")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.EnrollMFADevice.Handle(ctx, commands.EnrollMFADevice{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, Type: domain.MFADeviceType(input.Type), Name: deref(input.Name), Email: deref(input.Email),
+		Phone: deref(input.Phone)})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.EnrollMfaDevicePayload{Device: toDomainMFADevice(res.Device), Secret: optString(res.Secret),
+		OtpauthURI: optString(res.ProvisioningURI), Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) ActivateMfaDevice(ctx context.Context, input model.ActivateMfaDeviceInput) (*model.MfaDevicePayload, error) {
-	return nil, notWired("activateMfaDevice")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.ActivateMFADevice.Handle(ctx, commands.ActivateMFADevice{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, DeviceID: input.DeviceID, Code: deref(input.Code)})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.MfaDevicePayload{Device: toDomainMFADevice(res.Device), Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) RemoveMfaDevice(ctx context.Context, input model.MfaDeviceRefInput) (*model.DeletePayload, error) {
-	return nil, notWired("removeMfaDevice")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.RemoveMFADevice.Handle(ctx, commands.RemoveMFADevice{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, DeviceID: input.DeviceID})
+	if err != nil {
+		return nil, err
+	}
+	return r.deletePayload(ctx, input.DeviceID, res.Position)
 }
 
 func (r *mutationResolver) RecordConsent(ctx context.Context, input model.RecordConsentInput) (*model.ConsentPayload, error) {
-	return nil, notWired("recordConsent")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.RecordConsent.Handle(ctx, commands.RecordConsent{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, Purpose: input.Purpose, Version: deref(input.Version), Text: deref(input.Text)})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.ConsentPayload{Consent: toConsent(res.Consent), Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) RevokeConsent(ctx context.Context, input model.RevokeConsentInput) (*model.ConsentPayload, error) {
-	return nil, notWired("revokeConsent")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.RevokeConsent.Handle(ctx, commands.RevokeConsent{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, ConsentID: input.ConsentID})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.ConsentPayload{Consent: toConsent(res.Consent), Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) LinkAccount(ctx context.Context, input model.LinkAccountInput) (*model.LinkedAccountPayload, error) {
-	return nil, notWired("linkAccount")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.LinkAccount.Handle(ctx, commands.LinkAccount{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, IdentityProvider: input.IdentityProvider, Subject: input.Subject})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.LinkedAccountPayload{Position: res.Position.String(), LinkedAccount: &model.LinkedAccount{ID: res.Link.ID,
+		IdentityProvider: res.Link.IdentityProvider, Subject: res.Link.Subject}}, nil
 }
 
 func (r *mutationResolver) UnlinkAccount(ctx context.Context, input model.UnlinkAccountInput) (*model.DeletePayload, error) {
-	return nil, notWired("unlinkAccount")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.UserID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.Credentials.UnlinkAccount.Handle(ctx, commands.UnlinkAccount{EnvironmentID: input.EnvironmentID,
+		UserID: input.UserID, LinkID: input.LinkID})
+	if err != nil {
+		return nil, err
+	}
+	return r.deletePayload(ctx, input.LinkID, res.Position)
 }

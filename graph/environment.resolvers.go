@@ -59,53 +59,110 @@ func (r *mutationResolver) DeleteEnvironment(ctx context.Context, input model.De
 	return &model.DeletePayload{ID: input.ID, Position: res.Position.String()}, nil
 }
 
+func (r *mutationResolver) SetDefaultPopulation(ctx context.Context, input model.SetDefaultPopulationInput) (*model.EnvironmentPayload, error) {
+	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.SetDefaultPopulation.Handle(ctx, commands.SetDefaultPopulation{EnvironmentID: input.EnvironmentID,
+		PopulationID: input.PopulationID})
+	if err != nil {
+		return nil, err
+	}
+	return r.environmentPayload(ctx, input.EnvironmentID, res.Position)
+}
+
 func (r *mutationResolver) SetPasswordPolicy(ctx context.Context, input model.SetPasswordPolicyInput) (*model.PasswordPolicyPayload, error) {
 	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("setPasswordPolicy")
+	res, err := r.cfg.Commands.Credentials.SetPasswordPolicy.Handle(ctx, commands.SetPasswordPolicy{
+		EnvironmentID: input.EnvironmentID, Policy: *input.Policy})
+	if err != nil {
+		return nil, renameFields(err, fields("passwordPolicy.", "policy."))
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	policy, err := r.cfg.ReadModel.PasswordPolicy(input.EnvironmentID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.PasswordPolicyPayload{EnvironmentID: input.EnvironmentID, PasswordPolicy: &policy, Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) CreatePopulation(ctx context.Context, input model.CreatePopulationInput) (*model.PopulationPayload, error) {
 	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("createPopulation")
+	res, err := r.cfg.Commands.CreatePopulation.Handle(ctx, commands.CreatePopulation{EnvironmentID: input.EnvironmentID,
+		Name: input.Name, Description: deref(input.Description)})
+	if err != nil {
+		return nil, err
+	}
+	return r.populationPayload(ctx, input.EnvironmentID, res.PopulationID, res.Position)
 }
 
 func (r *mutationResolver) UpdatePopulation(ctx context.Context, input model.UpdatePopulationInput) (*model.PopulationPayload, error) {
 	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("updatePopulation")
+	res, err := r.cfg.Commands.UpdatePopulation.Handle(ctx, commands.UpdatePopulation{EnvironmentID: input.EnvironmentID,
+		PopulationID: input.ID, Name: input.Name, Description: deref(input.Description)})
+	if err != nil {
+		return nil, renameFields(err, fields("populationId", "id"))
+	}
+	return r.populationPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
 func (r *mutationResolver) DeletePopulation(ctx context.Context, input model.DeletePopulationInput) (*model.DeletePayload, error) {
 	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("deletePopulation")
+	res, err := r.cfg.Commands.DeletePopulation.Handle(ctx, commands.DeletePopulation{EnvironmentID: input.EnvironmentID,
+		PopulationID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, fields("populationId", "id"))
+	}
+	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
 func (r *mutationResolver) CreateSchemaAttribute(ctx context.Context, input model.CreateSchemaAttributeInput) (*model.SchemaAttributePayload, error) {
 	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("createSchemaAttribute")
+	def := attributeDef(input.Attribute)
+	res, err := r.cfg.Commands.CreateSchemaAttribute.Handle(ctx, commands.CreateSchemaAttribute{EnvironmentID: input.EnvironmentID, Attribute: def})
+	if err != nil {
+		return nil, renameFields(err, attributeField)
+	}
+	return r.attributePayload(ctx, input.EnvironmentID, def.Name, res.Position)
 }
 
 func (r *mutationResolver) UpdateSchemaAttribute(ctx context.Context, input model.UpdateSchemaAttributeInput) (*model.SchemaAttributePayload, error) {
 	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("updateSchemaAttribute")
+	def := attributeDef(input.Attribute)
+	res, err := r.cfg.Commands.UpdateSchemaAttribute.Handle(ctx, commands.UpdateSchemaAttribute{EnvironmentID: input.EnvironmentID, Attribute: def})
+	if err != nil {
+		return nil, renameFields(err, attributeField)
+	}
+	return r.attributePayload(ctx, input.EnvironmentID, def.Name, res.Position)
 }
 
 func (r *mutationResolver) DeleteSchemaAttribute(ctx context.Context, input model.DeleteSchemaAttributeInput) (*model.DeleteSchemaAttributePayload, error) {
 	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
 		return nil, err
 	}
-	return nil, notWired("deleteSchemaAttribute")
+	res, err := r.cfg.Commands.DeleteSchemaAttribute.Handle(ctx, commands.DeleteSchemaAttribute{EnvironmentID: input.EnvironmentID,
+		Name: input.Name, Force: input.Force != nil && *input.Force})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	return &model.DeleteSchemaAttributePayload{EnvironmentID: input.EnvironmentID, Name: input.Name, Position: res.Position.String()}, nil
 }
 
 func (r *queryResolver) Environment(ctx context.Context, id string, minPosition *string) (*model.Environment, error) {

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/idstream/idstream/commands"
+	"github.com/idstream/idstream/commands/password"
+	"github.com/idstream/idstream/commands/secret"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/embedded"
@@ -64,8 +67,19 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	reads := &countingReadModel{Directory: dir}
-	h := graph.NewHandler(graph.Config{Commands: commands.NewDirectory(deps, commands.DirectoryPorts{}),
-		ReadModel: reads, Runner: runner})
+	hasher, err := password.NewHasher(password.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := commands.NewDirectory(deps, commands.DirectoryPorts{AttributeUsage: dir, PasswordHasher: hasher, PopulationUsage: dir,
+		Credentials: commands.CredentialPorts{Passwords: hasher, Secrets: sealer}})
+	h := graph.NewHandler(graph.Config{Commands: cmds, ReadModel: reads, Runner: runner})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, store: store, reg: reg, runner: runner, reads: reads}
@@ -285,7 +299,11 @@ func TestLimits(t *testing.T) {
 	if res := e.do(org, q, nil); len(res.Errors) > 0 {
 		t.Fatalf("shallow: %+v", res.Errors)
 	}
-	nested := "query($e: ID!) { groups(environmentId: $e) { edges { node { members { groups { members { groups { members { groups { members { groups { members { groups { id } } } } } } } } } } } } } }"
+	level := "id"
+	for range 7 {
+		level = "members { ... on User { groups { " + level + " } } }"
+	}
+	nested := "query($e: ID!) { groups(environmentId: $e) { edges { node { " + level + " } } } }"
 	if res := e.do(org, nested, map[string]any{"e": uuid.NewString()}); res.code(0) != "DEPTH_LIMIT_EXCEEDED" &&
 		res.code(1) != "DEPTH_LIMIT_EXCEEDED" {
 		t.Errorf("deep query: %+v", res.Errors)

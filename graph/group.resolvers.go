@@ -9,14 +9,15 @@ import (
 	"context"
 	"slices"
 
+	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/graph/generated"
 	"github.com/idstream/idstream/graph/model"
 	"github.com/idstream/idstream/projections"
 )
 
-func (r *groupResolver) Members(ctx context.Context, obj *model.Group, transitive *bool) ([]*model.User, error) {
-	us, err := loadersFrom(ctx).members.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
+func (r *groupResolver) Members(ctx context.Context, obj *model.Group, transitive *bool) ([]model.GroupMember, error) {
+	m, err := loadersFrom(ctx).members.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
 	if err != nil {
 		return nil, err
 	}
@@ -24,41 +25,111 @@ func (r *groupResolver) Members(ctx context.Context, obj *model.Group, transitiv
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.User, 0, len(us))
-	for _, u := range us {
+	out := make([]model.GroupMember, 0, len(m.Users)+len(m.Groups))
+	for _, u := range m.Users {
 		if scope == nil || slices.Contains(scope, u.PopulationID) {
 			out = append(out, toUser(u))
 		}
+	}
+	for i := range m.Groups {
+		out = append(out, toGroup(&m.Groups[i]))
 	}
 	return out, nil
 }
 
 func (r *mutationResolver) CreateGroup(ctx context.Context, input model.CreateGroupInput) (*model.GroupPayload, error) {
-	return nil, notWired("createGroup")
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	kind := domain.GroupDirect
+	if input.Kind != nil {
+		kind = domain.GroupKind(*input.Kind)
+	}
+	res, err := r.cfg.Commands.CreateGroup.Handle(ctx, commands.CreateGroup{EnvironmentID: input.EnvironmentID, Name: input.Name,
+		Description: deref(input.Description), Kind: kind, Filter: deref(input.Filter)})
+	if err != nil {
+		return nil, err
+	}
+	return r.groupPayload(ctx, input.EnvironmentID, res.GroupID, res.Position)
 }
 
 func (r *mutationResolver) UpdateGroup(ctx context.Context, input model.UpdateGroupInput) (*model.GroupPayload, error) {
-	return nil, notWired("updateGroup")
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.UpdateGroup.Handle(ctx, commands.UpdateGroup{EnvironmentID: input.EnvironmentID, GroupID: input.ID,
+		Name: input.Name, Description: deref(input.Description), Filter: deref(input.Filter)})
+	if err != nil {
+		return nil, renameFields(err, fields("groupId", "id"))
+	}
+	return r.groupPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
 func (r *mutationResolver) DeleteGroup(ctx context.Context, input model.GroupRefInput) (*model.DeletePayload, error) {
-	return nil, notWired("deleteGroup")
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.DeleteGroup.Handle(ctx, commands.DeleteGroup{EnvironmentID: input.EnvironmentID, GroupID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, fields("groupId", "id"))
+	}
+	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
-func (r *mutationResolver) AddGroupMember(ctx context.Context, input model.GroupMemberInput) (*model.GroupPayload, error) {
-	return nil, notWired("addGroupMember")
+func (r *mutationResolver) AddGroupMember(ctx context.Context, input model.AddGroupMemberInput) (*model.GroupPayload, error) {
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.AddGroupMember.Handle(ctx, commands.AddGroupMember{EnvironmentID: input.EnvironmentID,
+		GroupID: input.GroupID, MemberType: domain.MemberType(input.MemberType), MemberID: input.MemberID})
+	if err != nil {
+		return nil, err
+	}
+	return r.groupPayload(ctx, input.EnvironmentID, input.GroupID, res.Position)
 }
 
-func (r *mutationResolver) RemoveGroupMember(ctx context.Context, input model.GroupMemberInput) (*model.GroupPayload, error) {
-	return nil, notWired("removeGroupMember")
+func (r *mutationResolver) RemoveGroupMember(ctx context.Context, input model.RemoveGroupMemberInput) (*model.GroupPayload, error) {
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.RemoveGroupMember.Handle(ctx, commands.RemoveGroupMember{EnvironmentID: input.EnvironmentID,
+		GroupID: input.GroupID, MemberType: domain.MemberType(input.MemberType), MemberID: input.MemberID})
+	if err != nil {
+		return nil, err
+	}
+	return r.groupPayload(ctx, input.EnvironmentID, input.GroupID, res.Position)
 }
 
 func (r *mutationResolver) AssignRole(ctx context.Context, input model.AssignRoleInput) (*model.RoleAssignmentPayload, error) {
-	return nil, notWired("assignRole")
+	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	a := domain.RoleAssignment{Role: domain.Role(input.Role), EnvironmentID: input.EnvironmentID, PopulationID: deref(input.PopulationID)}
+	if err := withinReach(ctx, "role", a); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.AssignRole.Handle(ctx, commands.AssignRole{EnvironmentID: input.EnvironmentID,
+		SubjectType: commands.SubjectType(input.SubjectType), SubjectID: input.SubjectID, Role: a.Role, PopulationID: a.PopulationID})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.await(ctx, res.Position); err != nil {
+		return nil, err
+	}
+	a.ID = res.AssignmentID
+	return &model.RoleAssignmentPayload{Assignment: toRoles([]domain.RoleAssignment{a})[0], Position: res.Position.String()}, nil
 }
 
 func (r *mutationResolver) UnassignRole(ctx context.Context, input model.UnassignRoleInput) (*model.DeletePayload, error) {
-	return nil, notWired("unassignRole")
+	if err := authorize(ctx, domain.ActManageEnvironment, input.EnvironmentID, ""); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.UnassignRole.Handle(ctx, commands.UnassignRole{EnvironmentID: input.EnvironmentID,
+		SubjectType: commands.SubjectType(input.SubjectType), SubjectID: input.SubjectID, AssignmentID: input.AssignmentID})
+	if err != nil {
+		return nil, err
+	}
+	return r.deletePayload(ctx, input.AssignmentID, res.Position)
 }
 
 func (r *queryResolver) Group(ctx context.Context, environmentID string, id string, minPosition *string) (*model.Group, error) {

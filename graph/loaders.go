@@ -40,7 +40,7 @@ var _ ReadModel = (*projections.Directory)(nil)
 type loaders struct {
 	populations *dataloadgen.Loader[envKey, *projections.Population]
 	userGroups  *dataloadgen.Loader[memberKey, []projections.Group]
-	members     *dataloadgen.Loader[memberKey, []*projections.User]
+	members     *dataloadgen.Loader[memberKey, projections.GroupMembers]
 }
 
 type envKey struct{ env, id string }
@@ -88,12 +88,11 @@ func withLoaders(ctx context.Context, rm ReadModel) context.Context {
 			}
 			return out, errs
 		}, dataloadgen.WithWait(loaderWait)),
-		members: dataloadgen.NewLoader(func(_ context.Context, keys []memberKey) ([][]*projections.User, []error) {
-			out := make([][]*projections.User, len(keys))
+		members: dataloadgen.NewLoader(func(_ context.Context, keys []memberKey) ([]projections.GroupMembers, []error) {
+			out := make([]projections.GroupMembers, len(keys))
 			errs := make([]error, len(keys))
 			for i, k := range keys {
-				m, err := rm.GroupMembers(k.env, k.id, k.transitive)
-				out[i], errs[i] = m.Users, err
+				out[i], errs[i] = rm.GroupMembers(k.env, k.id, k.transitive)
 			}
 			return out, errs
 		}, dataloadgen.WithWait(loaderWait)),

@@ -114,12 +114,6 @@ func (r *Resolver) await(ctx context.Context, pos eventstore.Position) error {
 	return nil
 }
 
-// notWired is the answer of an operation whose command handler is not in commands.Directory
-// yet: UNAVAILABLE, never a panic.
-func notWired(field string) error {
-	return fmt.Errorf("%w: %s is not available in this build yet", domain.ErrUnavailable, field)
-}
-
 // begin starts a query on environment env: authorize act, then wait for minPosition.
 func (r *Resolver) begin(ctx context.Context, act domain.Action, env string, minPosition *string) error {
 	if err := authorize(ctx, act, env, ""); err != nil {

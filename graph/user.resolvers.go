@@ -7,7 +7,9 @@ package graph
 
 import (
 	"context"
+	"errors"
 
+	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/graph/generated"
 	"github.com/idstream/idstream/graph/model"
@@ -15,39 +17,113 @@ import (
 )
 
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*model.UserPayload, error) {
-	return nil, notWired("createUser")
+	if err := r.authorizeNewUser(ctx, input.EnvironmentID, deref(input.PopulationID)); err != nil {
+		return nil, err
+	}
+	custom, err := customValues("customAttributes", input.CustomAttributes)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.CreateUser.Handle(ctx, commands.CreateUser{EnvironmentID: input.EnvironmentID,
+		PopulationID: deref(input.PopulationID), Custom: custom, Enabled: input.Enabled, Password: input.Password,
+		Profile: profileOf(input.Username, input.Email, input.Name, input.Nickname, input.Title, input.PreferredLanguage,
+			input.Locale, input.Timezone, input.PrimaryPhone, input.MobilePhone, input.Address, input.ExternalID,
+			input.AccountID, input.Type, input.Photo)})
+	if err != nil {
+		return nil, err
+	}
+	return r.userPayload(ctx, input.EnvironmentID, res.UserID, res.Position)
 }
 
 func (r *mutationResolver) UpdateUser(ctx context.Context, input model.UpdateUserInput) (*model.UserPayload, error) {
-	return nil, notWired("updateUser")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	custom, err := customValues("customAttributes", input.CustomAttributes)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.UpdateUser.Handle(ctx, commands.UpdateUser{EnvironmentID: input.EnvironmentID, UserID: input.ID,
+		Custom: custom, Profile: profileOf(input.Username, input.Email, input.Name, input.Nickname, input.Title,
+			input.PreferredLanguage, input.Locale, input.Timezone, input.PrimaryPhone, input.MobilePhone, input.Address,
+			input.ExternalID, input.AccountID, input.Type, input.Photo)})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
 func (r *mutationResolver) PatchUser(ctx context.Context, input map[string]any) (*model.UserPayload, error) {
-	return nil, notWired("patchUser")
+	raw := rawInput(ctx)
+	if raw == nil {
+		raw = input
+	}
+	env, id := idArg(input, "environmentId"), idArg(input, "id")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, env, id); err != nil {
+		return nil, err
+	}
+	profile, custom, err := patchOf(raw)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.PatchUser.Handle(ctx, commands.PatchUser{EnvironmentID: env, UserID: id, Profile: profile, Custom: custom})
+	if err != nil {
+		return nil, renameFields(err, fields("userId", "id", "profile.", ""))
+	}
+	return r.userPayload(ctx, env, id, res.Position)
 }
 
 func (r *mutationResolver) DeleteUser(ctx context.Context, input model.UserRefInput) (*model.DeletePayload, error) {
-	return nil, notWired("deleteUser")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.DeleteUser.Handle(ctx, commands.DeleteUser{EnvironmentID: input.EnvironmentID, UserID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
 func (r *mutationResolver) EnableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {
-	return nil, notWired("enableUser")
+	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
+		return r.cfg.Commands.EnableUser.Handle(ctx, commands.EnableUser(ref))
+	})
 }
 
 func (r *mutationResolver) DisableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {
-	return nil, notWired("disableUser")
+	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
+		return r.cfg.Commands.DisableUser.Handle(ctx, commands.DisableUser(ref))
+	})
 }
 
 func (r *mutationResolver) LockUser(ctx context.Context, input model.LockUserInput) (*model.UserPayload, error) {
-	return nil, notWired("lockUser")
+	if input.Until != nil {
+		return nil, domain.Invalidf("until", "timed administrative locks are not supported yet: omit until to lock until an administrator unlocks")
+	}
+	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
+		return r.cfg.Commands.LockUser.Handle(ctx, commands.LockUser(ref))
+	})
 }
 
 func (r *mutationResolver) UnlockUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {
-	return nil, notWired("unlockUser")
+	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
+		return r.cfg.Commands.UnlockUser.Handle(ctx, commands.UnlockUser(ref))
+	})
 }
 
 func (r *mutationResolver) MoveUser(ctx context.Context, input model.MoveUserInput) (*model.UserPayload, error) {
-	return nil, notWired("moveUser")
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		return nil, err
+	}
+	if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.PopulationID); err != nil {
+		return nil, err
+	}
+	res, err := r.cfg.Commands.MoveUser.Handle(ctx, commands.MoveUser{EnvironmentID: input.EnvironmentID, UserID: input.ID,
+		PopulationID: input.PopulationID})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
 func (r *queryResolver) User(ctx context.Context, environmentID string, id string, minPosition *string) (*model.User, error) {
@@ -92,7 +168,11 @@ func (r *queryResolver) Users(ctx context.Context, environmentID string, filter 
 }
 
 func (r *userResolver) Population(ctx context.Context, obj *model.User) (*model.Population, error) {
-	return loadersFrom(ctx).population(ctx, obj.EnvironmentID, obj.PopulationID)
+	p, err := loadersFrom(ctx).population(ctx, obj.EnvironmentID, obj.PopulationID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil // deleted, or not in the read model: the field is nullable
+	}
+	return p, err
 }
 
 func (r *userResolver) Groups(ctx context.Context, obj *model.User, transitive *bool) ([]*model.Group, error) {

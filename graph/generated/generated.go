@@ -5,6 +5,7 @@ package generated
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -162,6 +163,12 @@ type ComplexityRoot struct {
 		Results  func(childComplexity int) int
 	}
 
+	IssueApiTokenPayload struct {
+		Position func(childComplexity int) int
+		Token    func(childComplexity int) int
+		TokenID  func(childComplexity int) int
+	}
+
 	LinkedAccount struct {
 		ID               func(childComplexity int) int
 		IdentityProvider func(childComplexity int) int
@@ -189,8 +196,9 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		ActivateMfaDevice     func(childComplexity int, input model.ActivateMfaDeviceInput) int
-		AddGroupMember        func(childComplexity int, input model.GroupMemberInput) int
+		AddGroupMember        func(childComplexity int, input model.AddGroupMemberInput) int
 		AssignRole            func(childComplexity int, input model.AssignRoleInput) int
+		ChangeUserPassword    func(childComplexity int, input model.ChangeUserPasswordInput) int
 		CheckUserPassword     func(childComplexity int, input model.CheckUserPasswordInput) int
 		CreateAPIClient       func(childComplexity int, input model.CreateAPIClientInput) int
 		CreateEnvironment     func(childComplexity int, input model.CreateEnvironmentInput) int
@@ -198,6 +206,7 @@ type ComplexityRoot struct {
 		CreatePopulation      func(childComplexity int, input model.CreatePopulationInput) int
 		CreateSchemaAttribute func(childComplexity int, input model.CreateSchemaAttributeInput) int
 		CreateUser            func(childComplexity int, input model.CreateUserInput) int
+		DeleteAPIClient       func(childComplexity int, input model.DeleteAPIClientInput) int
 		DeleteEnvironment     func(childComplexity int, input model.DeleteEnvironmentInput) int
 		DeleteGroup           func(childComplexity int, input model.GroupRefInput) int
 		DeletePopulation      func(childComplexity int, input model.DeletePopulationInput) int
@@ -207,17 +216,19 @@ type ComplexityRoot struct {
 		EnableUser            func(childComplexity int, input model.UserRefInput) int
 		EnrollMfaDevice       func(childComplexity int, input model.EnrollMfaDeviceInput) int
 		ImportUsers           func(childComplexity int, input model.ImportUsersInput) int
+		IssueAPIToken         func(childComplexity int, input model.IssueAPITokenInput) int
 		LinkAccount           func(childComplexity int, input model.LinkAccountInput) int
 		LockUser              func(childComplexity int, input model.LockUserInput) int
 		MoveUser              func(childComplexity int, input model.MoveUserInput) int
 		PatchUser             func(childComplexity int, input map[string]any) int
 		RecordConsent         func(childComplexity int, input model.RecordConsentInput) int
-		RemoveGroupMember     func(childComplexity int, input model.GroupMemberInput) int
+		RemoveGroupMember     func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice       func(childComplexity int, input model.MfaDeviceRefInput) int
 		RenameEnvironment     func(childComplexity int, input model.RenameEnvironmentInput) int
 		ResetUserPassword     func(childComplexity int, input model.ResetUserPasswordInput) int
 		RevokeAPIToken        func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeConsent         func(childComplexity int, input model.RevokeConsentInput) int
+		SetDefaultPopulation  func(childComplexity int, input model.SetDefaultPopulationInput) int
 		SetPasswordPolicy     func(childComplexity int, input model.SetPasswordPolicyInput) int
 		SetUserPassword       func(childComplexity int, input model.SetUserPasswordInput) int
 		UnassignRole          func(childComplexity int, input model.UnassignRoleInput) int
@@ -390,12 +401,13 @@ type EnvironmentResolver interface {
 	Populations(ctx context.Context, obj *model.Environment) ([]*model.Population, error)
 }
 type GroupResolver interface {
-	Members(ctx context.Context, obj *model.Group, transitive *bool) ([]*model.User, error)
+	Members(ctx context.Context, obj *model.Group, transitive *bool) ([]model.GroupMember, error)
 }
 type MutationResolver interface {
 	CreateEnvironment(ctx context.Context, input model.CreateEnvironmentInput) (*model.EnvironmentPayload, error)
 	RenameEnvironment(ctx context.Context, input model.RenameEnvironmentInput) (*model.EnvironmentPayload, error)
 	DeleteEnvironment(ctx context.Context, input model.DeleteEnvironmentInput) (*model.DeletePayload, error)
+	SetDefaultPopulation(ctx context.Context, input model.SetDefaultPopulationInput) (*model.EnvironmentPayload, error)
 	SetPasswordPolicy(ctx context.Context, input model.SetPasswordPolicyInput) (*model.PasswordPolicyPayload, error)
 	CreatePopulation(ctx context.Context, input model.CreatePopulationInput) (*model.PopulationPayload, error)
 	UpdatePopulation(ctx context.Context, input model.UpdatePopulationInput) (*model.PopulationPayload, error)
@@ -404,8 +416,11 @@ type MutationResolver interface {
 	UpdateSchemaAttribute(ctx context.Context, input model.UpdateSchemaAttributeInput) (*model.SchemaAttributePayload, error)
 	DeleteSchemaAttribute(ctx context.Context, input model.DeleteSchemaAttributeInput) (*model.DeleteSchemaAttributePayload, error)
 	CreateAPIClient(ctx context.Context, input model.CreateAPIClientInput) (*model.CreateAPIClientPayload, error)
+	IssueAPIToken(ctx context.Context, input model.IssueAPITokenInput) (*model.IssueAPITokenPayload, error)
 	RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.DeletePayload, error)
+	DeleteAPIClient(ctx context.Context, input model.DeleteAPIClientInput) (*model.DeletePayload, error)
 	SetUserPassword(ctx context.Context, input model.SetUserPasswordInput) (*model.UserPayload, error)
+	ChangeUserPassword(ctx context.Context, input model.ChangeUserPasswordInput) (*model.UserPayload, error)
 	ResetUserPassword(ctx context.Context, input model.ResetUserPasswordInput) (*model.ResetUserPasswordPayload, error)
 	CheckUserPassword(ctx context.Context, input model.CheckUserPasswordInput) (*model.CheckUserPasswordPayload, error)
 	ImportUsers(ctx context.Context, input model.ImportUsersInput) (*model.ImportUsersPayload, error)
@@ -419,8 +434,8 @@ type MutationResolver interface {
 	CreateGroup(ctx context.Context, input model.CreateGroupInput) (*model.GroupPayload, error)
 	UpdateGroup(ctx context.Context, input model.UpdateGroupInput) (*model.GroupPayload, error)
 	DeleteGroup(ctx context.Context, input model.GroupRefInput) (*model.DeletePayload, error)
-	AddGroupMember(ctx context.Context, input model.GroupMemberInput) (*model.GroupPayload, error)
-	RemoveGroupMember(ctx context.Context, input model.GroupMemberInput) (*model.GroupPayload, error)
+	AddGroupMember(ctx context.Context, input model.AddGroupMemberInput) (*model.GroupPayload, error)
+	RemoveGroupMember(ctx context.Context, input model.RemoveGroupMemberInput) (*model.GroupPayload, error)
 	AssignRole(ctx context.Context, input model.AssignRoleInput) (*model.RoleAssignmentPayload, error)
 	UnassignRole(ctx context.Context, input model.UnassignRoleInput) (*model.DeletePayload, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*model.UserPayload, error)
@@ -902,6 +917,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportUsersPayload.Results(childComplexity), true
 
+	case "IssueApiTokenPayload.position":
+		if e.ComplexityRoot.IssueApiTokenPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueApiTokenPayload.Position(childComplexity), true
+	case "IssueApiTokenPayload.token":
+		if e.ComplexityRoot.IssueApiTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueApiTokenPayload.Token(childComplexity), true
+	case "IssueApiTokenPayload.tokenId":
+		if e.ComplexityRoot.IssueApiTokenPayload.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssueApiTokenPayload.TokenID(childComplexity), true
+
 	case "LinkedAccount.id":
 		if e.ComplexityRoot.LinkedAccount.ID == nil {
 			break
@@ -1005,7 +1039,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["input"].(model.GroupMemberInput)), true
+		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["input"].(model.AddGroupMemberInput)), true
 	case "Mutation.assignRole":
 		if e.ComplexityRoot.Mutation.AssignRole == nil {
 			break
@@ -1017,6 +1051,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AssignRole(childComplexity, args["input"].(model.AssignRoleInput)), true
+	case "Mutation.changeUserPassword":
+		if e.ComplexityRoot.Mutation.ChangeUserPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changeUserPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangeUserPassword(childComplexity, args["input"].(model.ChangeUserPasswordInput)), true
 	case "Mutation.checkUserPassword":
 		if e.ComplexityRoot.Mutation.CheckUserPassword == nil {
 			break
@@ -1094,6 +1139,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(model.CreateUserInput)), true
+	case "Mutation.deleteApiClient":
+		if e.ComplexityRoot.Mutation.DeleteAPIClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteApiClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAPIClient(childComplexity, args["input"].(model.DeleteAPIClientInput)), true
 	case "Mutation.deleteEnvironment":
 		if e.ComplexityRoot.Mutation.DeleteEnvironment == nil {
 			break
@@ -1193,6 +1249,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportUsers(childComplexity, args["input"].(model.ImportUsersInput)), true
+	case "Mutation.issueApiToken":
+		if e.ComplexityRoot.Mutation.IssueAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_issueApiToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.IssueAPIToken(childComplexity, args["input"].(model.IssueAPITokenInput)), true
 	case "Mutation.linkAccount":
 		if e.ComplexityRoot.Mutation.LinkAccount == nil {
 			break
@@ -1258,7 +1325,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RemoveGroupMember(childComplexity, args["input"].(model.GroupMemberInput)), true
+		return e.ComplexityRoot.Mutation.RemoveGroupMember(childComplexity, args["input"].(model.RemoveGroupMemberInput)), true
 	case "Mutation.removeMfaDevice":
 		if e.ComplexityRoot.Mutation.RemoveMfaDevice == nil {
 			break
@@ -1314,6 +1381,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeConsent(childComplexity, args["input"].(model.RevokeConsentInput)), true
+	case "Mutation.setDefaultPopulation":
+		if e.ComplexityRoot.Mutation.SetDefaultPopulation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDefaultPopulation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDefaultPopulation(childComplexity, args["input"].(model.SetDefaultPopulationInput)), true
 	case "Mutation.setPasswordPolicy":
 		if e.ComplexityRoot.Mutation.SetPasswordPolicy == nil {
 			break
@@ -2113,8 +2191,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ActivateMfaDeviceInput", ec.unmarshalInputActivateMfaDeviceInput),
+			graphql.NewInputUnmarshaler("AddGroupMemberInput", ec.unmarshalInputAddGroupMemberInput),
 			graphql.NewInputUnmarshaler("AddressInput", ec.unmarshalInputAddressInput),
 			graphql.NewInputUnmarshaler("AssignRoleInput", ec.unmarshalInputAssignRoleInput),
+			graphql.NewInputUnmarshaler("ChangeUserPasswordInput", ec.unmarshalInputChangeUserPasswordInput),
 			graphql.NewInputUnmarshaler("CheckUserPasswordInput", ec.unmarshalInputCheckUserPasswordInput),
 			graphql.NewInputUnmarshaler("CreateApiClientInput", ec.unmarshalInputCreateApiClientInput),
 			graphql.NewInputUnmarshaler("CreateEnvironmentInput", ec.unmarshalInputCreateEnvironmentInput),
@@ -2122,14 +2202,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreatePopulationInput", ec.unmarshalInputCreatePopulationInput),
 			graphql.NewInputUnmarshaler("CreateSchemaAttributeInput", ec.unmarshalInputCreateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DeleteApiClientInput", ec.unmarshalInputDeleteApiClientInput),
 			graphql.NewInputUnmarshaler("DeleteEnvironmentInput", ec.unmarshalInputDeleteEnvironmentInput),
 			graphql.NewInputUnmarshaler("DeletePopulationInput", ec.unmarshalInputDeletePopulationInput),
 			graphql.NewInputUnmarshaler("DeleteSchemaAttributeInput", ec.unmarshalInputDeleteSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("EnrollMfaDeviceInput", ec.unmarshalInputEnrollMfaDeviceInput),
-			graphql.NewInputUnmarshaler("GroupMemberInput", ec.unmarshalInputGroupMemberInput),
 			graphql.NewInputUnmarshaler("GroupRefInput", ec.unmarshalInputGroupRefInput),
 			graphql.NewInputUnmarshaler("ImportUserInput", ec.unmarshalInputImportUserInput),
 			graphql.NewInputUnmarshaler("ImportUsersInput", ec.unmarshalInputImportUsersInput),
+			graphql.NewInputUnmarshaler("IssueApiTokenInput", ec.unmarshalInputIssueApiTokenInput),
 			graphql.NewInputUnmarshaler("LinkAccountInput", ec.unmarshalInputLinkAccountInput),
 			graphql.NewInputUnmarshaler("LockUserInput", ec.unmarshalInputLockUserInput),
 			graphql.NewInputUnmarshaler("MfaDeviceRefInput", ec.unmarshalInputMfaDeviceRefInput),
@@ -2138,12 +2219,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PasswordPolicyInput", ec.unmarshalInputPasswordPolicyInput),
 			graphql.NewInputUnmarshaler("PatchUserInput", ec.unmarshalInputPatchUserInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
+			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
 			graphql.NewInputUnmarshaler("ResetUserPasswordInput", ec.unmarshalInputResetUserPasswordInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RevokeConsentInput", ec.unmarshalInputRevokeConsentInput),
 			graphql.NewInputUnmarshaler("RoleAssignmentInput", ec.unmarshalInputRoleAssignmentInput),
 			graphql.NewInputUnmarshaler("SchemaAttributeInput", ec.unmarshalInputSchemaAttributeInput),
+			graphql.NewInputUnmarshaler("SetDefaultPopulationInput", ec.unmarshalInputSetDefaultPopulationInput),
 			graphql.NewInputUnmarshaler("SetPasswordPolicyInput", ec.unmarshalInputSetPasswordPolicyInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("UnassignRoleInput", ec.unmarshalInputUnassignRoleInput),
@@ -2286,9 +2369,30 @@ input RevokeApiTokenInput {
   tokenId: ID!
 }
 
+input IssueApiTokenInput {
+  environmentId: ID
+  clientId: ID!
+  "When the token expires; absent: never."
+  expiresAt: DateTime
+}
+
+type IssueApiTokenPayload {
+  "The bearer token, returned this once: only its SHA-256 is kept."
+  token: String!
+  tokenId: ID!
+  position: String!
+}
+
+input DeleteApiClientInput {
+  environmentId: ID
+  id: ID!
+}
+
 extend type Mutation {
   createApiClient(input: CreateApiClientInput!): CreateApiClientPayload!
+  issueApiToken(input: IssueApiTokenInput!): IssueApiTokenPayload!
   revokeApiToken(input: RevokeApiTokenInput!): DeletePayload!
+  deleteApiClient(input: DeleteApiClientInput!): DeletePayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/credentials.graphqls", Input: `enum MfaDeviceType {
@@ -2327,6 +2431,15 @@ input SetUserPasswordInput {
   password: String!
   "The user must change it at next sign-in."
   mustChange: Boolean = false
+}
+
+"The user's own change: the current password proves who asks (a wrong one counts toward lockout)."
+input ChangeUserPasswordInput {
+  environmentId: ID!
+  id: ID!
+  currentPassword: String!
+  "Checked against the policy and its history rule; clears mustChangePassword."
+  newPassword: String!
 }
 
 input ResetUserPasswordInput {
@@ -2486,6 +2599,7 @@ type LinkedAccountPayload {
 
 extend type Mutation {
   setUserPassword(input: SetUserPasswordInput!): UserPayload!
+  changeUserPassword(input: ChangeUserPasswordInput!): UserPayload!
   resetUserPassword(input: ResetUserPasswordInput!): ResetUserPasswordPayload!
   checkUserPassword(input: CheckUserPasswordInput!): CheckUserPasswordPayload!
   importUsers(input: ImportUsersInput!): ImportUsersPayload!
@@ -2588,6 +2702,10 @@ input RenameEnvironmentInput {
 input DeleteEnvironmentInput {
   id: ID!
 }
+input SetDefaultPopulationInput {
+  environmentId: ID!
+  populationId: ID!
+}
 input PasswordPolicyInput {
   minLength: Int!
   maxLength: Int!
@@ -2674,6 +2792,7 @@ type Mutation {
   createEnvironment(input: CreateEnvironmentInput!): EnvironmentPayload!
   renameEnvironment(input: RenameEnvironmentInput!): EnvironmentPayload!
   deleteEnvironment(input: DeleteEnvironmentInput!): DeletePayload!
+  setDefaultPopulation(input: SetDefaultPopulationInput!): EnvironmentPayload!
   setPasswordPolicy(input: SetPasswordPolicyInput!): PasswordPolicyPayload!
   createPopulation(input: CreatePopulationInput!): PopulationPayload!
   updatePopulation(input: UpdatePopulationInput!): PopulationPayload!
@@ -2698,10 +2817,16 @@ type Group {
   kind: GroupKind!
   "The SCIM filter of a dynamic group's members."
   filter: String
-  "Direct user members, or with transitive also the members of nested groups."
-  members(transitive: Boolean = false): [User!]!
+  """
+  Direct members (users added, users the dynamic filter matches, nested groups), or with
+  transitive also the members of every group nested below, however deep.
+  """
+  members(transitive: Boolean = false): [GroupMember!]!
   roles: [RoleAssignment!]!
 }
+
+"A group's member: a user or a nested group."
+union GroupMember = User | Group
 
 type GroupEdge {
   cursor: String!
@@ -2741,12 +2866,25 @@ input GroupRefInput {
   id: ID!
 }
 
-"A member is a user (userId) or a nested group (groupId): exactly one of the two."
-input GroupMemberInput {
+enum GroupMemberType {
+  USER
+  "A nested group: its members become members of the group (transitively); cycles are refused."
+  GROUP
+}
+
+"Adds a user (memberType USER) or nests a group (GROUP) in groupId."
+input AddGroupMemberInput {
   environmentId: ID!
   groupId: ID!
-  userId: ID
-  memberGroupId: ID
+  memberType: GroupMemberType!
+  memberId: ID!
+}
+
+input RemoveGroupMemberInput {
+  environmentId: ID!
+  groupId: ID!
+  memberType: GroupMemberType!
+  memberId: ID!
 }
 
 enum RoleSubjectType {
@@ -2785,8 +2923,8 @@ extend type Mutation {
   createGroup(input: CreateGroupInput!): GroupPayload!
   updateGroup(input: UpdateGroupInput!): GroupPayload!
   deleteGroup(input: GroupRefInput!): DeletePayload!
-  addGroupMember(input: GroupMemberInput!): GroupPayload!
-  removeGroupMember(input: GroupMemberInput!): GroupPayload!
+  addGroupMember(input: AddGroupMemberInput!): GroupPayload!
+  removeGroupMember(input: RemoveGroupMemberInput!): GroupPayload!
   assignRole(input: AssignRoleInput!): RoleAssignmentPayload!
   unassignRole(input: UnassignRoleInput!): DeletePayload!
 }
@@ -3268,6 +3406,18 @@ func (ec *executionContext) childFields_ImportUsersPayload(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type ImportUsersPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_IssueApiTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_IssueApiTokenPayload_token(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_IssueApiTokenPayload_tokenId(ctx, field)
+	case "position":
+		return ec.fieldContext_IssueApiTokenPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssueApiTokenPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_LinkedAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3740,8 +3890,8 @@ func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Conte
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.GroupMemberInput, error) {
-			return ec.unmarshalNGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberInput(ctx, v)
+		func(ctx context.Context, v any) (model.AddGroupMemberInput, error) {
+			return ec.unmarshalNAddGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAddGroupMemberInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3756,6 +3906,20 @@ func (ec *executionContext) field_Mutation_assignRole_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AssignRoleInput, error) {
 			return ec.unmarshalNAssignRoleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAssignRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changeUserPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ChangeUserPasswordInput, error) {
+			return ec.unmarshalNChangeUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐChangeUserPasswordInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3854,6 +4018,20 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateUserInput, error) {
 			return ec.unmarshalNCreateUserInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteApiClient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
+			return ec.unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3988,6 +4166,20 @@ func (ec *executionContext) field_Mutation_importUsers_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_issueApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IssueAPITokenInput, error) {
+			return ec.unmarshalNIssueApiTokenInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐIssueAPITokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_linkAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4062,8 +4254,8 @@ func (ec *executionContext) field_Mutation_removeGroupMember_args(ctx context.Co
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.GroupMemberInput, error) {
-			return ec.unmarshalNGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberInput(ctx, v)
+		func(ctx context.Context, v any) (model.RemoveGroupMemberInput, error) {
+			return ec.unmarshalNRemoveGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveGroupMemberInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4134,6 +4326,20 @@ func (ec *executionContext) field_Mutation_revokeConsent_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RevokeConsentInput, error) {
 			return ec.unmarshalNRevokeConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRevokeConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDefaultPopulation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetDefaultPopulationInput, error) {
+			return ec.unmarshalNSetDefaultPopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetDefaultPopulationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5870,8 +6076,8 @@ func (ec *executionContext) _Group_members(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Group().Members(ctx, obj, fc.Args["transitive"].(*bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []model.GroupMember) graphql.Marshaler {
+			return ec.marshalNGroupMember2ᚕgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5884,7 +6090,7 @@ func (ec *executionContext) fieldContext_Group_members(ctx context.Context, fiel
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return nil, errors.New("field of type GroupMember does not have child fields")
 		},
 	}
 	defer func() {
@@ -6401,6 +6607,75 @@ func (ec *executionContext) fieldContext_ImportUsersPayload_position(_ context.C
 	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _IssueApiTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.IssueAPITokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueApiTokenPayload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueApiTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueApiTokenPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssueApiTokenPayload_tokenId(ctx context.Context, field graphql.CollectedField, obj *model.IssueAPITokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueApiTokenPayload_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueApiTokenPayload_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueApiTokenPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IssueApiTokenPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.IssueAPITokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssueApiTokenPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssueApiTokenPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssueApiTokenPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _LinkedAccount_id(ctx context.Context, field graphql.CollectedField, obj *model.LinkedAccount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6850,6 +7125,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setDefaultPopulation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDefaultPopulation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDefaultPopulation(ctx, fc.Args["input"].(model.SetDefaultPopulationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EnvironmentPayload) graphql.Marshaler {
+			return ec.marshalNEnvironmentPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐEnvironmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDefaultPopulation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnvironmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDefaultPopulation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setPasswordPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7202,6 +7521,50 @@ func (ec *executionContext) fieldContext_Mutation_createApiClient(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_issueApiToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_issueApiToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().IssueAPIToken(ctx, fc.Args["input"].(model.IssueAPITokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IssueAPITokenPayload) graphql.Marshaler {
+			return ec.marshalNIssueApiTokenPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐIssueAPITokenPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_issueApiToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssueApiTokenPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_issueApiToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_revokeApiToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7246,6 +7609,50 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiToken(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteApiClient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteApiClient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteAPIClient(ctx, fc.Args["input"].(model.DeleteAPIClientInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteApiClient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteApiClient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setUserPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7284,6 +7691,50 @@ func (ec *executionContext) fieldContext_Mutation_setUserPassword(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setUserPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changeUserPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changeUserPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangeUserPassword(ctx, fc.Args["input"].(model.ChangeUserPasswordInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserPayload) graphql.Marshaler {
+			return ec.marshalNUserPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changeUserPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changeUserPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7872,7 +8323,7 @@ func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddGroupMember(ctx, fc.Args["input"].(model.GroupMemberInput))
+			return ec.Resolvers.Mutation().AddGroupMember(ctx, fc.Args["input"].(model.AddGroupMemberInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.GroupPayload) graphql.Marshaler {
@@ -7916,7 +8367,7 @@ func (ec *executionContext) _Mutation_removeGroupMember(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RemoveGroupMember(ctx, fc.Args["input"].(model.GroupMemberInput))
+			return ec.Resolvers.Mutation().RemoveGroupMember(ctx, fc.Args["input"].(model.RemoveGroupMemberInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.GroupPayload) graphql.Marshaler {
@@ -12395,6 +12846,69 @@ func UnmarshalActivateMfaDeviceInput(ctx context.Context, raw any) (model.Activa
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAddGroupMemberInput(ctx context.Context, obj any) (model.AddGroupMemberInput, error) {
+	var it model.AddGroupMemberInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "groupId", "memberType", "memberId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "groupId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "memberType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberType"))
+			data, err := ec.unmarshalNGroupMemberType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemberType = data
+		case "memberId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemberID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddGroupMemberInput unmarshals raw into the AddGroupMemberInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddGroupMemberInput(ctx context.Context, raw any) (model.AddGroupMemberInput, error) {
+	var out model.AddGroupMemberInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddGroupMemberInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAddressInput(ctx context.Context, obj any) (model.AddressInput, error) {
 	var it model.AddressInput
 	if obj == nil {
@@ -12532,6 +13046,69 @@ func (ec *executionContext) unmarshalInputAssignRoleInput(ctx context.Context, o
 func UnmarshalAssignRoleInput(ctx context.Context, raw any) (model.AssignRoleInput, error) {
 	var out model.AssignRoleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AssignRoleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputChangeUserPasswordInput(ctx context.Context, obj any) (model.ChangeUserPasswordInput, error) {
+	var it model.ChangeUserPasswordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "id", "currentPassword", "newPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangeUserPasswordInput unmarshals raw into the ChangeUserPasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangeUserPasswordInput(ctx context.Context, raw any) (model.ChangeUserPasswordInput, error) {
+	var out model.ChangeUserPasswordInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangeUserPasswordInput", raw, &out)
 	return out, err
 }
 
@@ -13054,6 +13631,55 @@ func UnmarshalCreateUserInput(ctx context.Context, raw any) (model.CreateUserInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeleteApiClientInput(ctx context.Context, obj any) (model.DeleteAPIClientInput, error) {
+	var it model.DeleteAPIClientInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteApiClientInput unmarshals raw into the DeleteApiClientInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteApiClientInput(ctx context.Context, raw any) (model.DeleteAPIClientInput, error) {
+	var out model.DeleteAPIClientInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteApiClientInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDeleteEnvironmentInput(ctx context.Context, obj any) (model.DeleteEnvironmentInput, error) {
 	var it model.DeleteEnvironmentInput
 	if obj == nil {
@@ -13275,69 +13901,6 @@ func (ec *executionContext) unmarshalInputEnrollMfaDeviceInput(ctx context.Conte
 func UnmarshalEnrollMfaDeviceInput(ctx context.Context, raw any) (model.EnrollMfaDeviceInput, error) {
 	var out model.EnrollMfaDeviceInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnrollMfaDeviceInput", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputGroupMemberInput(ctx context.Context, obj any) (model.GroupMemberInput, error) {
-	var it model.GroupMemberInput
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	fieldsInOrder := [...]string{"environmentId", "groupId", "userId", "memberGroupId"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "environmentId":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
-			data, err := ec.unmarshalNID2string(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EnvironmentID = data
-		case "groupId":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupId"))
-			data, err := ec.unmarshalNID2string(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.GroupID = data
-		case "userId":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
-			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UserID = data
-		case "memberGroupId":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberGroupId"))
-			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MemberGroupID = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalGroupMemberInput unmarshals raw into the GroupMemberInput input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalGroupMemberInput(ctx context.Context, raw any) (model.GroupMemberInput, error) {
-	var out model.GroupMemberInput
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "GroupMemberInput", raw, &out)
 	return out, err
 }
 
@@ -13608,6 +14171,62 @@ func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, 
 func UnmarshalImportUsersInput(ctx context.Context, raw any) (model.ImportUsersInput, error) {
 	var out model.ImportUsersInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportUsersInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputIssueApiTokenInput(ctx context.Context, obj any) (model.IssueAPITokenInput, error) {
+	var it model.IssueAPITokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "clientId", "expiresAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "clientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIssueApiTokenInput unmarshals raw into the IssueApiTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIssueApiTokenInput(ctx context.Context, raw any) (model.IssueAPITokenInput, error) {
+	var out model.IssueAPITokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IssueApiTokenInput", raw, &out)
 	return out, err
 }
 
@@ -14256,6 +14875,69 @@ func UnmarshalRecordConsentInput(ctx context.Context, raw any) (model.RecordCons
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRemoveGroupMemberInput(ctx context.Context, obj any) (model.RemoveGroupMemberInput, error) {
+	var it model.RemoveGroupMemberInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "groupId", "memberType", "memberId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "groupId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "memberType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberType"))
+			data, err := ec.unmarshalNGroupMemberType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemberType = data
+		case "memberId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemberID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemoveGroupMemberInput unmarshals raw into the RemoveGroupMemberInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemoveGroupMemberInput(ctx context.Context, raw any) (model.RemoveGroupMemberInput, error) {
+	var out model.RemoveGroupMemberInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveGroupMemberInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRenameEnvironmentInput(ctx context.Context, obj any) (model.RenameEnvironmentInput, error) {
 	var it model.RenameEnvironmentInput
 	if obj == nil {
@@ -14624,6 +15306,55 @@ func (ec *executionContext) unmarshalInputSchemaAttributeInput(ctx context.Conte
 func UnmarshalSchemaAttributeInput(ctx context.Context, raw any) (model.SchemaAttributeInput, error) {
 	var out model.SchemaAttributeInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SchemaAttributeInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetDefaultPopulationInput(ctx context.Context, obj any) (model.SetDefaultPopulationInput, error) {
+	var it model.SetDefaultPopulationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "populationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "populationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("populationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PopulationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetDefaultPopulationInput unmarshals raw into the SetDefaultPopulationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetDefaultPopulationInput(ctx context.Context, raw any) (model.SetDefaultPopulationInput, error) {
+	var out model.SetDefaultPopulationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetDefaultPopulationInput", raw, &out)
 	return out, err
 }
 
@@ -15258,6 +15989,33 @@ func UnmarshalUserRefInput(ctx context.Context, raw any) (model.UserRefInput, er
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _GroupMember(ctx context.Context, sel ast.SelectionSet, obj model.GroupMember) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case model.User:
+		return ec._User(ctx, sel, &obj)
+	case *model.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case model.Group:
+		return ec._Group(ctx, sel, &obj)
+	case *model.Group:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Group(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of GroupMember must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -15781,7 +16539,7 @@ func (ec *executionContext) _EnvironmentPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
-var groupImplementors = []string{"Group"}
+var groupImplementors = []string{"Group", "GroupMember"}
 
 func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *model.Group) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, groupImplementors)
@@ -16108,6 +16866,49 @@ func (ec *executionContext) _ImportUsersPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var issueApiTokenPayloadImplementors = []string{"IssueApiTokenPayload"}
+
+func (ec *executionContext) _IssueApiTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.IssueAPITokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issueApiTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssueApiTokenPayload")
+		case "token":
+			out.Values[i] = ec._IssueApiTokenPayload_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokenId":
+			out.Values[i] = ec._IssueApiTokenPayload_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._IssueApiTokenPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var linkedAccountImplementors = []string{"LinkedAccount"}
 
 func (ec *executionContext) _LinkedAccount(ctx context.Context, sel ast.SelectionSet, obj *model.LinkedAccount) graphql.Marshaler {
@@ -16325,6 +17126,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setDefaultPopulation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDefaultPopulation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setPasswordPolicy":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setPasswordPolicy(ctx, field)
@@ -16381,6 +17189,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "issueApiToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_issueApiToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "revokeApiToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiToken(ctx, field)
@@ -16388,9 +17203,23 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteApiClient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteApiClient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setUserPassword":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setUserPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeUserPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changeUserPassword(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -17307,7 +18136,7 @@ func (ec *executionContext) _SchemaAttributePayload(ctx context.Context, sel ast
 	return out
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "GroupMember"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -17978,6 +18807,11 @@ func (ec *executionContext) unmarshalNActivateMfaDeviceInput2githubᚗcomᚋidst
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAddGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAddGroupMemberInput(ctx context.Context, v any) (model.AddGroupMemberInput, error) {
+	res, err := ec.unmarshalInputAddGroupMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAddress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋdomainᚐAddress(ctx context.Context, sel ast.SelectionSet, v *domain.Address) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Address!")
@@ -18037,6 +18871,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNChangeUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐChangeUserPasswordInput(ctx context.Context, v any) (model.ChangeUserPasswordInput, error) {
+	res, err := ec.unmarshalInputChangeUserPasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCheckUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCheckUserPasswordInput(ctx context.Context, v any) (model.CheckUserPasswordInput, error) {
@@ -18119,6 +18958,11 @@ func (ec *executionContext) unmarshalNCreateSchemaAttributeInput2githubᚗcomᚋ
 
 func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateUserInput(ctx context.Context, v any) (model.CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
+	res, err := ec.unmarshalInputDeleteApiClientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -18264,9 +19108,38 @@ func (ec *executionContext) marshalNGroupKind2githubᚗcomᚋidstreamᚋidstream
 	return v
 }
 
-func (ec *executionContext) unmarshalNGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberInput(ctx context.Context, v any) (model.GroupMemberInput, error) {
-	res, err := ec.unmarshalInputGroupMemberInput(ctx, v)
+func (ec *executionContext) marshalNGroupMember2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMember(ctx context.Context, sel ast.SelectionSet, v model.GroupMember) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GroupMember!")
+		return graphql.Null
+	}
+	return ec._GroupMember(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGroupMember2ᚕgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []model.GroupMember) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGroupMember2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMember(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNGroupMemberType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberType(ctx context.Context, v any) (model.GroupMemberType, error) {
+	var res model.GroupMemberType
+	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGroupMemberType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupMemberType(ctx context.Context, sel ast.SelectionSet, v model.GroupMemberType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNGroupPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupPayload(ctx context.Context, sel ast.SelectionSet, v *model.GroupPayload) graphql.Marshaler {
@@ -18364,6 +19237,19 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNIssueApiTokenInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐIssueAPITokenInput(ctx context.Context, v any) (model.IssueAPITokenInput, error) {
+	res, err := ec.unmarshalInputIssueApiTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIssueApiTokenPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐIssueAPITokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.IssueAPITokenPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IssueApiTokenPayload!")
+		return graphql.Null
+	}
+	return ec._IssueApiTokenPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx context.Context, v any) (model.JSON, error) {
@@ -18553,6 +19439,11 @@ func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstream
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRemoveGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveGroupMemberInput(ctx context.Context, v any) (model.RemoveGroupMemberInput, error) {
+	res, err := ec.unmarshalInputRemoveGroupMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRenameEnvironmentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRenameEnvironmentInput(ctx context.Context, v any) (model.RenameEnvironmentInput, error) {
 	res, err := ec.unmarshalInputRenameEnvironmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18697,6 +19588,11 @@ func (ec *executionContext) marshalNSchemaAttributePayload2ᚖgithubᚗcomᚋids
 	return ec._SchemaAttributePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNSetDefaultPopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetDefaultPopulationInput(ctx context.Context, v any) (model.SetDefaultPopulationInput, error) {
+	res, err := ec.unmarshalInputSetDefaultPopulationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNSetPasswordPolicyInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetPasswordPolicyInput(ctx context.Context, v any) (model.SetPasswordPolicyInput, error) {
 	res, err := ec.unmarshalInputSetPasswordPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18749,22 +19645,6 @@ func (ec *executionContext) unmarshalNUpdateSchemaAttributeInput2githubᚗcomᚋ
 func (ec *executionContext) unmarshalNUpdateUserInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdateUserInput(ctx context.Context, v any) (model.UpdateUserInput, error) {
 	res, err := ec.unmarshalInputUpdateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNUser2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {

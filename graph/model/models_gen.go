@@ -12,12 +12,25 @@ import (
 	"github.com/idstream/idstream/domain"
 )
 
+// A group's member: a user or a nested group.
+type GroupMember interface {
+	IsGroupMember()
+}
+
 type ActivateMfaDeviceInput struct {
 	EnvironmentID string `json:"environmentId"`
 	UserID        string `json:"userId"`
 	DeviceID      string `json:"deviceId"`
 	// TOTP only: a current code from the authenticator proves the enrollment.
 	Code *string `json:"code,omitempty"`
+}
+
+// Adds a user (memberType USER) or nests a group (GROUP) in groupId.
+type AddGroupMemberInput struct {
+	EnvironmentID string          `json:"environmentId"`
+	GroupID       string          `json:"groupId"`
+	MemberType    GroupMemberType `json:"memberType"`
+	MemberID      string          `json:"memberId"`
 }
 
 type AddressInput struct {
@@ -43,6 +56,15 @@ type AssignRoleInput struct {
 	Role          Role            `json:"role"`
 	// Narrows the assignment to one population of the environment.
 	PopulationID *string `json:"populationId,omitempty"`
+}
+
+// The user's own change: the current password proves who asks (a wrong one counts toward lockout).
+type ChangeUserPasswordInput struct {
+	EnvironmentID   string `json:"environmentId"`
+	ID              string `json:"id"`
+	CurrentPassword string `json:"currentPassword"`
+	// Checked against the policy and its history rule; clears mustChangePassword.
+	NewPassword string `json:"newPassword"`
 }
 
 type CheckUserPasswordInput struct {
@@ -139,6 +161,11 @@ type CreateUserInput struct {
 	Password *string `json:"password,omitempty"`
 }
 
+type DeleteAPIClientInput struct {
+	EnvironmentID *string `json:"environmentId,omitempty"`
+	ID            string  `json:"id"`
+}
+
 type DeleteEnvironmentInput struct {
 	ID string `json:"id"`
 }
@@ -206,10 +233,13 @@ type Group struct {
 	Kind          GroupKind `json:"kind"`
 	// The SCIM filter of a dynamic group's members.
 	Filter *string `json:"filter,omitempty"`
-	// Direct user members, or with transitive also the members of nested groups.
-	Members []*User           `json:"members"`
+	// Direct members (users added, users the dynamic filter matches, nested groups), or with
+	// transitive also the members of every group nested below, however deep.
+	Members []GroupMember     `json:"members"`
 	Roles   []*RoleAssignment `json:"roles"`
 }
+
+func (Group) IsGroupMember() {}
 
 type GroupConnection struct {
 	Edges      []*GroupEdge `json:"edges"`
@@ -220,14 +250,6 @@ type GroupConnection struct {
 type GroupEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Group `json:"node"`
-}
-
-// A member is a user (userId) or a nested group (groupId): exactly one of the two.
-type GroupMemberInput struct {
-	EnvironmentID string  `json:"environmentId"`
-	GroupID       string  `json:"groupId"`
-	UserID        *string `json:"userId,omitempty"`
-	MemberGroupID *string `json:"memberGroupId,omitempty"`
 }
 
 type GroupPayload struct {
@@ -288,6 +310,20 @@ type ImportUsersPayload struct {
 	Created int                 `json:"created"`
 	Failed  int                 `json:"failed"`
 	// The position of the last commit; read after it to see every created user.
+	Position string `json:"position"`
+}
+
+type IssueAPITokenInput struct {
+	EnvironmentID *string `json:"environmentId,omitempty"`
+	ClientID      string  `json:"clientId"`
+	// When the token expires; absent: never.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type IssueAPITokenPayload struct {
+	// The bearer token, returned this once: only its SHA-256 is kept.
+	Token    string `json:"token"`
+	TokenID  string `json:"tokenId"`
 	Position string `json:"position"`
 }
 
@@ -390,6 +426,13 @@ type RecordConsentInput struct {
 	Text          *string `json:"text,omitempty"`
 }
 
+type RemoveGroupMemberInput struct {
+	EnvironmentID string          `json:"environmentId"`
+	GroupID       string          `json:"groupId"`
+	MemberType    GroupMemberType `json:"memberType"`
+	MemberID      string          `json:"memberId"`
+}
+
 type RenameEnvironmentInput struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -477,6 +520,11 @@ type SchemaAttributePayload struct {
 	EnvironmentID string           `json:"environmentId"`
 	Attribute     *SchemaAttribute `json:"attribute"`
 	Position      string           `json:"position"`
+}
+
+type SetDefaultPopulationInput struct {
+	EnvironmentID string `json:"environmentId"`
+	PopulationID  string `json:"populationId"`
 }
 
 type SetPasswordPolicyInput struct {
@@ -584,6 +632,8 @@ type User struct {
 	LinkedAccounts     []*LinkedAccount  `json:"linkedAccounts"`
 	Roles              []*RoleAssignment `json:"roles"`
 }
+
+func (User) IsGroupMember() {}
 
 type UserConnection struct {
 	Edges      []*UserEdge `json:"edges"`
@@ -715,6 +765,62 @@ func (e *GroupKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e GroupKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type GroupMemberType string
+
+const (
+	GroupMemberTypeUser GroupMemberType = "USER"
+	// A nested group: its members become members of the group (transitively); cycles are refused.
+	GroupMemberTypeGroup GroupMemberType = "GROUP"
+)
+
+var AllGroupMemberType = []GroupMemberType{
+	GroupMemberTypeUser,
+	GroupMemberTypeGroup,
+}
+
+func (e GroupMemberType) IsValid() bool {
+	switch e {
+	case GroupMemberTypeUser, GroupMemberTypeGroup:
+		return true
+	}
+	return false
+}
+
+func (e GroupMemberType) String() string {
+	return string(e)
+}
+
+func (e *GroupMemberType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = GroupMemberType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid GroupMemberType", str)
+	}
+	return nil
+}
+
+func (e GroupMemberType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *GroupMemberType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e GroupMemberType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
