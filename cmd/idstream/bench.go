@@ -26,12 +26,12 @@ type benchOptions struct {
 	LiveDuration time.Duration
 }
 
-func newBenchCommand(stdout, stderr io.Writer) *cobra.Command {
+func newBenchCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure idstream's components end to end",
 	}
-	cmd.AddCommand(newBenchEventStoreCommand(stdout, stderr))
+	cmd.AddCommand(newBenchEventStoreCommand(stdout, stderr), newBenchAPICommand(lookupEnv, stdout, stderr))
 	return cmd
 }
 

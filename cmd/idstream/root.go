@@ -30,8 +30,10 @@ func newRootCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Wri
 	root.AddCommand(
 		newServeCommand(lookupEnv, stdout, stderr),
 		newVersionCommand(stdout),
-		newBenchCommand(stdout, stderr),
+		newBenchCommand(lookupEnv, stdout, stderr),
 		newEventStoreCommand(lookupEnv, stdout, stderr),
+		newTokenCommand(lookupEnv, stdout, stderr),
+		newUsersCommand(lookupEnv, stdout, stderr),
 	)
 	return root
 }

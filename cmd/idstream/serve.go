@@ -29,8 +29,11 @@ const (
 func newServeCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Open the event store and serve HTTP (/healthz, /readyz, /metrics) until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
+		Short: "Serve the directory: GraphQL at /graphql, GraphiQL at /, /healthz, /readyz, /metrics, until SIGINT or SIGTERM",
+		Long: "Opens the event log, replays it into the read model, and serves the API. On first start with an empty\n" +
+			"log it creates an organization-wide admin API client and writes its bearer token to <data dir>/admin.token\n" +
+			"(mode 0600), printing that path. Secrets are sealed with the operator key in <data dir>/secret.key.",
+		Args: cobra.NoArgs,
 	}
 	flags := addConfigFlags(cmd.Flags(), lookupEnv)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -63,13 +66,24 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 		}
 	}()
 
+	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopApp()
+	a, err := buildApp(appCtx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	if err := a.bootstrap(ctx, cfg.DataDir, stdout, log); err != nil {
+		return err
+	}
+	a.registerMetrics(metrics)
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	ready := &readiness{store: store}
+	ready := &readiness{store: store, app: a.ready}
 	srv := &http.Server{
-		Handler:           newHTTPHandler(ready.check, metrics, log),
+		Handler:           newHTTPHandler(ready.check, metrics, log, a.api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -103,7 +117,9 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 
 // readiness answers whether this process can serve: its event store is open and answers a read.
 type readiness struct {
-	store    eventstore.Store
+	store eventstore.Store
+	// app reports the read model's readiness; nil when there is none.
+	app      func() error
 	draining atomic.Bool
 }
 
@@ -111,6 +127,11 @@ type readiness struct {
 func (r *readiness) check(ctx context.Context) error {
 	if r.draining.Load() {
 		return errShuttingDown
+	}
+	if r.app != nil {
+		if err := r.app(); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 	defer cancel()
@@ -140,7 +161,7 @@ var errShuttingDown = errors.New("shutting down")
 // publicReason is what /readyz tells an unauthenticated caller: the kind of the problem, never
 // its details (paths, addresses), which go to the log.
 func publicReason(err error) string {
-	for _, kind := range []error{errShuttingDown, eventstore.ErrClosed, eventstore.ErrCorrupt, eventstore.ErrUnavailable,
+	for _, kind := range []error{errShuttingDown, errCatchingUp, eventstore.ErrClosed, eventstore.ErrCorrupt, eventstore.ErrUnavailable,
 		context.DeadlineExceeded} {
 		if errors.Is(err, kind) {
 			return kind.Error()
@@ -149,11 +170,15 @@ func publicReason(err error) string {
 	return "event store not answering"
 }
 
-// newHTTPHandler routes the operational endpoints. /healthz answers while the process runs;
-// /readyz answers 200 only while ready returns nil, else 503 with the kind of reason (the details
-// are logged).
-func newHTTPHandler(ready func(context.Context) error, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+// newHTTPHandler routes the operational endpoints and, when api is not nil, the API (/graphql
+// and GraphiQL at /). /healthz answers while the process runs; /readyz answers 200 only while
+// ready returns nil, else 503 with the kind of reason (the details are logged).
+func newHTTPHandler(ready func(context.Context) error, reg *prometheus.Registry, log *slog.Logger, api http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if api != nil {
+		mux.Handle("/graphql", api)
+		mux.Handle("GET /{$}", api)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

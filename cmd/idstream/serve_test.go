@@ -39,7 +39,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	t.Parallel()
 	store := openEmbedded(t)
 	ready := &readiness{store: store}
-	h := newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
@@ -60,7 +60,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	closed := openEmbedded(t)
 	closed.Close() // a store that no longer answers
 	unready := &readiness{store: closed}
-	h = newHTTPHandler(unready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h = newHTTPHandler(unready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "event store closed") {
 		t.Errorf("/readyz with a closed store = %d %q, want 503 naming the store", code, body)
 	}
@@ -69,7 +69,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 
 	ready.draining.Store(true)
-	h = newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h = newHTTPHandler(ready.check, newMetricsRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
 		t.Errorf("/readyz while draining = %d %q, want 503 shutting down", code, body)
 	}
@@ -81,6 +81,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	open := func(context.Context, Config, *slog.Logger) (eventstore.Store, error) { return store, nil }
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -90,15 +91,17 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		done <- serve(ctx, cfg, open, slog.New(slog.NewTextHandler(io.Discard, nil)), w)
 		w.Close()
 	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read the listen address: %v (serve: %v)", err, <-done)
+	lines := bufio.NewScanner(out)
+	var base string
+	for base == "" && lines.Scan() {
+		if b, ok := strings.CutPrefix(lines.Text(), "idstream listening on "); ok {
+			base = b
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve printed no listen address (serve: %v)", <-done)
 	}
 	go io.Copy(io.Discard, out)
-	base, ok := strings.CutPrefix(strings.TrimSpace(line), "idstream listening on ")
-	if !ok {
-		t.Fatalf("first line of stdout = %q", line)
-	}
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)

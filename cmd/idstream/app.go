@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idstream/idstream/commands"
+	"github.com/idstream/idstream/commands/password"
+	"github.com/idstream/idstream/commands/secret"
+	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/graph"
+	"github.com/idstream/idstream/projections"
+)
+
+// Files of the data directory besides the embedded event store.
+const (
+	// adminTokenFile holds the bootstrap admin's bearer token, written once on an empty log.
+	adminTokenFile = "admin.token"
+	// secretKeyFile holds the operator key that seals secrets (TOTP seeds) before they enter
+	// the log. Losing it makes those secrets unreadable; back it up with the data directory.
+	secretKeyFile = "secret.key"
+)
+
+// app is the directory wired on an open event store: commands, the read model and its runner,
+// and the GraphQL API.
+type app struct {
+	store  eventstore.Store
+	read   *projections.Directory
+	runner *projections.Runner
+	cmds   *commands.Directory
+	api    http.Handler
+	// replay is how long the read model took to catch up with the log at start.
+	replay time.Duration
+}
+
+// newID returns a new UUIDv7 string for resources and events.
+func newID() string {
+	id, err := eventstore.NewEventID(rand.Reader)
+	if err != nil {
+		// crypto/rand does not fail on Linux; if it ever does, no ID can be made safely.
+		panic(fmt.Sprintf("generate an ID: %v", err))
+	}
+	return id.String()
+}
+
+// buildApp wires the directory on store and replays the log into the read model; it returns
+// once the read model has caught up with the log as it was at the call, or ctx ends. The runner
+// stops when ctx ends.
+func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog.Logger) (*app, error) {
+	reg, err := commands.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	key, err := secret.LoadOrCreateKey(filepath.Join(cfg.DataDir, secretKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("operator key: %w", err)
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("operator key: %w", err)
+	}
+	hasher, err := password.NewHasher(password.DefaultParams())
+	if err != nil {
+		return nil, err
+	}
+	deps := &commands.Deps{Store: store, Registry: reg, Now: func() time.Time { return time.Now().UTC() }, NewID: newID}
+	read := projections.NewDirectory()
+	preg, err := projections.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	runner := projections.NewRunner(store, preg, read)
+	start := time.Now()
+	if err := runner.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := runner.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("replay the log into the read model: %w", err)
+	}
+	cmds := commands.NewDirectory(deps, commands.DirectoryPorts{
+		AttributeUsage:  read,
+		PasswordHasher:  hasher,
+		PopulationUsage: read,
+		Credentials:     commands.CredentialPorts{Passwords: hasher, Secrets: sealer},
+	})
+	a := &app{store: store, read: read, runner: runner, cmds: cmds, replay: time.Since(start)}
+	a.api = graph.NewHandler(graph.Config{Commands: cmds, ReadModel: read, Runner: runner, Log: log.With("component", "graphql")})
+	log.Info("read model ready", "position", runner.Position().String(), "replay", a.replay.Round(time.Millisecond))
+	return a, nil
+}
+
+// bootstrap creates the organization-wide admin API client when the log is empty, writes its
+// token to <data dir>/admin.token (mode 0600) and prints that path on stdout. On a log that
+// holds anything it does nothing: the token is issued once, on first start.
+func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, log *slog.Logger) error {
+	for _, err := range a.store.ReadAll(ctx, eventstore.ReadAllOptions{MaxCount: 1}) {
+		return err // the log holds an event (or cannot be read): no bootstrap
+	}
+	clientID, token, pos, err := a.cmds.Bootstrap.Handle(commands.WithActor(ctx, commands.Actor{ID: "system:bootstrap"}))
+	if err != nil {
+		return fmt.Errorf("bootstrap the admin API client: %w", err)
+	}
+	path := filepath.Join(dataDir, adminTokenFile)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	// Replace any stale file from an earlier, emptied log; never widen its mode.
+	_ = os.Remove(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write the admin token: %w", err)
+	}
+	_, werr := fmt.Fprintln(f, token)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("write the admin token to %s: %w", path, err)
+	}
+	if err := a.runner.WaitFor(ctx, pos); err != nil {
+		return err
+	}
+	log.Info("bootstrap admin API client created", "client", clientID, "token_file", path)
+	_, err = fmt.Fprintf(stdout, "admin token written to %s\n", path)
+	return err
+}
+
+// registerMetrics exports the read model's lag.
+func (a *app) registerMetrics(reg *prometheus.Registry) {
+	lag := func(pick func(projections.Lag) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+			defer cancel()
+			l, err := a.runner.Lag(ctx)
+			if err != nil {
+				return -1
+			}
+			return pick(l)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "idstream_projection_lag_positions",
+			Help: "How far the directory read model is behind the head of the log, in log positions (events on the embedded store); -1 when unknown."},
+			lag(func(l projections.Lag) float64 { return float64(l.Positions) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "idstream_projection_lag_seconds",
+			Help: "Recording time of the head of the log minus that of the last event the read model applied; -1 when unknown."},
+			lag(func(l projections.Lag) float64 { return l.Seconds })),
+	)
+}
+
+// ready reports whether the read model is usable: caught up once and not failed.
+func (a *app) ready() error {
+	if err := a.runner.Err(); err != nil {
+		return fmt.Errorf("read model: %w", err)
+	}
+	if !a.runner.Ready() {
+		return errCatchingUp
+	}
+	return nil
+}
+
+// errCatchingUp is readiness's answer while the read model replays the log.
+var errCatchingUp = errors.New("read model catching up")
