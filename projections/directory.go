@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,12 @@ type Directory struct {
 	pos         eventstore.Position
 	envs        map[string]*envState
 	deletedEnvs map[string]struct{}
+	// pendingPops holds, by environment, the populations created before their environment:
+	// the write side appends an environment's default population first (so the environment
+	// never names a missing population), and they join it at environment.created. Entries of
+	// an environment deleted are dropped; those of an environment never created (a crash
+	// between the two appends) stay invisible.
+	pendingPops map[string]map[string]*popState
 	clients     map[string]*APIClient
 	tokens      map[string]tokenRef // by hex SHA-256 of the token
 }
@@ -69,7 +76,7 @@ type groupState struct {
 
 // NewDirectory returns an empty Directory at the start of the log.
 func NewDirectory() *Directory {
-	return &Directory{envs: map[string]*envState{}, deletedEnvs: map[string]struct{}{},
+	return &Directory{envs: map[string]*envState{}, deletedEnvs: map[string]struct{}{}, pendingPops: map[string]map[string]*popState{},
 		clients: map[string]*APIClient{}, tokens: map[string]tokenRef{}}
 }
 
@@ -114,6 +121,10 @@ func (d *Directory) apply(c *Change) {
 			byEmail: map[string]*userSlot{}, byExtID: map[string]*userSlot{}, attrUse: map[string]int{},
 			groups: map[string]*groupState{}, inGroups: map[string][]string{},
 		}
+		if pending := d.pendingPops[e.EnvironmentID]; pending != nil {
+			maps.Copy(d.envs[e.EnvironmentID].pops, pending)
+			delete(d.pendingPops, e.EnvironmentID)
+		}
 	case domain.EnvironmentRenamed:
 		if s := d.env(e.EnvironmentID); s != nil {
 			s.env.Name, s.env.UpdatedAt = e.Name, at
@@ -127,6 +138,7 @@ func (d *Directory) apply(c *Change) {
 			s.env.DefaultPopulationID, s.env.UpdatedAt = e.PopulationID, at
 		}
 	case domain.EnvironmentDeleted:
+		delete(d.pendingPops, e.EnvironmentID)
 		if d.envs[e.EnvironmentID] == nil {
 			return
 		}
@@ -139,18 +151,21 @@ func (d *Directory) apply(c *Change) {
 		}
 
 	case domain.PopulationCreated:
-		if s := d.env(e.EnvironmentID); s != nil && s.pops[e.PopulationID] == nil {
-			s.pops[e.PopulationID] = &popState{p: Population{ID: e.PopulationID, EnvironmentID: e.EnvironmentID,
+		pops := d.popsOf(e.EnvironmentID, true)
+		if pops != nil && pops[e.PopulationID] == nil {
+			pops[e.PopulationID] = &popState{p: Population{ID: e.PopulationID, EnvironmentID: e.EnvironmentID,
 				Name: e.Name, Description: e.Description, CreatedAt: at, UpdatedAt: at}}
 		}
 	case domain.PopulationUpdated:
-		if s := d.env(e.EnvironmentID); s != nil && s.pops[e.PopulationID] != nil {
-			p := &s.pops[e.PopulationID].p
-			p.Name, p.Description, p.UpdatedAt = e.Name, e.Description, at
+		if p := d.popsOf(e.EnvironmentID, false)[e.PopulationID]; p != nil {
+			p.p.Name, p.p.Description, p.p.UpdatedAt = e.Name, e.Description, at
 		}
 	case domain.PopulationDeleted:
-		if s := d.env(e.EnvironmentID); s != nil {
-			delete(s.pops, e.PopulationID)
+		if pops := d.popsOf(e.EnvironmentID, false); pops != nil {
+			delete(pops, e.PopulationID)
+			if s := d.env(e.EnvironmentID); s == nil && len(pops) == 0 {
+				delete(d.pendingPops, e.EnvironmentID)
+			}
 		}
 
 	case domain.SchemaAttributeAdded:
@@ -178,6 +193,23 @@ func (d *Directory) apply(c *Change) {
 	default:
 		d.applyUser(c.Payload, at)
 	}
+}
+
+// popsOf returns the populations of environment envID: its own when it exists, else (never for
+// a deleted one) those pending its creation, created empty when create is set. Nil otherwise.
+func (d *Directory) popsOf(envID string, create bool) map[string]*popState {
+	if s := d.env(envID); s != nil {
+		return s.pops
+	}
+	if _, gone := d.deletedEnvs[envID]; gone || envID == "" {
+		return nil
+	}
+	pops := d.pendingPops[envID]
+	if pops == nil && create {
+		pops = map[string]*popState{}
+		d.pendingPops[envID] = pops
+	}
+	return pops
 }
 
 // setAttribute adds or replaces a custom attribute definition; dynamic groups recompile.

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,82 @@ func TestRunnerSkipsUnknownAndStopsOnCorrupt(t *testing.T) {
 	if r.Err() == nil {
 		t.Fatal("runner has no error after stopping")
 	}
+}
+
+// TestRunnerDefaultPopulationBeforeItsEnvironment replays the log CreateEnvironment writes: the
+// default population's population.created comes before environment.created.
+func TestRunnerDefaultPopulationBeforeItsEnvironment(t *testing.T) {
+	s := openStore(t)
+	reg, _ := NewRegistry()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	appendPayloads(t, s, reg, "unique-population-e1-default", "e1", domain.ReservationClaimed{EnvironmentID: "e1", Kind: domain.UniquePopulation, Owner: "population-p1"})
+	appendPayloads(t, s, reg, "population-p1", "e1", domain.PopulationCreated{EnvironmentID: "e1", PopulationID: "p1", Name: "Default"})
+	appendPayloads(t, s, reg, "environment-e1", "e1", domain.EnvironmentCreated{EnvironmentID: "e1", Name: "One", DefaultPopulationID: "p1"})
+	// A crash between the two appends: a population whose environment never comes.
+	appendPayloads(t, s, reg, "population-px", "ghost", domain.PopulationCreated{EnvironmentID: "ghost", PopulationID: "px", Name: "Default"})
+	// A pending population of an environment deleted is dropped.
+	appendPayloads(t, s, reg, "population-p3", "e3", domain.PopulationCreated{EnvironmentID: "e3", PopulationID: "p3", Name: "Default"})
+	appendPayloads(t, s, reg, "environment-e3", "e3", domain.EnvironmentDeleted{EnvironmentID: "e3"})
+
+	dir := NewDirectory()
+	r := startRunner(t, s, dir)
+	if err := r.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pops, err := dir.Populations("e1")
+	if err != nil || len(pops) != 1 || pops[0].ID != "p1" || pops[0].Name != "Default" || pops[0].EnvironmentID != "e1" {
+		t.Fatalf("Populations(e1) = %+v, %v", pops, err)
+	}
+	if n, err := dir.PopulationUserCount(ctx, "e1", "p1"); err != nil || n != 0 {
+		t.Fatalf("PopulationUserCount before users = %d, %v", n, err)
+	}
+	if _, err := dir.Populations("ghost"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Populations(ghost) = %v, want not found", err)
+	}
+	if _, err := dir.Populations("e3"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Populations(e3) = %v, want not found", err)
+	}
+	dir.mu.RLock()
+	_, ghost := dir.pendingPops["ghost"]
+	_, e3 := dir.pendingPops["e3"]
+	pending := len(dir.pendingPops)
+	dir.mu.RUnlock()
+	if !ghost || e3 || pending != 1 {
+		t.Fatalf("pending populations: ghost %v, e3 %v, %d environments", ghost, e3, pending)
+	}
+
+	// Users created into the default population, live, count there.
+	var last eventstore.Position
+	for i := 1; i <= 3; i++ {
+		id := userID(i)
+		appendPayloads(t, s, reg, "unique-username-e1-"+id, "e1", domain.ReservationClaimed{EnvironmentID: "e1", Kind: domain.UniqueUsername, Owner: "user-" + id})
+		last = appendPayloads(t, s, reg, "user-"+id, "e1", domain.UserCreated{EnvironmentID: "e1", UserID: id, PopulationID: "p1",
+			Profile: domain.Profile{Username: fmt.Sprint("u", i)}, Enabled: true})
+	}
+	if err := r.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	check := func(dir *Directory) {
+		t.Helper()
+		if n, err := dir.PopulationUserCount(ctx, "e1", "p1"); err != nil || n != 3 {
+			t.Fatalf("PopulationUserCount = %d, %v; want 3", n, err)
+		}
+		page, err := dir.Users("e1", UserQuery{Filter: `populationId eq "p1"`})
+		if err != nil || page.TotalCount != 3 {
+			t.Fatalf("users of p1: %+v, %v", page, err)
+		}
+		page, err = dir.Users("e1", UserQuery{PopulationIDs: []string{"p1"}})
+		if err != nil || page.TotalCount != 3 || page.Users[0].PopulationID != "p1" {
+			t.Fatalf("users scoped to p1: %+v, %v", page, err)
+		}
+	}
+	check(dir)
+	// A cold replay of the same log agrees.
+	dir2 := NewDirectory()
+	r2 := startRunner(t, s, dir2)
+	if err := r2.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(dir2)
 }
