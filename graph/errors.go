@@ -101,32 +101,43 @@ func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
 }
 
 // splitFieldErrors is a field middleware: a resolver error that joins several field errors
-// becomes one GraphQL error per field.
+// (however nested) becomes one GraphQL error per field.
 func splitFieldErrors(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
 	if err == nil {
 		return res, nil
 	}
-	var joined interface{ Unwrap() []error }
-	for e := err; e != nil && joined == nil; e = errors.Unwrap(e) {
-		joined, _ = e.(interface{ Unwrap() []error })
-	}
-	if joined == nil {
+	fields, ok := fieldErrorLeaves(err)
+	if !ok || len(fields) < 2 {
 		return res, err
 	}
-	var fields []error
-	for _, e := range joined.Unwrap() {
-		var fe *domain.FieldError
-		if !errors.As(e, &fe) {
-			return res, err
-		}
-		fields = append(fields, e)
-	}
-	if len(fields) < 2 {
-		return res, err
-	}
-	for _, e := range fields[:len(fields)-1] {
-		graphql.AddError(ctx, e)
+	for _, fe := range fields[:len(fields)-1] {
+		graphql.AddError(ctx, fe)
 	}
 	return res, fields[len(fields)-1]
+}
+
+// fieldErrorLeaves returns the *domain.FieldErrors of err's tree, in order; ok is false when
+// some branch of the tree ends in anything else.
+func fieldErrorLeaves(err error) (fields []*domain.FieldError, ok bool) {
+	ok = true
+	var walk func(error)
+	walk = func(e error) {
+		for e != nil {
+			if fe, isField := e.(*domain.FieldError); isField {
+				fields = append(fields, fe)
+				return
+			}
+			if joined, isJoined := e.(interface{ Unwrap() []error }); isJoined {
+				for _, x := range joined.Unwrap() {
+					walk(x)
+				}
+				return
+			}
+			e = errors.Unwrap(e)
+		}
+		ok = false
+	}
+	walk(err)
+	return fields, ok
 }
