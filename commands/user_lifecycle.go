@@ -2,7 +2,9 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/idstream/idstream/domain"
 )
@@ -20,11 +22,17 @@ type (
 	DeleteUser  UserRef
 	EnableUser  UserRef
 	DisableUser UserRef
-	// LockUser locks the user as an administrator (reason ADMIN, no expiry).
-	LockUser UserRef
 	// UnlockUser unlocks the user (reason "ADMIN") and clears its failed password checks.
 	UnlockUser UserRef
 )
+
+// LockUser locks the user as an administrator (reason ADMIN): until an administrator unlocks
+// when Until is zero, else until then.
+type LockUser struct {
+	EnvironmentID string
+	UserID        string
+	Until         time.Time
+}
 
 // MoveUser moves a user into another population of its environment.
 type MoveUser struct {
@@ -76,7 +84,7 @@ func (h *DeleteUserHandler) Handle(ctx context.Context, in DeleteUser) (Committe
 	if err != nil {
 		return Committed{}, fmt.Errorf("delete user %s: %w", u.ID, err)
 	}
-	if err := d.releaseAll(ctx, env.ID, stream, claims); err != nil {
+	if err := errors.Join(d.releaseAll(ctx, env.ID, stream, claims), d.releaseLinks(ctx, u)); err != nil {
 		return Committed{Position: pos}, fmt.Errorf("delete user %s: committed, but releasing its unique values: %w", u.ID, err)
 	}
 	return Committed{Position: pos}, nil
@@ -94,7 +102,8 @@ func (h *DisableUserHandler) Handle(ctx context.Context, in DisableUser) (Commit
 
 // Handle locks the user.
 func (h *LockUserHandler) Handle(ctx context.Context, in LockUser) (Committed, error) {
-	return h.d.changeUser(ctx, "lock user", UserRef(in), (*domain.User).LockByAdmin)
+	ref := UserRef{EnvironmentID: in.EnvironmentID, UserID: in.UserID}
+	return h.d.changeUser(ctx, "lock user", ref, func(u *domain.User) ([]any, error) { return u.LockByAdmin(in.Until, h.d.Now()) })
 }
 
 // Handle unlocks the user.

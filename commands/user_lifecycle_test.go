@@ -30,8 +30,12 @@ func TestUserLifecycle(t *testing.T) {
 		{"disable again", func() (Committed, error) { return d.DisableUser.Handle(f.ctx, DisableUser(ref)) }, nil, nil, ""},
 		{"enable", func() (Committed, error) { return d.EnableUser.Handle(f.ctx, EnableUser(ref)) }, domain.UserEnabled{EnvironmentID: env, UserID: u}, nil, ""},
 		{"unlock an unlocked user", func() (Committed, error) { return d.UnlockUser.Handle(f.ctx, UnlockUser(ref)) }, nil, nil, ""},
-		{"lock", func() (Committed, error) { return d.LockUser.Handle(f.ctx, LockUser(ref)) }, domain.UserLocked{EnvironmentID: env, UserID: u, Reason: domain.LockAdmin}, nil, ""},
-		{"lock again", func() (Committed, error) { return d.LockUser.Handle(f.ctx, LockUser(ref)) }, nil, nil, ""},
+		{"lock", func() (Committed, error) {
+			return d.LockUser.Handle(f.ctx, LockUser{EnvironmentID: ref.EnvironmentID, UserID: ref.UserID})
+		}, domain.UserLocked{EnvironmentID: env, UserID: u, Reason: domain.LockAdmin}, nil, ""},
+		{"lock again", func() (Committed, error) {
+			return d.LockUser.Handle(f.ctx, LockUser{EnvironmentID: ref.EnvironmentID, UserID: ref.UserID})
+		}, nil, nil, ""},
 		{"unlock", func() (Committed, error) { return d.UnlockUser.Handle(f.ctx, UnlockUser(ref)) }, domain.UserUnlocked{EnvironmentID: env, UserID: u, Reason: "ADMIN"}, nil, ""},
 		{"move", func() (Committed, error) {
 			return d.MoveUser.Handle(f.ctx, MoveUser{EnvironmentID: env, UserID: u, PopulationID: staff.PopulationID})

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -184,16 +185,21 @@ func (u *User) Disable() ([]any, error) {
 	return []any{UserDisabled{EnvironmentID: u.EnvironmentID, UserID: u.ID}}, nil
 }
 
-// LockByAdmin decides an administrator's lock, without expiry. A user already locked by an
-// administrator records nothing; a lockout after failures becomes an administrator's lock.
-func (u *User) LockByAdmin() ([]any, error) {
+// LockByAdmin decides an administrator's lock: until an administrator unlocks when until is
+// zero, else until that instant (which must be after now; the next password check after it
+// unlocks, like an expired lockout). Locking again with the same expiry records nothing; a
+// lockout after failures becomes an administrator's lock.
+func (u *User) LockByAdmin(until, now time.Time) ([]any, error) {
 	if !u.Exists {
 		return nil, NotFoundf("user %s", u.ID)
 	}
-	if u.Locked && u.LockReason == LockAdmin {
+	if !until.IsZero() && !until.After(now) {
+		return nil, Invalidf("until", "must be in the future")
+	}
+	if u.Locked && u.LockReason == LockAdmin && u.LockedUntil.Equal(until) {
 		return nil, nil
 	}
-	return []any{UserLocked{EnvironmentID: u.EnvironmentID, UserID: u.ID, Reason: LockAdmin}}, nil
+	return []any{UserLocked{EnvironmentID: u.EnvironmentID, UserID: u.ID, Reason: LockAdmin, Until: until.UTC()}}, nil
 }
 
 // UnlockByAdmin decides an administrator's unlock (reason "ADMIN"), which also clears the count

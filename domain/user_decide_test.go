@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateProfile(t *testing.T) {
@@ -40,6 +41,7 @@ func TestValidateProfile(t *testing.T) {
 }
 
 func TestUserDecisions(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	u := &User{}
 	created, err := NewUser("e", "u1", "p1", Profile{Username: "ann"}, nil, true, &Schema{})
 	if err != nil {
@@ -54,13 +56,18 @@ func TestUserDecisions(t *testing.T) {
 	}{
 		{"enable enabled", u.Enable, nil},
 		{"disable", u.Disable, UserDisabled{EnvironmentID: "e", UserID: "u1"}},
-		{"lock", u.LockByAdmin, UserLocked{EnvironmentID: "e", UserID: "u1", Reason: LockAdmin}},
-		{"lock locked", u.LockByAdmin, nil},
+		{"lock", func() ([]any, error) { return u.LockByAdmin(time.Time{}, now) }, UserLocked{EnvironmentID: "e", UserID: "u1", Reason: LockAdmin}},
+		{"lock locked", func() ([]any, error) { return u.LockByAdmin(time.Time{}, now) }, nil},
+		{"lock until later", func() ([]any, error) { return u.LockByAdmin(now.Add(time.Hour), now) },
+			UserLocked{EnvironmentID: "e", UserID: "u1", Reason: LockAdmin, Until: now.Add(time.Hour)}},
 		{"unlock", u.UnlockByAdmin, UserUnlocked{EnvironmentID: "e", UserID: "u1", Reason: "ADMIN"}},
 		{"move", func() ([]any, error) { return u.MoveTo(pop) }, UserPopulationChanged{EnvironmentID: "e", UserID: "u1", From: "p1", To: "p2"}},
 		{"move same", func() ([]any, error) { return u.MoveTo(pop) }, nil},
 		{"update same", func() ([]any, error) { return u.Update(Profile{Username: "ann"}, nil, &Schema{}) }, nil},
 		{"delete", u.Delete, UserDeleted{EnvironmentID: "e", UserID: "u1"}},
+	}
+	if _, err := u.LockByAdmin(now.Add(-time.Second), now); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a lock that ends in the past: %v, want ErrInvalid", err)
 	}
 	for _, s := range steps {
 		evs, err := s.decide()

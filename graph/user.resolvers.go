@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
@@ -97,11 +98,12 @@ func (r *mutationResolver) DisableUser(ctx context.Context, input model.UserRefI
 }
 
 func (r *mutationResolver) LockUser(ctx context.Context, input model.LockUserInput) (*model.UserPayload, error) {
+	var until time.Time
 	if input.Until != nil {
-		return nil, domain.Invalidf("until", "timed administrative locks are not supported yet: omit until to lock until an administrator unlocks")
+		until = *input.Until
 	}
 	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
-		return r.cfg.Commands.LockUser.Handle(ctx, commands.LockUser(ref))
+		return r.cfg.Commands.LockUser.Handle(ctx, commands.LockUser{EnvironmentID: ref.EnvironmentID, UserID: ref.UserID, Until: until})
 	})
 }
 
