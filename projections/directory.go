@@ -15,7 +15,8 @@ type Change struct {
 	Position eventstore.Position
 	Type     string
 	Metadata eventstore.Metadata
-	// Payload is the decoded payload (a domain event value); other values are ignored.
+	// Payload is the decoded payload (a domain event value, or the Runner's own decoding of
+	// one); other values are ignored.
 	Payload any
 }
 

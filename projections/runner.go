@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +17,11 @@ import (
 
 // Runner keeps a Directory current: it subscribes to $all after the Directory's checkpoint,
 // decodes events in a parallel pipeline and folds them, in log order, in batches (one write
-// lock per batch). Reservation events are skipped without decoding; events of unknown types
-// (written by a newer idstream) are skipped and counted; a payload that does not decode stops
-// the runner with an error naming its position.
+// lock per batch). It subscribes with a filter on the directory's event type categories, so the
+// store skips reservation events (two thirds of a log of user creations) before decoding them;
+// events of unknown types (written by a newer idstream) in those categories are skipped and
+// counted, those of unknown categories are not delivered at all; a payload that does not decode
+// stops the runner with an error naming its position.
 //
 // Methods are safe for concurrent use. Start it once.
 type Runner struct {
@@ -78,7 +81,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		return err
 	}
 	from := r.dir.Position()
-	sub, err := r.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: from})
+	sub, err := r.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: from, Filter: directoryFilter(),
+		CheckpointInterval: catchUpBatch})
 	if err != nil {
 		return fmt.Errorf("projections: subscribe to $all after %s: %w", from, err)
 	}
@@ -91,10 +95,18 @@ func (r *Runner) Start(ctx context.Context) error {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	work := make(chan *chunk, 2*workers)
 	ordered := make(chan *chunk, 4*workers)
+	fastUsers := false
+	if v, ok := r.reg.Version(domain.EvUserCreated); ok && v == 1 {
+		fastUsers = true // the payload shape userCreatedDecoder reads
+	}
 	for range workers {
 		go func() {
+			var users *userCreatedDecoder
+			if fastUsers {
+				users = newUserCreatedDecoder()
+			}
 			for c := range work {
-				r.decode(c)
+				r.decode(c, users)
 				close(c.done)
 			}
 		}()
@@ -108,16 +120,39 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
+// directoryFilter matches the event types the Directory folds: every category (the type's name
+// up to its first dot) of domain.EventTypes but reservations.
+func directoryFilter() *eventstore.Filter {
+	f := &eventstore.Filter{}
+	for _, et := range domain.EventTypes() {
+		cat, _, _ := strings.Cut(et.Name, ".")
+		if cat+"." == reservationPrefix || slices.Contains(f.EventTypePrefixes, cat+".") {
+			continue
+		}
+		f.EventTypePrefixes = append(f.EventTypePrefixes, cat+".")
+	}
+	return f
+}
+
+const reservationPrefix = "reservation."
+
 // read turns subscription messages into chunks, in order.
 func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eventstore.Position, work, ordered chan<- *chunk) {
 	defer close(work)
 	defer close(ordered)
-	c := &chunk{done: make(chan struct{})}
+	newChunk := func(live bool) *chunk {
+		c := &chunk{done: make(chan struct{})}
+		if !live {
+			c.events = make([]eventstore.RecordedEvent, 0, catchUpBatch)
+		}
+		return c
+	}
 	live := false
+	c := newChunk(live)
 	flush := func() {
 		work <- c
 		ordered <- c
-		c = &chunk{done: make(chan struct{})}
+		c = newChunk(live)
 	}
 	for {
 		msg, err := sub.Next(ctx)
@@ -152,8 +187,9 @@ func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eve
 	}
 }
 
-// decode fills c.changes; it skips reservation events unread.
-func (r *Runner) decode(c *chunk) {
+// decode fills c.changes; it skips reservation events unread. users, when not nil, decodes
+// user.created payloads of the common shape.
+func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
 	if c.err != nil {
 		return
 	}
@@ -161,9 +197,16 @@ func (r *Runner) decode(c *chunk) {
 	var done eventstore.Position // the last event handled
 	for i := range c.events {
 		e := &c.events[i]
-		if strings.HasPrefix(e.Type, "reservation.") {
+		if strings.HasPrefix(e.Type, reservationPrefix) { // on a store that does not filter
 			done = e.Position
 			continue
+		}
+		if users != nil && e.Type == domain.EvUserCreated && e.PayloadVersion <= 1 {
+			if p, ok := users.decode(e.Data); ok {
+				done = e.Position
+				c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: p})
+				continue
+			}
 		}
 		payload, err := r.reg.Decode(*e)
 		if errors.Is(err, eventstore.ErrUnknownEventType) {

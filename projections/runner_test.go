@@ -232,3 +232,41 @@ func TestRunnerDefaultPopulationBeforeItsEnvironment(t *testing.T) {
 	}
 	check(dir2)
 }
+
+func TestDirectoryFilterSkipsOnlyReservations(t *testing.T) {
+	f := directoryFilter()
+	for _, et := range domain.EventTypes() {
+		if got, want := f.Match("s", et.Name), !strings.HasPrefix(et.Name, "reservation."); got != want {
+			t.Errorf("filter matches %s: %v, want %v", et.Name, got, want)
+		}
+	}
+	if !f.Match("s", "user.teleported") { // a newer build's event of a known category is counted
+		t.Error("filter drops an unknown user event")
+	}
+}
+
+// TestRunnerWaitsForFilteredEvents: waiting for the position of a reservation (filtered out by
+// the store) returns, live and after catching up.
+func TestRunnerWaitsForFilteredEvents(t *testing.T) {
+	s := openStore(t)
+	reg, _ := NewRegistry()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	appendPayloads(t, s, reg, "environment-e1", "e1", domain.EnvironmentCreated{EnvironmentID: "e1", Name: "One"})
+	var pos eventstore.Position
+	for i := range 2000 { // more than a checkpoint interval of filtered events
+		pos = appendPayloads(t, s, reg, fmt.Sprint("unique-username-e1-", i), "e1", domain.ReservationClaimed{EnvironmentID: "e1", Kind: domain.UniqueUsername, Owner: "x"})
+	}
+	dir := NewDirectory()
+	r := startRunner(t, s, dir)
+	if err := r.WaitFor(ctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	pos = appendPayloads(t, s, reg, "unique-username-e1-live", "e1", domain.ReservationClaimed{EnvironmentID: "e1", Kind: domain.UniqueUsername, Owner: "y"})
+	if err := r.WaitFor(ctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if dir.Position() != pos || !r.Ready() {
+		t.Fatalf("directory at %s, want %s; ready %v", dir.Position(), pos, r.Ready())
+	}
+}

@@ -14,6 +14,8 @@ func userEventIDs(payload any) (env, user string, ok bool) {
 	switch e := payload.(type) {
 	case domain.UserCreated:
 		return e.EnvironmentID, e.UserID, true
+	case *userCreated:
+		return e.EnvironmentID, e.UserID, true
 	case domain.UserUpdated:
 		return e.EnvironmentID, e.UserID, true
 	case domain.UserDeleted:
@@ -67,12 +69,23 @@ func (d *Directory) applyUser(payload any, at time.Time) {
 	if s == nil {
 		return
 	}
-	if e, ok := payload.(domain.UserCreated); ok {
+	var created *domain.UserCreated
+	var custom []CustomValue
+	switch e := payload.(type) {
+	case domain.UserCreated:
+		created = &e
+	case *userCreated:
+		created, custom = &e.UserCreated, e.custom
+	}
+	if created != nil {
 		if s.users[userID] != nil {
 			return
 		}
-		u := &User{ID: e.UserID, EnvironmentID: s.env.ID, PopulationID: s.internPop(e.PopulationID), Profile: e.Profile,
-			Custom: s.customValues(e.Custom), Enabled: e.Enabled, CreatedAt: at, UpdatedAt: at}
+		if custom == nil {
+			custom = s.customValues(created.Custom)
+		}
+		u := &User{ID: created.UserID, EnvironmentID: s.env.ID, PopulationID: s.internPop(created.PopulationID), Profile: created.Profile,
+			Custom: custom, Enabled: created.Enabled, CreatedAt: at, UpdatedAt: at}
 		s.insert(&userSlot{id: u.ID, u: u})
 		return
 	}

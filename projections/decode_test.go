@@ -1,0 +1,104 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/idstream/idstream/domain"
+)
+
+// checkUserCreatedDecoder asserts that when the fast decoder accepts data, encoding/json accepts
+// it too and decodes the same event; it returns whether the fast decoder accepted.
+func checkUserCreatedDecoder(t *testing.T, d *userCreatedDecoder, data []byte) bool {
+	t.Helper()
+	orig := bytes.Clone(data)
+	p, ok := d.decode(data)
+	if !bytes.Equal(orig, data) {
+		t.Fatalf("decoder modified its input %q", orig)
+	}
+	if !ok {
+		return false
+	}
+	var want domain.UserCreated
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("fast decoder accepted %q, encoding/json refuses it: %v", data, err)
+	}
+	wantCustom := make([]CustomValue, 0, len(want.Custom))
+	for k, v := range want.Custom {
+		wantCustom = append(wantCustom, CustomValue{Name: k, Value: v})
+	}
+	slices.SortFunc(wantCustom, func(a, b CustomValue) int { return strings.Compare(a.Name, b.Name) })
+	want.Custom = nil
+	if !reflect.DeepEqual(p.UserCreated, want) {
+		t.Fatalf("decode(%q):\n got %+v\nwant %+v", data, p.UserCreated, want)
+	}
+	got := p.custom
+	if len(got) == 0 && len(wantCustom) == 0 {
+		return true
+	}
+	if !reflect.DeepEqual(got, wantCustom) {
+		t.Fatalf("decode(%q) custom:\n got %q\nwant %q", data, got, wantCustom)
+	}
+	return true
+}
+
+func TestUserCreatedDecoderMatchesEncodingJSON(t *testing.T) {
+	d := newUserCreatedDecoder()
+	full, err := json.Marshal(domain.UserCreated{EnvironmentID: "env", UserID: "u1", PopulationID: "pop", Enabled: true,
+		Profile: domain.Profile{Username: "Ann", Email: "ann@example.com", Name: domain.Name{Formatted: "Ms Ann B. Lee", Given: "Ann", Middle: "B.",
+			Family: "Lee", HonorificPrefix: "Ms", HonorificSuffix: "PhD"}, Nickname: "an", Title: "Dr", PreferredLanguage: "fr", Locale: "fr-FR",
+			Timezone: "Europe/Paris", PrimaryPhone: "+331", MobilePhone: "+336", ExternalID: "EXT-1", AccountID: "A1", Type: "staff", Photo: "https://p/x.png",
+			Address: domain.Address{StreetAddress: "1 rue", Locality: "Paris", Region: "IdF", PostalCode: "75001", CountryCode: "FR"}},
+		Custom: domain.CustomValues{"badge": raw(`"B-1"`), "vip": raw(`true`), "off": raw(`false`), "zé": raw(`"ünï"`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := []string{
+		string(full),
+		`{}`,
+		` { "userId" : "u" , "enabled" : false , "profile" : { } , "custom" : { } } `,
+		"{\"userId\":\"u\",\n\t\"profile\":{\"username\":\"\",\"name\":{},\"address\":{}}}\r\n",
+		`{"userId":"a","userId":"b"}`,
+		`{"profile":{"username":"a","email":"e"},"profile":{"username":"b"}}`,
+		`{"custom":{"x":"1","x":true,"y":false}}`,
+		`{"custom":{"x":"1"},"custom":{"y":"2"}}`,
+		`{"profile":{"username":"日本語"}}`,
+	}
+	for _, in := range accepted {
+		if !checkUserCreatedDecoder(t, d, []byte(in)) {
+			t.Errorf("fast decoder declined %q", in)
+		}
+	}
+	declined := []string{
+		``, `null`, `[]`, `{`, `{"userId":"u"`, `{"userId":"u",}`, `{"userId":"u"}x`, `{"userId":"u"} {}`,
+		`{"userid":"u"}`, `{"UserID":"u"}`, `{"other":1}`, `{"userId":null}`, `{"userId":1}`, `{"enabled":"true"}`,
+		`{"enabled":tru}`, `{"enabled":truex}`, `{"enabled":null}`, `{"userId":"a\"b"}`, `{"userId":"a\u0041"}`,
+		"{\"userId\":\"a\tb\"}", "{\"userId\":\"\xff\"}", `{"profile":{"Username":"a"}}`, `{"profile":{"name":{"given":1}}}`,
+		`{"profile":{"address":null}}`, `{"custom":{"x":1}}`, `{"custom":{"x":null}}`, `{"custom":{"x":{"a":1}}}`,
+		`{"custom":{"x":["a"]}}`, `{"custom":{"x":"a\nb"}}`, `{"custom":null}`, `{"userId" "u"}`, `{"userId":"u" "enabled":true}`,
+	}
+	for _, in := range declined {
+		if checkUserCreatedDecoder(t, d, []byte(in)) {
+			t.Errorf("fast decoder accepted %q", in)
+		}
+	}
+	// Values are the decoder's own: decoding again does not change what was handed out.
+	p1, _ := d.decode([]byte(`{"userId":"u1","profile":{"username":"one"},"custom":{"b":"x"}}`))
+	d.decode([]byte(`{"userId":"u2","profile":{"username":"two"},"custom":{"b":"y"}}`))
+	if p1.UserID != "u1" || p1.Profile.Username != "one" || string(p1.custom[0].Value) != `"x"` {
+		t.Fatalf("first payload changed: %+v", p1)
+	}
+}
+
+func FuzzUserCreatedDecoder(f *testing.F) {
+	f.Add([]byte(`{"environmentId":"e","userId":"u","populationId":"p","profile":{"username":"a","name":{"given":"G"}},"custom":{"x":"1","y":true},"enabled":true}`))
+	f.Add([]byte(`{"custom":{"x":"1","x":false}}`))
+	f.Add([]byte(`{"profile":{"address":{"region":"R"}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkUserCreatedDecoder(t, newUserCreatedDecoder(), data)
+	})
+}
