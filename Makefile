@@ -4,12 +4,12 @@
 run:
 	go run ./cmd/idstream serve
 
-test:
-	go vet ./... && go test -race -count=1 -timeout 40m ./...
+test: lint generate
+	go test -race -count=1 -timeout 40m ./...
 
 # Generated code must be current: regenerating changes nothing tracked.
 generate:
-	@before="$$(git status --porcelain)"; go generate ./... && after="$$(git status --porcelain)"; \
+	@before="$$(git status --porcelain; git diff | sha256sum)"; go generate ./... && after="$$(git status --porcelain; git diff | sha256sum)"; \
 	if [ "$$before" != "$$after" ]; then echo "go generate changed files:"; git status --short; exit 1; fi
 
 lint:
