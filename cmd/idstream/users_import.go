@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,14 +56,17 @@ func newUsersImportCommand(lookupEnv func(string) (string, bool), stdout, stderr
 		if o.BatchSize < 1 || o.BatchSize > 10000 {
 			return fmt.Errorf("--batch %d: want 1 to 10000", o.BatchSize)
 		}
-		in := io.Reader(os.Stdin)
+		in := &countingReader{r: os.Stdin}
 		if args[0] != "-" {
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			in = f
+			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				in.size = fi.Size()
+			}
+			in.r = f
 		}
 		sum, err := importUsers(cmd.Context(), newGQLClient(o.server.URL, o.server.Token), o, in, stderr)
 		fmt.Fprintf(stdout, "imported %d users, %d rejected, in %s (%.0f users/s)\n", sum.Created, sum.Rejected,
@@ -88,7 +92,7 @@ type importSummary struct {
 // importUsers reads JSON lines from in and sends them in batches. A line that is not a JSON
 // object is rejected locally, with its line number; the server's per-user errors are reported
 // against their lines too. It stops at the first request that fails as a whole.
-func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in io.Reader, progress io.Writer) (importSummary, error) {
+func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *countingReader, progress io.Writer) (importSummary, error) {
 	start := time.Now()
 	var sum importSummary
 	sc := bufio.NewScanner(in)
@@ -125,8 +129,8 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in io.
 		batch, lines = batch[:0], lines[:0]
 		if time.Since(lastReport) > time.Second {
 			lastReport = time.Now()
-			el := time.Since(start)
-			fmt.Fprintf(progress, "\rimported %d users (%.0f/s) ", sum.Created, float64(sum.Created)/el.Seconds())
+			fmt.Fprintf(progress, "\r%s %d users imported, %d rejected, %.0f users/s ", in.bar(),
+				sum.Created, sum.Rejected, float64(sum.Created)/time.Since(start).Seconds())
 		}
 		return nil
 	}
@@ -159,4 +163,28 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in io.
 	fmt.Fprintln(progress)
 	sum.Elapsed = time.Since(start)
 	return sum, err
+}
+
+// countingReader counts the bytes read, for the progress bar (size is 0 when unknown: stdin).
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	size int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// bar draws how much of the input has been read: [#####-----] 50%, or the bytes read when the
+// size is unknown.
+func (c *countingReader) bar() string {
+	if c.size <= 0 {
+		return fmt.Sprintf("%d bytes read,", c.n)
+	}
+	const width = 30
+	done := int(min(width, c.n*width/c.size))
+	return fmt.Sprintf("[%s%s] %3d%%", strings.Repeat("#", done), strings.Repeat("-", width-done), c.n*100/c.size)
 }
