@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/eventstore/embedded"
 )
 
 // benchUsers is the size of the 1M-user benchmarks (run them with -bench; -benchtime=1x for the
@@ -109,8 +111,21 @@ func BenchmarkDirectory1M(b *testing.B) {
 // reservation.claimed events (username, email) as the write side appends them, into a real
 // embedded store once, then times cold replays into fresh Directories until ready (run it with -benchtime=3x: it
 // reports the median, logs each replay with the peak heap it reached).
+//
+// IDSTREAM_REPLAY_STORE names a directory to keep the filled store in across runs: a store
+// found there with the benchmark's events is replayed without filling it again.
 func BenchmarkRunnerColdReplay(b *testing.B) {
-	s := openStore(b)
+	var s *embedded.Store
+	keep := os.Getenv("IDSTREAM_REPLAY_STORE")
+	if keep == "" {
+		s = openStore(b)
+	} else {
+		var err error
+		if s, err = embedded.Open(keep, embedded.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+	}
 	reg, err := NewRegistry()
 	if err != nil {
 		b.Fatal(err)
@@ -126,9 +141,32 @@ func BenchmarkRunnerColdReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for i, p := range benchSetup(env1) {
+	setup := benchSetup(env1)
+	filled := uint64(len(setup) + 3*benchUsers)
+	for e, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e.Position.Commit != filled {
+			b.Fatalf("%s holds %d events, neither none nor the benchmark's %d", keep, e.Position.Commit, filled)
+		}
+		b.Logf("replaying the store kept in %s", keep)
+		goto replay
+	}
+	for i, p := range setup {
 		appendOne(fmt.Sprintf("setup-%d", i), p)
 	}
+	fill(b, appendOne)
+	// A restart reads a settled store, not one still rewriting a bulk load.
+	if err := s.Compact(ctx); err != nil {
+		b.Fatal(err)
+	}
+replay:
+	replay(b, s, reg)
+}
+
+// fill appends benchUsers user.created events with their reservations, from 128 goroutines.
+func fill(b *testing.B, appendOne func(stream string, payload any)) {
 	t0 := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -150,10 +188,10 @@ func BenchmarkRunnerColdReplay(b *testing.B) {
 	}
 	wg.Wait()
 	b.Logf("filled %d users (%d events) in %s", benchUsers, 3*benchUsers, time.Since(t0).Round(time.Millisecond))
-	// A restart reads a settled store, not one still rewriting a bulk load.
-	if err := s.Compact(ctx); err != nil {
-		b.Fatal(err)
-	}
+}
+
+func replay(b *testing.B, s eventstore.Store, reg *eventstore.Registry) {
+	ctx := context.Background()
 	var times []time.Duration
 	var maxPeak uint64
 	for b.Loop() {

@@ -9,11 +9,12 @@ import (
 	"github.com/idstream/idstream/domain"
 )
 
-// userCreated is a user.created payload decoded by userCreatedDecoder: the event without its
-// custom values, which come as the slice the read model keeps (sorted by name).
+// userCreated is a user.created payload decoded by userCreatedDecoder, as the user the read
+// model keeps: u has its ID, Profile, Custom (sorted by name) and Enabled set, and is not shared
+// yet, so the fold completes it in place rather than copying it.
 type userCreated struct {
-	domain.UserCreated // Custom is nil
-	custom             []CustomValue
+	EnvironmentID, PopulationID string
+	u                           *User
 }
 
 // userCreatedDecoder decodes the common shape of user.created payloads (version 1) without
@@ -54,7 +55,8 @@ func newUserCreatedDecoder() *userCreatedDecoder {
 
 // decode returns the payload, or ok false when data is not of the shape it decodes.
 func (d *userCreatedDecoder) decode(data []byte) (p *userCreated, ok bool) {
-	p = &userCreated{}
+	p = &userCreated{u: &User{}}
+	u := p.u
 	d.pending, d.customs, d.values = d.pending[:0], d.customs[:0], d.values[:0]
 	var envID, popID, userID []byte
 	envSet, popSet, userSet := false, false, false
@@ -72,10 +74,10 @@ func (d *userCreatedDecoder) decode(data []byte) (p *userCreated, ok bool) {
 			return userSet
 		case "enabled":
 			v, ok := s.boolean()
-			p.Enabled = v
+			u.Enabled = v
 			return ok
 		case "profile":
-			return s.object(func(key []byte) bool { return d.profileField(&s, &p.Profile, key) })
+			return s.object(func(key []byte) bool { return d.profileField(&s, &u.Profile, key) })
 		case "custom":
 			return s.object(func(key []byte) bool { return d.customValue(&s, key) })
 		}
@@ -91,7 +93,7 @@ func (d *userCreatedDecoder) decode(data []byte) (p *userCreated, ok bool) {
 		p.PopulationID = d.interned(popID)
 	}
 	if userSet {
-		p.UserID = string(userID)
+		u.ID = string(userID)
 	}
 	n := 0
 	for _, ps := range d.pending {
@@ -118,14 +120,14 @@ func (d *userCreatedDecoder) decode(data []byte) (p *userCreated, ok bool) {
 		if len(d.values) > 0 {
 			vals = slices.Clone(d.values)
 		}
-		p.custom = make([]CustomValue, len(d.customs))
+		u.Custom = make([]CustomValue, len(d.customs))
 		for i, c := range d.customs {
-			p.custom[i] = CustomValue{Name: c.name, Value: c.shared}
+			u.Custom[i] = CustomValue{Name: c.name, Value: c.shared}
 			if c.shared == nil {
-				p.custom[i].Value = json.RawMessage(vals[c.off : c.off+c.n : c.off+c.n])
+				u.Custom[i].Value = json.RawMessage(vals[c.off : c.off+c.n : c.off+c.n])
 			}
 		}
-		slices.SortFunc(p.custom, func(a, b CustomValue) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(u.Custom, func(a, b CustomValue) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return p, true
 }

@@ -33,10 +33,14 @@ func checkUserCreatedDecoder(t *testing.T, d *userCreatedDecoder, data []byte) b
 	}
 	slices.SortFunc(wantCustom, func(a, b CustomValue) int { return strings.Compare(a.Name, b.Name) })
 	want.Custom = nil
-	if !reflect.DeepEqual(p.UserCreated, want) {
-		t.Fatalf("decode(%q):\n got %+v\nwant %+v", data, p.UserCreated, want)
+	gotEvent := domain.UserCreated{EnvironmentID: p.EnvironmentID, UserID: p.u.ID, PopulationID: p.PopulationID, Profile: p.u.Profile, Enabled: p.u.Enabled}
+	if !reflect.DeepEqual(gotEvent, want) {
+		t.Fatalf("decode(%q):\n got %+v\nwant %+v", data, gotEvent, want)
 	}
-	got := p.custom
+	if rest := *p.u; !reflect.DeepEqual(User{ID: rest.ID, Profile: rest.Profile, Enabled: rest.Enabled, Custom: rest.Custom}, rest) {
+		t.Fatalf("decode(%q) set more of the user: %+v", data, rest)
+	}
+	got := p.u.Custom
 	if len(got) == 0 && len(wantCustom) == 0 {
 		return true
 	}
@@ -89,7 +93,7 @@ func TestUserCreatedDecoderMatchesEncodingJSON(t *testing.T) {
 	// Values are the decoder's own: decoding again does not change what was handed out.
 	p1, _ := d.decode([]byte(`{"userId":"u1","profile":{"username":"one"},"custom":{"b":"x"}}`))
 	d.decode([]byte(`{"userId":"u2","profile":{"username":"two"},"custom":{"b":"y"}}`))
-	if p1.UserID != "u1" || p1.Profile.Username != "one" || string(p1.custom[0].Value) != `"x"` {
+	if p1.u.ID != "u1" || p1.u.Profile.Username != "one" || string(p1.u.Custom[0].Value) != `"x"` {
 		t.Fatalf("first payload changed: %+v", p1)
 	}
 }

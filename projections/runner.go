@@ -95,6 +95,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	work := make(chan *chunk, 2*workers)
 	ordered := make(chan *chunk, 4*workers)
+	free := make(chan *chunk, 6*workers) // chunks applied, their buffers reused while catching up
 	fastUsers := false
 	if v, ok := r.reg.Version(domain.EvUserCreated); ok && v == 1 {
 		fastUsers = true // the payload shape userCreatedDecoder reads
@@ -115,8 +116,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		<-ctx.Done()
 		sub.Close()
 	}()
-	go r.read(ctx, sub, head, work, ordered)
-	go r.applyLoop(sub, ordered)
+	go r.read(ctx, sub, head, work, ordered, free)
+	go r.applyLoop(sub, ordered, free)
 	return nil
 }
 
@@ -137,15 +138,20 @@ func directoryFilter() *eventstore.Filter {
 const reservationPrefix = "reservation."
 
 // read turns subscription messages into chunks, in order.
-func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eventstore.Position, work, ordered chan<- *chunk) {
+func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eventstore.Position, work, ordered chan<- *chunk, free <-chan *chunk) {
 	defer close(work)
 	defer close(ordered)
 	newChunk := func(live bool) *chunk {
-		c := &chunk{done: make(chan struct{})}
-		if !live {
-			c.events = make([]eventstore.RecordedEvent, 0, catchUpBatch)
+		if live {
+			return &chunk{done: make(chan struct{})}
 		}
-		return c
+		select {
+		case c := <-free:
+			*c = chunk{events: c.events[:0], changes: c.changes[:0], done: make(chan struct{})}
+			return c
+		default:
+			return &chunk{events: make([]eventstore.RecordedEvent, 0, catchUpBatch), done: make(chan struct{})}
+		}
 	}
 	live := false
 	c := newChunk(live)
@@ -193,7 +199,9 @@ func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
 	if c.err != nil {
 		return
 	}
-	c.changes = make([]Change, 0, len(c.events))
+	if cap(c.changes) < len(c.events) {
+		c.changes = make([]Change, 0, max(len(c.events), catchUpBatch))
+	}
 	var done eventstore.Position // the last event handled
 	for i := range c.events {
 		e := &c.events[i]
@@ -217,17 +225,17 @@ func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
 		if err != nil {
 			// Fold what came before; the checkpoint stops short of the corrupt event.
 			c.err = fmt.Errorf("projections: event at position %s (%s in %s): %w", e.Position, e.Type, e.Stream, err)
-			c.last, c.caughtUp, c.events = done, false, nil
+			c.last, c.caughtUp = done, false
 			return
 		}
 		done = e.Position
 		c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: payload})
 	}
-	c.events = nil
 }
 
-// applyLoop folds chunks in order until one carries an error.
-func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk) {
+// applyLoop folds chunks in order until one carries an error, and hands catch-up chunks back to
+// the reader through free.
+func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk, free chan<- *chunk) {
 	defer close(r.done)
 	for c := range ordered {
 		<-c.done
@@ -250,6 +258,14 @@ func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk) {
 		failed := r.err != nil
 		r.broadcastLocked()
 		r.mu.Unlock()
+		if cap(c.events) >= catchUpBatch {
+			clear(c.events[:cap(c.events)]) // drop the references to events' data and payloads
+			clear(c.changes[:cap(c.changes)])
+			select {
+			case free <- c:
+			default:
+			}
+		}
 		if failed {
 			sub.Close()
 			for range ordered { // let the reader finish

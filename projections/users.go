@@ -15,7 +15,7 @@ func userEventIDs(payload any) (env, user string, ok bool) {
 	case domain.UserCreated:
 		return e.EnvironmentID, e.UserID, true
 	case *userCreated:
-		return e.EnvironmentID, e.UserID, true
+		return e.EnvironmentID, e.u.ID, true
 	case domain.UserUpdated:
 		return e.EnvironmentID, e.UserID, true
 	case domain.UserDeleted:
@@ -69,24 +69,17 @@ func (d *Directory) applyUser(payload any, at time.Time) {
 	if s == nil {
 		return
 	}
-	var created *domain.UserCreated
-	var custom []CustomValue
 	switch e := payload.(type) {
 	case domain.UserCreated:
-		created = &e
+		if s.users[userID] == nil {
+			s.insert(&userSlot{id: e.UserID, u: &User{ID: e.UserID, Profile: e.Profile, Custom: s.customValues(e.Custom), Enabled: e.Enabled}},
+				e.PopulationID, at)
+		}
+		return
 	case *userCreated:
-		created, custom = &e.UserCreated, e.custom
-	}
-	if created != nil {
-		if s.users[userID] != nil {
-			return
+		if s.users[userID] == nil {
+			s.insert(&userSlot{id: e.u.ID, u: e.u}, e.PopulationID, at)
 		}
-		if custom == nil {
-			custom = s.customValues(created.Custom)
-		}
-		u := &User{ID: created.UserID, EnvironmentID: s.env.ID, PopulationID: s.internPop(created.PopulationID), Profile: created.Profile,
-			Custom: custom, Enabled: created.Enabled, CreatedAt: at, UpdatedAt: at}
-		s.insert(&userSlot{id: u.ID, u: u})
 		return
 	}
 	slot := s.users[userID]
@@ -232,7 +225,11 @@ func (s *envState) index(slot *userSlot, u *User, add bool) {
 	}
 }
 
-func (s *envState) insert(slot *userSlot) {
+// insert adds a user created at at into population pop; slot.u is not shared yet: insert sets
+// its environment, population and times.
+func (s *envState) insert(slot *userSlot, pop string, at time.Time) {
+	u := slot.u
+	u.EnvironmentID, u.PopulationID, u.CreatedAt, u.UpdatedAt = s.env.ID, s.internPop(pop), at, at
 	s.users[slot.id] = slot
 	s.all.insert(slot)
 	s.index(slot, slot.u, true)
