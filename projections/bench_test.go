@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"sync"
@@ -194,6 +193,7 @@ func replay(b *testing.B, s eventstore.Store, reg *eventstore.Registry) {
 	ctx := context.Background()
 	var times []time.Duration
 	var maxPeak uint64
+	gcBefore := gcPercent()
 	for b.Loop() {
 		b.StopTimer()
 		runtime.GC()
@@ -222,10 +222,11 @@ func replay(b *testing.B, s eventstore.Store, reg *eventstore.Registry) {
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		gcPercent := debug.SetGCPercent(-1) // read it back: the runner must have restored it
-		debug.SetGCPercent(gcPercent)
+		if p := gcPercent(); p != gcBefore {
+			b.Fatalf("GC percent %d after catching up, %d before", p, gcBefore)
+		}
 		b.Logf("replay %d: %s (%.0f events/s), peak heap %d MiB, live heap after %d MiB, GC percent %d after",
-			len(times), el.Round(time.Millisecond), float64(3*benchUsers)/el.Seconds(), peak>>20, ms.HeapAlloc>>20, gcPercent)
+			len(times), el.Round(time.Millisecond), float64(3*benchUsers)/el.Seconds(), peak>>20, ms.HeapAlloc>>20, gcBefore)
 		runtime.KeepAlive(dir)
 	}
 	slices.Sort(times)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +269,65 @@ func TestRunnerWaitsForFilteredEvents(t *testing.T) {
 	}
 	if dir.Position() != pos || !r.Ready() {
 		t.Fatalf("directory at %s, want %s; ready %v", dir.Position(), pos, r.Ready())
+	}
+}
+
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// TestRunnerRaisesGCPercentWhileCatchingUp: the runner restores the GC percent once caught up,
+// or stopped, and leaves a higher one alone.
+func TestRunnerRaisesGCPercentWhileCatchingUp(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	s := openStore(t)
+	reg, _ := NewRegistry()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pos := appendPayloads(t, s, reg, "environment-e1", "e1", domain.EnvironmentCreated{EnvironmentID: "e1", Name: "One"})
+
+	restore := raiseGCPercent()
+	if p := gcPercent(); p != catchUpGCPercent {
+		t.Fatalf("GC percent while catching up = %d", p)
+	}
+	restore()
+	restore()
+	if p := gcPercent(); p != 100 {
+		t.Fatalf("GC percent restored = %d, want 100", p)
+	}
+
+	r := startRunner(t, s, NewDirectory())
+	if err := r.WaitFor(ctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if p := gcPercent(); p != 100 {
+		t.Fatalf("GC percent after catching up = %d, want 100", p)
+	}
+	// Stopped before catching up (the context is done already).
+	stopped, stop := context.WithCancel(ctx)
+	r2 := NewRunner(s, reg, NewDirectory())
+	if err := r2.Start(stopped); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	<-r2.Done()
+	if p := gcPercent(); p != 100 {
+		t.Fatalf("GC percent after a runner stopped = %d, want 100", p)
+	}
+	// A higher percent is left alone, and so is one changed meanwhile.
+	debug.SetGCPercent(500)
+	raiseGCPercent()()
+	if p := gcPercent(); p != 500 {
+		t.Fatalf("GC percent = %d, want 500 left alone", p)
+	}
+	debug.SetGCPercent(100)
+	restore = raiseGCPercent()
+	debug.SetGCPercent(150)
+	restore()
+	if p := gcPercent(); p != 150 {
+		t.Fatalf("GC percent = %d, want 150 set meanwhile", p)
 	}
 }
