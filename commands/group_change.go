@@ -56,12 +56,12 @@ func (h *UpdateGroupHandler) Handle(ctx context.Context, in UpdateGroup) (Commit
 	pos, err := d.appendEvents(ctx, stream, expected, env.ID, g, events...)
 	if err != nil {
 		if renamed {
-			_ = d.release(context.WithoutCancel(ctx), env.ID, domain.UniqueGroup, newName, stream)
+			_ = d.releaseUnheld(context.WithoutCancel(ctx), env.ID, domain.UniqueGroup, newName, stream, d.groupHoldsName(newName))
 		}
 		return Committed{}, fmt.Errorf("update group %s: %w", g.ID, err)
 	}
 	if renamed {
-		if err := d.release(ctx, env.ID, domain.UniqueGroup, oldName, stream); err != nil {
+		if err := d.releaseUnheld(ctx, env.ID, domain.UniqueGroup, oldName, stream, d.groupHoldsName(oldName)); err != nil {
 			return Committed{Position: pos}, fmt.Errorf("update group %s: committed, but releasing the old name: %w", g.ID, err)
 		}
 	}

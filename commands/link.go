@@ -51,14 +51,7 @@ func (h *LinkAccountHandler) Handle(ctx context.Context, in LinkAccount) (LinkAc
 	}
 	owner := domain.StreamName(domain.CategoryUser, u.ID)
 	value := domain.LinkedAccountValue(ev.IdentityProvider, ev.Subject)
-	holds := func(ctx context.Context, owner string) (bool, error) {
-		o := &domain.User{}
-		if _, err := h.d.load(ctx, owner, o); err != nil {
-			return false, err
-		}
-		_, found := o.Link(ev.IdentityProvider, ev.Subject)
-		return o.Exists && found, nil
-	}
+	holds := h.d.userHoldsLink(ev.IdentityProvider, ev.Subject)
 	if err := h.d.claim(ctx, u.EnvironmentID, domain.UniqueLinkedAcct, "subject", value, owner, holds); err != nil {
 		return out, fmt.Errorf("link account to user %s: %w", in.UserID, err)
 	}
@@ -127,10 +120,24 @@ func (h *UnlinkAccountHandler) Handle(ctx context.Context, in UnlinkAccount) (Co
 	}
 	owner := domain.StreamName(domain.CategoryUser, in.UserID)
 	value := domain.LinkedAccountValue(link.IdentityProvider, link.Subject)
-	if err := h.d.release(ctx, in.EnvironmentID, domain.UniqueLinkedAcct, value, owner); err != nil {
+	holds := h.d.userHoldsLink(link.IdentityProvider, link.Subject)
+	if err := h.d.releaseUnheld(ctx, in.EnvironmentID, domain.UniqueLinkedAcct, value, owner, holds); err != nil {
 		return out, fmt.Errorf("unlink account %s: unlinked, but its reservation was not released: %w", in.LinkID, err)
 	}
 	return out, nil
+}
+
+// userHoldsLink is the holds check of linked-account reservations: the owner user exists and
+// is linked to the pair.
+func (d *Deps) userHoldsLink(provider, subject string) holdsFunc {
+	return func(ctx context.Context, owner string) (bool, error) {
+		u := &domain.User{}
+		if _, err := d.load(ctx, owner, u); err != nil {
+			return false, err
+		}
+		_, found := u.Link(provider, subject)
+		return u.Exists && found, nil
+	}
 }
 
 // releaseLinks releases the reservations of every account linked to u: the user commands call

@@ -49,12 +49,12 @@ func (h *UpdatePopulationHandler) Handle(ctx context.Context, in UpdatePopulatio
 	pos, err := d.appendEvents(ctx, stream, expected, env.ID, pop, events...)
 	if err != nil {
 		if renamed {
-			_ = d.release(context.WithoutCancel(ctx), env.ID, domain.UniquePopulation, newName, stream)
+			_ = d.releaseUnheld(context.WithoutCancel(ctx), env.ID, domain.UniquePopulation, newName, stream, d.populationHoldsName(newName))
 		}
 		return Committed{}, fmt.Errorf("update population %s: %w", pop.ID, err)
 	}
 	if renamed {
-		if err := d.release(ctx, env.ID, domain.UniquePopulation, oldName, stream); err != nil {
+		if err := d.releaseUnheld(ctx, env.ID, domain.UniquePopulation, oldName, stream, d.populationHoldsName(oldName)); err != nil {
 			return Committed{Position: pos}, fmt.Errorf("update population %s: committed, but releasing the old name: %w", pop.ID, err)
 		}
 	}

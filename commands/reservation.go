@@ -97,6 +97,19 @@ func (d *Deps) release(ctx context.Context, env, kind, value, owner string) erro
 	return nil
 }
 
+// releaseUnheld gives up owner's reservation of value unless holds, re-reading the owner, says
+// it holds the value after all: a concurrent change of the same owner may have claimed the value
+// (a claim is idempotent per owner) and committed it. Use it wherever the owner may still change
+// (after a failed append, and for the values a committed change gave up). A concurrent change
+// that commits the value between the check and the release can still lose its reservation.
+func (d *Deps) releaseUnheld(ctx context.Context, env, kind, value, owner string, holds holdsFunc) error {
+	held, err := holds(ctx, owner)
+	if err != nil || held {
+		return err
+	}
+	return d.release(ctx, env, kind, value, owner)
+}
+
 // readClaim returns the owner of the reservation stream's last claim.
 func (d *Deps) readClaim(ctx context.Context, stream string) (owner string, rev uint64, at time.Time, found bool, err error) {
 	opts := eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}

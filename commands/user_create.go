@@ -202,12 +202,13 @@ func (d *Deps) claimAll(ctx context.Context, env, owner string, claims []uniqueC
 	return err
 }
 
-// releaseAll gives up owner's claims, best effort: a claim left behind is an orphan that the
-// next claimant takes over after the grace period.
+// releaseAll gives up owner's claims but those the user holds after all (releaseUnheld), best
+// effort: a claim left behind is an orphan that the next claimant takes over after the grace
+// period.
 func (d *Deps) releaseAll(ctx context.Context, env, owner string, claims []uniqueClaim) error {
 	var errs []error
 	for _, c := range claims {
-		errs = append(errs, d.release(ctx, env, c.kind, c.value, owner))
+		errs = append(errs, d.releaseUnheld(ctx, env, c.kind, c.value, owner, d.userHolds(c.kind, c.value)))
 	}
 	return errors.Join(errs...)
 }
