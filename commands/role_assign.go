@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
@@ -85,7 +86,8 @@ type UnassignRoleHandler struct{ d *Deps }
 // NewUnassignRole returns the handler of UnassignRole.
 func NewUnassignRole(d *Deps) *UnassignRoleHandler { return &UnassignRoleHandler{d: d} }
 
-// Handle appends <subject>.role_unassigned; an unknown assignment is ErrNotFound on
+// Handle appends <subject>.role_unassigned; an unknown assignment, or one of another
+// environment or of the organization (held by an organization-wide client), is ErrNotFound on
 // "assignmentId". A concurrent change of the subject is retried.
 func (h *UnassignRoleHandler) Handle(ctx context.Context, in UnassignRole) (Committed, error) {
 	var out Committed
@@ -97,7 +99,13 @@ func (h *UnassignRoleHandler) Handle(ctx context.Context, in UnassignRole) (Comm
 		id := in.AssignmentID
 		out.Position, err = h.d.changeSubject(ctx, env.ID, in.SubjectType, in.SubjectID, subjectDecisions{
 			user: func(u *domain.User) ([]any, error) { return u.UnassignRole(id) }, group: func(g *domain.Group) ([]any, error) { return g.UnassignRole(id) },
-			client: func(c *domain.APIClient) ([]any, error) { return c.UnassignRole(id) }})
+			client: func(c *domain.APIClient) ([]any, error) {
+				// An organization-wide client also holds assignments beyond this environment.
+				if i := slices.IndexFunc(c.Roles, func(a domain.RoleAssignment) bool { return a.ID == id }); i >= 0 && c.Roles[i].EnvironmentID != env.ID {
+					return nil, &domain.FieldError{Field: "assignmentId", Reason: "no such role assignment", Kind: domain.ErrNotFound}
+				}
+				return c.UnassignRole(id)
+			}})
 		return err
 	})
 	return out, wrapOp("unassign role", err)
