@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -69,6 +70,10 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		code := codeOf(cause)
 		if code == "" {
+			if field, ok := argumentPath(ctx, gqlErr.Path); ok {
+				return &gqlerror.Error{Message: field + ": " + cause.Error(), Path: gqlErr.Path,
+					Extensions: map[string]any{"code": CodeInvalid, "field": field}}
+			}
 			log.ErrorContext(ctx, "graphql: unexpected error", "path", gqlErr.Path.String(), "error", cause)
 			return &gqlerror.Error{Message: internalMessage, Path: gqlErr.Path,
 				Extensions: map[string]any{"code": CodeInternal}}
@@ -80,6 +85,43 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return out
 	}
+}
+
+// argumentPath recognizes an error gqlgen raised while coercing one of the current field's
+// arguments (a custom scalar such as DateTime or JSON that does not parse): its path is the
+// field's, then an argument name, then input members and list indices. field is that remainder
+// ("input.until", "input.users[2].customAttributes").
+func argumentPath(ctx context.Context, path ast.Path) (field string, ok bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil {
+		return "", false
+	}
+	own := fc.Path()
+	if len(path) <= len(own) {
+		return "", false
+	}
+	for i := range own {
+		if path[i] != own[i] {
+			return "", false
+		}
+	}
+	arg, isName := path[len(own)].(ast.PathName)
+	if !isName || fc.Field.Arguments.ForName(string(arg)) == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, el := range path[len(own):] {
+		switch x := el.(type) {
+		case ast.PathName:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(x))
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(x))
+		}
+	}
+	return b.String(), true
 }
 
 // fieldPath prefixes a mutation's field paths with "input.".
