@@ -40,7 +40,8 @@ func toEnvironment(e *projections.Environment) *model.Environment {
 }
 
 func toPopulation(p *projections.Population) *model.Population {
-	return &model.Population{ID: p.ID, EnvironmentID: p.EnvironmentID, Name: p.Name, Description: optString(p.Description)}
+	return &model.Population{ID: p.ID, EnvironmentID: p.EnvironmentID, Name: p.Name, Description: optString(p.Description),
+		UserCount: p.UserCount}
 }
 
 func toAttribute(a domain.AttributeDef) *model.SchemaAttribute {

@@ -278,6 +278,7 @@ type ComplexityRoot struct {
 		EnvironmentID func(childComplexity int) int
 		ID            func(childComplexity int) int
 		Name          func(childComplexity int) int
+		UserCount     func(childComplexity int) int
 	}
 
 	PopulationPayload struct {
@@ -1646,6 +1647,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Population.Name(childComplexity), true
+	case "Population.userCount":
+		if e.ComplexityRoot.Population.UserCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Population.UserCount(childComplexity), true
 
 	case "PopulationPayload.population":
 		if e.ComplexityRoot.PopulationPayload.Population == nil {
@@ -2653,6 +2660,8 @@ type Population {
   environmentId: ID!
   name: String!
   description: String
+  "How many users the population holds."
+  userCount: Int!
 }
 
 enum AttributeType {
@@ -3544,6 +3553,8 @@ func (ec *executionContext) childFields_Population(ctx context.Context, field gr
 		return ec.fieldContext_Population_name(ctx, field)
 	case "description":
 		return ec.fieldContext_Population_description(ctx, field)
+	case "userCount":
+		return ec.fieldContext_Population_userCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Population", field.Name)
 }
@@ -9467,6 +9478,29 @@ func (ec *executionContext) _Population_description(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Population_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Population", field, false, false, "String")
+}
+
+func (ec *executionContext) _Population_userCount(ctx context.Context, field graphql.CollectedField, obj *model.Population) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Population_userCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Population_userCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Population", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PopulationPayload_population(ctx context.Context, field graphql.CollectedField, obj *model.PopulationPayload) (ret graphql.Marshaler) {
@@ -17669,6 +17703,11 @@ func (ec *executionContext) _Population(ctx context.Context, sel ast.SelectionSe
 		case "description":
 			out.Values[i] = ec._Population_description(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userCount":
+			out.Values[i] = ec._Population_userCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

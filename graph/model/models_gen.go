@@ -408,6 +408,8 @@ type Population struct {
 	EnvironmentID string  `json:"environmentId"`
 	Name          string  `json:"name"`
 	Description   *string `json:"description,omitempty"`
+	// How many users the population holds.
+	UserCount int `json:"userCount"`
 }
 
 type PopulationPayload struct {
