@@ -10,7 +10,7 @@ func TestPopulationUserCount(t *testing.T) {
 	e.createUser(org, envID, "ann", "eng", "123456", popID)
 	e.createUser(org, envID, "bob", "eng", "654321", popID)
 	var out struct {
-		Population struct{ UserCount int }
+		Population  struct{ UserCount int }
 		Populations []struct {
 			ID        string
 			UserCount int
