@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"net"
 	"net/http"
@@ -39,12 +38,6 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// HashToken is the hex SHA-256 of a bearer token, as the log and the read model keep it.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // authenticate resolves the request's bearer token to a principal, or returns errUnauthenticated
 // (never saying which of missing, unknown, revoked or expired it was). An unknown token gets one
 // bounded wait for the read model to reach the head of the log.
@@ -54,7 +47,7 @@ func (h *handler) authenticate(r *http.Request) (*Principal, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, errUnauthenticated
 	}
-	hash := HashToken(token)
+	hash := commands.HashToken(token)
 	client, tok, found := h.cfg.ReadModel.APIClientByTokenHash(hash, h.cfg.Now())
 	if !found {
 		ctx, cancel := context.WithTimeout(r.Context(), authCatchUpTimeout)

@@ -96,7 +96,7 @@ func (e *env) client(envID string, roles ...domain.RoleAssignment) string {
 	}
 	e.appendEvents(domain.StreamName(domain.CategoryAPIClient, id), envID,
 		domain.APIClientCreated{EnvironmentID: envID, ClientID: id, Name: "test", Roles: roles},
-		domain.APIClientTokenIssued{EnvironmentID: envID, ClientID: id, TokenID: uuid.NewString(), SHA256: graph.HashToken(token)})
+		domain.APIClientTokenIssued{EnvironmentID: envID, ClientID: id, TokenID: uuid.NewString(), SHA256: commands.HashToken(token)})
 	return token
 }
 
