@@ -49,13 +49,18 @@ func (d *Deps) groupHoldsName(name string) holdsFunc {
 // validateGroupFilter checks a dynamic group's SCIM filter (RFC 7644 §3.4.2.2): it must parse,
 // and name only core or system user attributes (domain.CanonicalUserAttribute) or custom
 // attributes of schema. Errors are *domain.FieldError on "filter".
-func validateGroupFilter(expr string, schema *domain.Schema) error {
+func validateGroupFilter(expr string, schema *domain.Schema) (err error) {
 	if expr == "" {
 		return nil
 	}
+	defer func() {
+		if r := recover(); r != nil { // the parser panics on some inputs; they are still only bad input
+			err = domain.FilterSyntaxError("filter", expr, "")
+		}
+	}()
 	parsed, err := filter.ParseFilter([]byte(expr))
 	if err != nil {
-		return domain.Invalidf("filter", "is not a valid SCIM filter")
+		return domain.FilterSyntaxError("filter", expr, err.Error())
 	}
 	var errs []error
 	check := func(path filter.AttributePath, prefix string) {

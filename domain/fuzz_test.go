@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -89,4 +90,18 @@ func FuzzAttributeDef(f *testing.F) {
 		}
 		fieldErrorsOnly(t, ValidateAttributeDef(def))
 	})
+}
+
+func TestFilterSyntaxError(t *testing.T) {
+	err := FilterSyntaxError("filter", `username eq "a" and`, "parse conflict [00:015]: expected int32 '\uFFFD' but got ' '")
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "filter" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("%v is not an INVALID error on filter", err)
+	}
+	if want := `cannot parse from character 15 ("\" and")`; !strings.Contains(fe.Reason, want) || strings.Contains(fe.Reason, "int32") {
+		t.Errorf("reason %q: want %q and none of the parser's internals", fe.Reason, want)
+	}
+	if err := FilterSyntaxError("filter", "x", "parse conflict [00:099]: nonsense"); !strings.Contains(err.Error(), "not a valid SCIM filter; want") {
+		t.Errorf("an out-of-range position: %v", err)
+	}
 }

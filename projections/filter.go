@@ -51,7 +51,7 @@ func parseFilter(filter string) (expr scim.Expression, err error) {
 	}()
 	expr, err = scim.ParseFilter([]byte(filter))
 	if err != nil {
-		return nil, filterErr("not a valid SCIM filter: %v", err)
+		return nil, domain.FilterSyntaxError("filter", filter, err.Error())
 	}
 	if expr == nil {
 		return nil, filterErr("not a valid SCIM filter")
