@@ -17,8 +17,10 @@ package domain
 //     could not be reserved.
 //   - unique applies to single-valued STRING attributes only; values are compared
 //     case-insensitively, surrounding space ignored.
-//   - Attribute names are case-insensitively unique and never renamed; removing an attribute
-//     and adding one of the same name later starts from no values.
+//   - Attribute names are case-insensitively unique and never renamed. The name of an attribute
+//     removed while it held data (a forced removal) cannot be used again: users' earlier values
+//     and unique reservations of it remain in the log, and a new attribute must not inherit
+//     them. An attribute removed while it held nothing leaves its name free.
 
 import (
 	"bytes"
@@ -38,6 +40,8 @@ type Schema struct {
 	attrs         map[string]AttributeDef // by lower-case name
 	regex         map[string]*regexp.Regexp
 	order         []string // lower-case names, in the order they were added
+	// retired holds the lower-case names of attributes removed by force: never reused.
+	retired map[string]bool
 }
 
 // Apply folds one event payload into the state.
@@ -51,6 +55,12 @@ func (s *Schema) Apply(event any) {
 		s.put(ev.Attribute)
 	case SchemaAttributeRemoved:
 		k := strings.ToLower(ev.Name)
+		if ev.Forced {
+			if s.retired == nil {
+				s.retired = map[string]bool{}
+			}
+			s.retired[k] = true
+		}
 		delete(s.attrs, k)
 		delete(s.regex, k)
 		s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == k })
@@ -182,6 +192,9 @@ func (s *Schema) AddAttribute(env string, def AttributeDef) ([]any, error) {
 	}
 	if _, ok := s.Attribute(def.Name); ok {
 		return nil, FieldConflictf("name", "attribute %q already exists", def.Name)
+	}
+	if s.retired[strings.ToLower(def.Name)] {
+		return nil, FieldConflictf("name", "attribute %q was removed while users held values of it; its name cannot be used again", def.Name)
 	}
 	def.Enum = slices.Clone(def.Enum)
 	return []any{SchemaAttributeAdded{EnvironmentID: env, Attribute: def}}, nil

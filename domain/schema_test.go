@@ -165,7 +165,19 @@ func TestSchemaUpdateRules(t *testing.T) {
 	if _, ok := s.Attribute("code"); ok || len(s.Attributes()) != 0 {
 		t.Error("attribute still defined after removal")
 	}
-	if evs, err := s.AddAttribute("e", base); err != nil || len(evs) != 1 {
-		t.Errorf("re-adding a removed name: %v", err)
+	if _, err := s.AddAttribute("e", base); !errors.Is(err, ErrConflict) {
+		t.Errorf("re-adding the name of an attribute removed by force: %v, want ErrConflict", err)
+	}
+	// A removal of an attribute nobody held leaves its name free.
+	other := AttributeDef{Name: "spare", Type: AttributeString}
+	evs, _ = s.AddAttribute("e", other)
+	s.Apply(evs[0])
+	evs, err = s.RemoveAttribute("e", "spare", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(evs[0])
+	if evs, err := s.AddAttribute("e", other); err != nil || len(evs) != 1 {
+		t.Errorf("re-adding the name of an attribute removed while unused: %v", err)
 	}
 }

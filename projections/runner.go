@@ -238,7 +238,9 @@ func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
 		return
 	}
 	if cap(c.changes) < len(c.events) {
-		c.changes = make([]Change, 0, max(len(c.events), catchUpBatch))
+		// Exactly what the chunk needs: live chunks hold one event, and a recycled catch-up
+		// chunk keeps its capacity (a live event must not cost a catch-up batch's slice).
+		c.changes = make([]Change, 0, len(c.events))
 	}
 	var done eventstore.Position // the last event handled
 	for i := range c.events {
