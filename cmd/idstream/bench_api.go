@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,6 +28,7 @@ type benchAPIOptions struct {
 	Reads       int
 	Restart     bool
 	Dir         string
+	ProfileDir  string
 }
 
 func newBenchAPICommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {
@@ -49,6 +53,7 @@ func newBenchAPICommand(lookupEnv func(string) (string, bool), stdout, stderr io
 	fs.IntVar(&o.Reads, "reads", o.Reads, "requests per read measurement")
 	fs.BoolVar(&o.Restart, "restart", o.Restart, "in-process only: restart and time until the read models are ready")
 	fs.StringVar(&o.Dir, "dir", "", "in-process only: data directory (default: a temporary one, removed afterwards)")
+	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase (createuser, import, restart) to this directory")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return benchAPI(cmd.Context(), o, lookupEnv, stdout, stderr)
 	}
@@ -105,6 +110,10 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 
 	// createUser, concurrent clients, no password.
 	fmt.Fprintf(stderr, "createUser: %d clients for %s\n", o.Clients, o.Duration)
+	stopProfile, err := startPhaseProfile(o.ProfileDir, "createuser")
+	if err != nil {
+		return err
+	}
 	var lat latencies
 	var created, failed atomic.Int64
 	var ids sync.Map
@@ -137,6 +146,7 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 	wg.Wait()
 	cancel()
 	el := time.Since(start)
+	stopProfile()
 	rows = append(rows, benchRow{"createUser (GraphQL, no password)", fmt.Sprintf("%.0f users/s", float64(created.Load())/el.Seconds()),
 		ms(lat.quantile(.5)), ms(lat.quantile(.95)), ms(lat.quantile(.99)),
 		fmt.Sprintf("%d clients, %d created, %d failed", o.Clients, created.Load(), failed.Load())})
@@ -144,6 +154,10 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 	// importUsers with pre-hashed passwords.
 	if o.ImportUsers > 0 {
 		fmt.Fprintf(stderr, "importUsers: %d users in batches of %d\n", o.ImportUsers, o.ImportBatch)
+		stopProfile, err := startPhaseProfile(o.ProfileDir, "import")
+		if err != nil {
+			return err
+		}
 		// One real bcrypt hash (cost 4) for every user: the import checks its format; the
 		// password is verified, and rehashed, only at the user's first check.
 		raw, err := bcrypt.GenerateFromPassword([]byte("Imported-pass-1"), 4)
@@ -191,6 +205,7 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 		}
 		wg.Wait()
 		el := time.Since(start)
+		stopProfile()
 		if e, _ := importErr.Load().(error); e != nil {
 			fmt.Fprintf(stderr, "importUsers: %v\n", e)
 		}
@@ -248,7 +263,12 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 	}
 	if o.Restart && target.restart != nil {
 		fmt.Fprintln(stderr, "restart: closing and reopening until the read models are ready")
+		stopProfile, err := startPhaseProfile(o.ProfileDir, "restart")
+		if err != nil {
+			return err
+		}
 		d, events, err := target.restart(ctx)
+		stopProfile()
 		if err != nil {
 			return fmt.Errorf("restart: %w", err)
 		}
@@ -262,4 +282,21 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.what, r.rate, r.p50, r.p95, r.p99, r.note)
 	}
 	return tw.Flush()
+}
+
+// startPhaseProfile starts a CPU profile of one phase into dir/<phase>.pprof; with dir empty it
+// does nothing. The returned function stops it.
+func startPhaseProfile(dir, phase string) (stop func(), err error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, phase+".pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
