@@ -1,5 +1,5 @@
 # Targets for developers and CI. `make test` is the test command of README.md and .ci/run.
-.PHONY: run test generate lint bench
+.PHONY: run test generate lint bench bench-eventstore bench-directory
 
 run:
 	go run ./cmd/idstream serve
@@ -16,10 +16,19 @@ lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-# Event-store benchmarks: the go test benchmarks (appends against a raw fsync baseline, scan and
+# Benchmarks. Event store: the go test benchmarks (appends against a raw fsync baseline, scan and
 # catch-up of 1M events, live latency), then the same workloads end to end through the binary.
+# Directory: the read model over 1M users (queries, heap, cold replay), bulk import into the
+# store, then the GraphQL API end to end (createUser, importUsers of 1M users, reads, restart).
 # BENCHFLAGS adds flags, e.g. BENCHFLAGS='-count 3'. Run it on a quiet machine.
 BENCHTIME ?= 3s
-bench:
+bench: bench-eventstore bench-directory
+
+bench-eventstore:
 	go test -run '^$$' -bench . -benchtime=$(BENCHTIME) -timeout 60m $(BENCHFLAGS) ./eventstore/...
 	go run ./cmd/idstream bench eventstore
+
+bench-directory:
+	go test -run '^$$' -bench . -benchtime=3x -timeout 60m $(BENCHFLAGS) ./projections
+	go test -run '^$$' -bench ImportUsers -benchtime=200000x -timeout 60m $(BENCHFLAGS) ./commands
+	go run ./cmd/idstream bench api --import-users 1000000 --duration 20s
