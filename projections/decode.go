@@ -230,6 +230,7 @@ func (d *userCreatedDecoder) pendingStr(s *jsonScanner, dst *string) bool {
 // A name seen twice keeps its last value, as encoding/json does in a map.
 func (d *userCreatedDecoder) customValue(s *jsonScanner, key []byte) bool {
 	c := pendingCustom{}
+	s.ws() // the value's bytes start at its first byte, as a json.RawMessage's do
 	start := s.i
 	if s.peek() == '"' {
 		if _, ok := s.str(); !ok {

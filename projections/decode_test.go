@@ -71,6 +71,7 @@ func TestUserCreatedDecoderMatchesEncodingJSON(t *testing.T) {
 		`{"custom":{"x":"1","x":true,"y":false}}`,
 		`{"custom":{"x":"1"},"custom":{"y":"2"}}`,
 		`{"profile":{"username":"日本語"}}`,
+		"{\"custom\":{\"x\": \"1\",\"y\":\n\ttrue , \"z\" :\t\"2\" }}",
 	}
 	for _, in := range accepted {
 		if !checkUserCreatedDecoder(t, d, []byte(in)) {
