@@ -68,8 +68,10 @@ func NewImportUsers(d *Deps, hasher PasswordHasher) *ImportUsersHandler {
 // users is consumed as workers free up, and results are reported as they complete. The
 // environment, its schema and populations are read once per import, so a schema change during
 // the import is not seen by it. One user failing does not stop the others; the returned error
-// is only for the import itself (the environment is missing, or ctx ended: users not yet
-// started are then not reported).
+// is only for the import itself (the environment is missing, or ctx ended). When ctx ends,
+// users already started are finished (their results are exact: a user reported failed was not
+// created), users already taken from users but not started are reported failed with
+// domain.ErrUnavailable, and the rest are not read.
 func (h *ImportUsersHandler) Handle(ctx context.Context, envID string, users iter.Seq[ImportUser], opts ImportUsersOptions) (ImportUsersResult, error) {
 	scope, err := h.d.userScope(ctx, envID)
 	if err != nil {
@@ -92,7 +94,15 @@ func (h *ImportUsersHandler) Handle(ctx context.Context, envID string, users ite
 				in := CreateUser{EnvironmentID: scope.env.ID, PopulationID: j.user.PopulationID, Profile: j.user.Profile,
 					Custom: j.user.Custom, Enabled: j.user.Enabled, Password: j.user.Password,
 					PasswordHash: j.user.PasswordHash, MustChangePassword: j.user.MustChangePassword}
-				res, err := h.d.createUser(ctx, scope, h.hasher, in)
+				var res CreateUserResult
+				err := ctx.Err()
+				if err == nil {
+					// A user started is carried through whatever ctx does meanwhile: an append
+					// abandoned in flight may still commit, and the result must say which.
+					res, err = h.d.createUser(context.WithoutCancel(ctx), scope, h.hasher, in)
+				} else {
+					err = fmt.Errorf("create user: not started, the import ended: %w: %w", domain.ErrUnavailable, err)
+				}
 				results <- ImportUserResult{Index: j.index, UserID: res.UserID, Position: res.Position, Err: err}
 			}
 		})

@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/idstream/idstream/commands/password"
 	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/embedded"
 )
 
@@ -98,5 +101,58 @@ func BenchmarkImportUsers(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
 		})
+	}
+}
+
+// TestImportUsersCancelledResultsAreExact cancels imports while users are in flight: a user
+// reported created exists, and a user reported failed does not (an append abandoned mid-flight
+// used to commit after its user was reported failed).
+func TestImportUsersCancelledResultsAreExact(t *testing.T) {
+	f := newFixture(t)
+	for round := range 8 {
+		env, _ := f.env()
+		users := slices.Collect(importUsers(300, fmt.Sprintf("r%d-", round)))
+		ctx, cancel := context.WithCancel(f.ctx)
+		seq := func(yield func(ImportUser) bool) {
+			for i, u := range users {
+				if i == 100 {
+					cancel()
+				}
+				if !yield(u) {
+					return
+				}
+			}
+		}
+		results := map[int]ImportUserResult{}
+		sum, err := f.dir.ImportUsers.Handle(ctx, env, seq, ImportUsersOptions{Workers: 16, OnResult: func(r ImportUserResult) { results[r.Index] = r }})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("import error %v, want context.Canceled", err)
+		}
+		created := map[string]bool{} // usernames with a user.created in the log
+		for e, err := range f.d.Store.ReadAll(f.ctx, eventstore.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type == domain.EvUserCreated && e.Metadata.EnvironmentID == env {
+				var uc domain.UserCreated
+				if err := json.Unmarshal(e.Data, &uc); err != nil {
+					t.Fatal(err)
+				}
+				created[uc.Profile.Username] = true
+			}
+		}
+		if len(created) != sum.Created {
+			t.Fatalf("round %d: summary says %d created, the log holds %d", round, sum.Created, len(created))
+		}
+		for i, r := range results {
+			name := users[i].Profile.Username
+			if (r.Err == nil) != created[name] {
+				t.Fatalf("round %d: user %d (%s) reported %v, in the log: %v", round, i, name, r.Err, created[name])
+			}
+			if r.Err != nil && !errors.Is(r.Err, domain.ErrUnavailable) {
+				t.Fatalf("round %d: user %d not started: %v, want ErrUnavailable", round, i, r.Err)
+			}
+		}
 	}
 }
