@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -110,19 +112,11 @@ func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, l
 	if err != nil {
 		return fmt.Errorf("bootstrap the admin API client: %w", err)
 	}
-	path := filepath.Join(dataDir, adminTokenFile)
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return err
-	}
-	// Replace any stale file from an earlier, emptied log; never widen its mode.
-	_ = os.Remove(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	path, err := writeAdminToken(dataDir, token)
 	if err != nil {
-		return fmt.Errorf("write the admin token: %w", err)
-	}
-	_, werr := fmt.Fprintln(f, token)
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("write the admin token to %s: %w", path, err)
+		// The client exists in the log, so the next start will not bootstrap again.
+		return fmt.Errorf("%w (the admin API client %s was created but its token is lost: stop idstream and run "+
+			"\"idstream token bootstrap\" to issue a new one)", err, clientID)
 	}
 	if err := a.runner.WaitFor(ctx, pos); err != nil {
 		return err
@@ -130,6 +124,45 @@ func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, l
 	log.Info("bootstrap admin API client created", "client", clientID, "token_file", path)
 	_, err = fmt.Fprintf(stdout, "admin token written to %s\n", path)
 	return err
+}
+
+// adminTokenPresent reports whether <dataDir>/admin.token exists and holds anything but white
+// space.
+func adminTokenPresent(dataDir string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, adminTokenFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return len(bytes.TrimSpace(b)) > 0, err
+}
+
+// writeAdminToken writes token to <dataDir>/admin.token, mode 0600, and returns the path. The
+// file is replaced atomically (a temporary file synced, then renamed), so a crash leaves either
+// the old file or the whole new one.
+func writeAdminToken(dataDir, token string) (string, error) {
+	path := filepath.Join(dataDir, adminTokenFile)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return path, fmt.Errorf("write the admin token: %w", err)
+	}
+	f, err := os.CreateTemp(dataDir, adminTokenFile+".*.tmp") // mode 0600
+	if err != nil {
+		return path, fmt.Errorf("write the admin token: %w", err)
+	}
+	tmp := f.Name()
+	_, werr := fmt.Fprintln(f, token)
+	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		os.Remove(tmp)
+		return path, fmt.Errorf("write the admin token to %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return path, fmt.Errorf("write the admin token to %s: %w", path, err)
+	}
+	if d, err := os.Open(dataDir); err == nil { // make the rename durable
+		d.Sync()
+		d.Close()
+	}
+	return path, nil
 }
 
 // registerMetrics exports the read model's lag.

@@ -20,8 +20,8 @@ type tokenCreateOptions struct {
 }
 
 func newTokenCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Issue API tokens from a running idstream"}
-	cmd.AddCommand(newTokenCreateCommand(lookupEnv, stdout, stderr))
+	cmd := &cobra.Command{Use: "token", Short: "Issue API tokens (create: from a running idstream; bootstrap: offline recovery of the admin token)"}
+	cmd.AddCommand(newTokenCreateCommand(lookupEnv, stdout, stderr), newTokenBootstrapCommand(lookupEnv, stdout, stderr))
 	return cmd
 }
 
