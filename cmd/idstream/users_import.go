@@ -100,6 +100,14 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *co
 	var batch []map[string]any
 	var lines []int
 	lastReport := time.Now()
+	barShown := false // the progress bar holds the current line: end it before another message
+	report := func(format string, args ...any) {
+		if barShown {
+			fmt.Fprintln(progress)
+			barShown = false
+		}
+		fmt.Fprintf(progress, format, args...)
+	}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -121,7 +129,7 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *co
 		}
 		for _, r := range out.ImportUsers.Results {
 			if r.Error != nil && r.Index >= 0 && r.Index < len(lines) {
-				fmt.Fprintf(progress, "line %d: %s: %s (%s)\n", lines[r.Index], r.Error.Field, r.Error.Message, r.Error.Code)
+				report("line %d: %s: %s (%s)\n", lines[r.Index], r.Error.Field, r.Error.Message, r.Error.Code)
 			}
 		}
 		sum.Created += out.ImportUsers.Created
@@ -131,6 +139,7 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *co
 			lastReport = time.Now()
 			fmt.Fprintf(progress, "\r%s %d users imported, %d rejected, %.0f users/s ", in.bar(),
 				sum.Created, sum.Rejected, float64(sum.Created)/time.Since(start).Seconds())
+			barShown = true
 		}
 		return nil
 	}
@@ -141,7 +150,7 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *co
 		}
 		var user map[string]any
 		if err := json.Unmarshal(line, &user); err != nil {
-			fmt.Fprintf(progress, "line %d: not a JSON object: %v\n", n, err)
+			report("line %d: not a JSON object: %v\n", n, err)
 			sum.Rejected++
 			continue
 		}
@@ -160,7 +169,9 @@ func importUsers(ctx context.Context, c *gqlClient, o usersImportOptions, in *co
 	if err == nil {
 		err = flush()
 	}
-	fmt.Fprintln(progress)
+	if barShown {
+		fmt.Fprintln(progress)
+	}
 	sum.Elapsed = time.Since(start)
 	return sum, err
 }
