@@ -18,6 +18,7 @@ func main() { os.Exit(runMain()) }
 func runMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	applyGCPercent(os.LookupEnv)
 	return run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 }
 
