@@ -43,7 +43,8 @@ const (
 // see domain.CoreAttributePaths), custom attributes by name, and populationId, enabled, locked,
 // lockReason, lockedUntil, password, mustChangePassword, passwordFailures,
 // mfaDevices.<id>, consents.<id>, linkedAccounts.<id>, roles.<assignment id>; a group's name,
-// description, kind, filter, filterError, roles.<id>, members.<user id>, groups.<group id>; a
+// description, kind, filter, filterError, roles.<id>, members.<user id>, groups.<group id>
+// (direct members of a direct group); a
 // population's name and description; an environment's name, defaultPopulationId,
 // passwordPolicy and schema.<attribute name>.
 type AttributeChange struct {
@@ -180,7 +181,10 @@ func (w *walker) flatten() (map[string]string, bool) {
 		if err != nil {
 			return nil, false
 		}
-		members, _ := w.d.GroupMembers(w.env, w.id, false)
+		var members GroupMembers
+		if g.Kind != domain.GroupDynamic { // a dynamic group's members: see GroupAt
+			members, _ = w.d.GroupMembers(w.env, w.id, false)
+		}
 		flattenGroup(m, g, members)
 	case ResourcePopulation:
 		p, err := w.d.Population(w.env, w.id)

@@ -209,7 +209,8 @@ func (h *History) UserAt(ctx context.Context, env, userID string, pos eventstore
 }
 
 // GroupAt returns group groupID of environment env as of pos, with its direct members (users
-// and nested groups) then. Errors as UserAt's.
+// and nested groups) then. A dynamic group's members are not given (their computation is an
+// environment-wide question): its Members are empty. Errors as UserAt's.
 func (h *History) GroupAt(ctx context.Context, env, groupID string, pos eventstore.Position) (GroupVersion, error) {
 	if err := checkPos(pos); err != nil {
 		return GroupVersion{}, err
@@ -222,6 +223,9 @@ func (h *History) GroupAt(ctx context.Context, env, groupID string, pos eventsto
 	g, err := d.Group(env, groupID)
 	if err != nil {
 		return GroupVersion{}, asOf(err, pos)
+	}
+	if g.Kind == domain.GroupDynamic {
+		return GroupVersion{Group: g}, nil
 	}
 	m, err := d.GroupMembers(env, groupID, false)
 	if err != nil {
