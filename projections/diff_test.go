@@ -285,3 +285,56 @@ func TestVersionsAndResourcePositionAt(t *testing.T) {
 		t.Fatalf("empty ID: %v", err)
 	}
 }
+
+// TestDiffOfGroupPopulationEnvironment checks the diffs of the other resource types.
+func TestDiffOfGroupPopulationEnvironment(t *testing.T) {
+	f := newHistFixture(t)
+	ctx, d := f.ctx, f.dir
+	env := must(d.CreateEnvironment.Handle(ctx, commands.CreateEnvironment{Name: "Acme"})).EnvironmentID
+	ann := must(d.CreateUser.Handle(ctx, commands.CreateUser{EnvironmentID: env, Profile: domain.Profile{Username: "ann"}})).UserID
+	bob := must(d.CreateUser.Handle(ctx, commands.CreateUser{EnvironmentID: env, Profile: domain.Profile{Username: "bob"}})).UserID
+	eng := must(d.CreateGroup.Handle(ctx, commands.CreateGroup{EnvironmentID: env, Name: "Engineering", Kind: domain.GroupDirect}))
+	pop := must(d.CreatePopulation.Handle(ctx, commands.CreatePopulation{EnvironmentID: env, Name: "Staff"}))
+	f.ok(d.AddGroupMember.Handle(ctx, commands.AddGroupMember{EnvironmentID: env, GroupID: eng.GroupID, MemberType: domain.MemberUser, MemberID: bob}))
+	from := f.head()
+	f.ok(d.AddGroupMember.Handle(ctx, commands.AddGroupMember{EnvironmentID: env, GroupID: eng.GroupID, MemberType: domain.MemberUser, MemberID: ann}))
+	f.ok(d.UpdateGroup.Handle(ctx, commands.UpdateGroup{EnvironmentID: env, GroupID: eng.GroupID, Name: "Engineering", Description: "builders"}))
+	f.ok(d.DeleteUser.Handle(ctx, commands.DeleteUser{EnvironmentID: env, UserID: bob}))
+	userDeleted := f.head()
+	f.ok(d.UpdatePopulation.Handle(ctx, commands.UpdatePopulation{EnvironmentID: env, PopulationID: pop.PopulationID, Name: "Employees"}))
+	f.ok(d.RenameEnvironment.Handle(ctx, commands.RenameEnvironment{EnvironmentID: env, Name: "Acme Corp"}))
+	to := f.head()
+
+	g := must(f.hist.Diff(ctx, env, eng.GroupID, from, to))
+	type ch struct{ path, op, before, after string }
+	var got []ch
+	for _, c := range g.Changes {
+		got = append(got, ch{c.Path, c.Op, c.Before, c.After})
+	}
+	want := []ch{{"description", ChangeAdded, "", "builders"}, {"members." + ann, ChangeAdded, "", "user"}, {"members." + bob, ChangeRemoved, "user", ""}}
+	if g.ResourceType != ResourceGroup || g.Status != DiffChanged || !reflect.DeepEqual(got, want) {
+		t.Fatalf("group diff %s %s: %+v\nwant %+v", g.ResourceType, g.Status, got, want)
+	}
+	if c := g.Changes[2]; c.EventType != domain.EvUserDeleted || c.Position != userDeleted {
+		t.Fatalf("bob left the group by %+v, want the user's deletion at %s", c, userDeleted)
+	}
+	p := must(f.hist.Diff(ctx, env, pop.PopulationID, from, to))
+	if p.ResourceType != ResourcePopulation || len(p.Changes) != 1 || p.Changes[0].Path != "name" || p.Changes[0].Before != "Staff" || p.Changes[0].After != "Employees" {
+		t.Fatalf("population diff: %+v", p)
+	}
+	e := must(f.hist.Diff(ctx, env, env, from, to))
+	if e.ResourceType != ResourceEnvironment || len(e.Changes) != 1 || e.Changes[0].Path != "name" || e.Changes[0].After != "Acme Corp" {
+		t.Fatalf("environment diff: %+v", e)
+	}
+	if _, err := f.hist.Diff(ctx, "01900000-0000-7000-8000-ffffffffffff", eng.GroupID, from, to); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("group diff in another environment: %v", err)
+	}
+	vs := must(f.hist.Versions(ctx, env, eng.GroupID))
+	var types []string
+	for _, v := range vs {
+		types = append(types, v.EventType)
+	}
+	if !reflect.DeepEqual(types, []string{domain.EvGroupCreated, domain.EvGroupMemberAdded, domain.EvGroupMemberAdded, domain.EvGroupUpdated, domain.EvUserDeleted}) {
+		t.Fatalf("group versions: %v", types)
+	}
+}

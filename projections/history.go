@@ -320,20 +320,19 @@ func (h *History) resourceEvents(ctx context.Context, env, id string, pos events
 }
 
 // ResourcePositionAt returns the position of the last event, in the streams resource
-// resourceID of env depends on, recorded at or before at: the position to replay for the
-// resource as of that instant. Nothing recorded by then is ErrNotFound; an unknown resource
-// too.
+// resourceID of env depends on, recorded (by the store's clock, RecordedAt) at or before at:
+// the position to replay the resource at as of that instant. Nothing recorded by then is
+// ErrNotFound; an unknown resource too. It reads the resource's streams whole, not the log.
 func (h *History) ResourcePositionAt(ctx context.Context, env, resourceID string, at time.Time) (eventstore.Position, error) {
 	_, evs, err := h.resourceEvents(ctx, env, resourceID, eventstore.Position{})
 	if err != nil {
 		return eventstore.Position{}, err
 	}
 	var pos eventstore.Position
-	for _, e := range evs {
-		if e.RecordedAt.After(at) {
-			break
+	for _, e := range evs { // not assuming commit times grow with positions across streams
+		if !e.RecordedAt.After(at) && pos.Less(e.Position) {
+			pos = e.Position
 		}
-		pos = e.Position
 	}
 	if pos.IsZero() {
 		return pos, domain.NotFoundf("resource %s as of %s: nothing recorded by then", resourceID, at.UTC().Format(time.RFC3339Nano))
