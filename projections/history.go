@@ -18,7 +18,11 @@ import (
 // schema's, and for a group its members' and nested groups'), up to the position, into a
 // throw-away Directory, so its cost grows with the resource's own events, not with the log.
 // A resource reads exactly as the live Directory showed it once it had applied the log up to
-// that position.
+// that position, but for what is environment-wide: a population's UserCount and a dynamic
+// group's members are not given.
+//
+// Positions are the store's; a position past the head reads the present. Errors of the store
+// are returned wrapped; a payload that does not decode is an error naming its position.
 //
 // A History is safe for concurrent use; it keeps no state between calls.
 type History struct {
