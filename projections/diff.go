@@ -40,7 +40,7 @@ const (
 // numbers in Go's formatting. Secrets never appear: a password reads "set at <time>".
 //
 // Paths: a user's core attributes by their API path (username, name.given, address.locality…,
-// see domain.CoreAttributePaths), custom attributes by name, and populationId, enabled, locked,
+// see domain.CoreAttributePaths), custom attributes as customAttributes.<name>, and populationId, enabled, locked,
 // lockReason, lockedUntil, password, mustChangePassword, passwordFailures,
 // mfaDevices.<id>, consents.<id>, linkedAccounts.<id>, roles.<assignment id>; a group's name,
 // description, kind, filter, filterError, roles.<id>, members.<user id>, groups.<group id>
@@ -228,7 +228,7 @@ func flattenUser(m map[string]string, u *User, passwordAt time.Time) {
 		put(m, p, u.Profile.CoreValue(p))
 	}
 	for _, c := range u.Custom {
-		m[c.Name] = string(c.Value)
+		m["customAttributes."+c.Name] = string(c.Value)
 	}
 	put(m, "populationId", u.PopulationID)
 	m["enabled"] = strconv.FormatBool(u.Enabled)

@@ -124,8 +124,8 @@ func TestDiffOfUser(t *testing.T) {
 		return out
 	}
 	upd := diff("created", "updated")
-	want := []ch{{"address.locality", ChangeAdded, "", "Lyon"}, {"badge", ChangeModified, `"B-1"`, `"B-2"`},
-		{"email", ChangeModified, "ann@example.com", "ann@acme.example"}, {"name.given", ChangeAdded, "", "Ann"}, {"vip", ChangeAdded, "", "true"}}
+	want := []ch{{"address.locality", ChangeAdded, "", "Lyon"}, {"customAttributes.badge", ChangeModified, `"B-1"`, `"B-2"`},
+		{"customAttributes.vip", ChangeAdded, "", "true"}, {"email", ChangeModified, "ann@example.com", "ann@acme.example"}, {"name.given", ChangeAdded, "", "Ann"}}
 	if got := flat(upd); upd.Status != DiffChanged || !reflect.DeepEqual(got, want) {
 		t.Fatalf("update: %s %+v\nwant %+v", upd.Status, got, want)
 	}
@@ -156,7 +156,7 @@ func TestDiffOfUser(t *testing.T) {
 		t.Fatalf("credentials: %+v", cred.Changes)
 	}
 	rm := diff("credentials", "badge removed")
-	if got := flat(rm); !reflect.DeepEqual(got, []ch{{"badge", ChangeRemoved, `"B-2"`, ""}}) || rm.Changes[0].EventType != domain.EvSchemaAttributeRemoved {
+	if got := flat(rm); !reflect.DeepEqual(got, []ch{{"customAttributes.badge", ChangeRemoved, `"B-2"`, ""}}) || rm.Changes[0].EventType != domain.EvSchemaAttributeRemoved {
 		t.Fatalf("forced removal: %+v", rm.Changes)
 	}
 	created := diff("before", "created")
