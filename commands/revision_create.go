@@ -51,6 +51,9 @@ func NewCreateConfigRevision(d *Deps, configs ConfigurationAt) *CreateConfigRevi
 // Creations commute: a concurrent one is reloaded and decided again (names stay unique).
 func (h *CreateConfigRevisionHandler) Handle(ctx context.Context, in CreateConfigRevision) (CreateConfigRevisionResult, error) {
 	d := h.d
+	if h.configs == nil {
+		return CreateConfigRevisionResult{}, errNoConfigurations("create configuration revision")
+	}
 	env, _, err := d.loadEnvironment(ctx, in.EnvironmentID)
 	if err != nil {
 		return CreateConfigRevisionResult{}, fmt.Errorf("create configuration revision: %w", err)
@@ -94,6 +97,11 @@ func (h *CreateConfigRevisionHandler) Handle(ctx context.Context, in CreateConfi
 		return CreateConfigRevisionResult{}, fmt.Errorf("create configuration revision: %w", err)
 	}
 	return out, nil
+}
+
+// errNoConfigurations is the answer of the revision commands when no ConfigurationAt was wired.
+func errNoConfigurations(op string) error {
+	return fmt.Errorf("%s: %w: no configuration source is wired (DirectoryPorts.Configurations)", op, domain.ErrUnavailable)
 }
 
 // loadConfigRevisions folds the configuration revisions of environment envID.

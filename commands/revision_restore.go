@@ -104,6 +104,9 @@ func NewRestoreConfigRevision(d *Deps, ports RevisionPorts) *RestoreConfigRevisi
 // the restore again recomputes the difference from the log and converges.
 func (h *RestoreConfigRevisionHandler) Handle(ctx context.Context, in RestoreConfigRevision) (RestoreConfigRevisionResult, error) {
 	d := h.d
+	if h.ports.Configurations == nil {
+		return RestoreConfigRevisionResult{}, errNoConfigurations("restore configuration revision")
+	}
 	env, _, err := d.loadEnvironment(ctx, in.EnvironmentID)
 	if err != nil {
 		return RestoreConfigRevisionResult{}, fmt.Errorf("restore configuration revision: %w", err)

@@ -250,3 +250,12 @@ func TestRestoreConfigRevisionConvergesAfterFailure(t *testing.T) {
 		t.Fatalf("third run: %+v, %v; want a no-op", again, err)
 	}
 }
+
+func TestConfigRevisionWithoutConfigurationSource(t *testing.T) {
+	f := newFixture(t)
+	env, _ := f.env()
+	_, err := f.dir.CreateConfigRevision.Handle(f.ctx, CreateConfigRevision{EnvironmentID: env, Name: "x"})
+	wantKind(t, err, domain.ErrUnavailable, "")
+	_, err = f.dir.RestoreConfigRevision.Handle(f.ctx, RestoreConfigRevision{EnvironmentID: env, RevisionID: env})
+	wantKind(t, err, domain.ErrUnavailable, "")
+}

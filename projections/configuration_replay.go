@@ -20,14 +20,27 @@ type ConfigurationReplay struct {
 
 // DirectoryAt returns a fresh Directory holding every event up to and including pos.
 func (r ConfigurationReplay) DirectoryAt(ctx context.Context, pos eventstore.Position) (*Directory, error) {
+	return r.replay(ctx, pos, directoryFilter(), "")
+}
+
+// configurationFilter matches the categories a configuration is folded from: no user events.
+func configurationFilter() *eventstore.Filter {
+	return &eventstore.Filter{EventTypePrefixes: []string{"environment.", "population.", "schema.", "group.", "grouptree."}}
+}
+
+// replay folds the events filter matches up to pos, of environment env only when env is set.
+func (r ConfigurationReplay) replay(ctx context.Context, pos eventstore.Position, filter *eventstore.Filter, env string) (*Directory, error) {
 	d := NewDirectory()
 	batch := make([]Change, 0, 1024)
-	for e, err := range r.Store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: directoryFilter()}) {
+	for e, err := range r.Store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: filter}) {
 		if err != nil {
 			return nil, fmt.Errorf("projections: replay to %s: %w", pos, err)
 		}
 		if pos.Less(e.Position) {
 			break
+		}
+		if env != "" && e.Metadata.EnvironmentID != env {
+			continue
 		}
 		payload, err := r.Registry.Decode(e)
 		if errors.Is(err, eventstore.ErrUnknownEventType) {
@@ -46,9 +59,10 @@ func (r ConfigurationReplay) DirectoryAt(ctx context.Context, pos eventstore.Pos
 }
 
 // ConfigurationAt returns environment env's configuration at pos (ErrNotFound when it did not
-// exist there).
+// exist there). It folds only env's configuration events (no user events), so its cost grows
+// with the log's length (read and filtered) but decodes only configuration events.
 func (r ConfigurationReplay) ConfigurationAt(ctx context.Context, env string, pos eventstore.Position) (domain.Configuration, error) {
-	d, err := r.DirectoryAt(ctx, pos)
+	d, err := r.replay(ctx, pos, configurationFilter(), env)
 	if err != nil {
 		return domain.Configuration{}, err
 	}

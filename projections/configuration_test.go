@@ -222,6 +222,13 @@ func TestConfigurationRevisionsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.config(env, end)
+	full, err := e.replay.DirectoryAt(ctx, end) // every event, users included: the same configuration
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc, err := full.Configuration(env); err != nil || !reflect.DeepEqual(fc, now) {
+		t.Fatalf("full replay's configuration %+v, %v; the configuration-only replay's %+v", fc, err, now)
+	}
 	if res.ToHash != r1.ContentHash || now.Hash() != r1.ContentHash || res.FromHash != r3.ContentHash {
 		t.Fatalf("restore: %+v; now %s; want %s from %s", res, now.Hash(), r1.ContentHash, r3.ContentHash)
 	}
