@@ -8,7 +8,7 @@ import (
 
 func sampleConfiguration() Configuration {
 	return Configuration{EnvironmentID: "e1", Name: "Acme", PasswordPolicy: DefaultPasswordPolicy(), DefaultPopulationID: "p1",
-		Attributes: []AttributeDef{{Name: "site", Type: AttributeString, Enum: []string{"a", "b"}}, {Name: "Badge", Type: AttributeBoolean}},
+		Attributes:  []AttributeDef{{Name: "site", Type: AttributeString, Enum: []string{"a", "b"}}, {Name: "Badge", Type: AttributeBoolean}},
 		Populations: []ConfigPopulation{{ID: "p1", Name: "Default"}, {ID: "p2", Name: "Staff", Description: "employees"}},
 		Groups: []ConfigGroup{
 			{ID: "g1", Name: "All", Kind: GroupDirect, Children: []string{"g3", "g2"}},
