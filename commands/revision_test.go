@@ -259,3 +259,39 @@ func TestConfigRevisionWithoutConfigurationSource(t *testing.T) {
 	_, err = f.dir.RestoreConfigRevision.Handle(f.ctx, RestoreConfigRevision{EnvironmentID: env, RevisionID: env})
 	wantKind(t, err, domain.ErrUnavailable, "")
 }
+
+// Names are unique under concurrent creations: one revision stream per environment, appended
+// with its expected revision.
+func TestCreateConfigRevisionConcurrentNames(t *testing.T) {
+	f := newRevisionFixture(t)
+	env, _ := f.env()
+	const n = 3 // 2n creations: each retry follows another's success, so 2n-1 < maxAttempts retries suffice
+	errs := make(chan error, 2*n)
+	for i := range 2 * n {
+		go func() {
+			name := "same"
+			if i%2 == 1 {
+				name = "distinct-" + string(rune('a'+i))
+			}
+			_, err := f.create.Handle(f.ctx, CreateConfigRevision{EnvironmentID: env, Name: name})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range 2 * n {
+		if err := <-errs; err == nil {
+			ok++
+		} else {
+			wantKind(t, err, domain.ErrConflict, "input.name")
+		}
+	}
+	revs := f.events("configrevision-" + env)
+	if ok != n+1 || len(revs) != n+1 {
+		t.Fatalf("%d creations succeeded, %d recorded; want %d (one \"same\", every distinct name)", ok, len(revs), n+1)
+	}
+	for i := 1; i < len(revs); i++ { // the chain holds under concurrency
+		if revs[i].(domain.ConfigRevisionCreated).PreviousRevisionID != revs[i-1].(domain.ConfigRevisionCreated).RevisionID {
+			t.Fatalf("revision %d not chained to %d", i, i-1)
+		}
+	}
+}
