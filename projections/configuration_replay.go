@@ -88,3 +88,14 @@ func ConfigRevisions(ctx context.Context, store eventstore.Store, reg *eventstor
 	}
 	return revs.Revisions(), nil
 }
+
+// RevisionConfiguration recomputes revision rev's configuration by replay to its position. Its
+// hash is rev.ContentHash unless the log was altered. A diff of two revisions is
+// DiffConfigurations of their RevisionConfiguration.
+func (r ConfigurationReplay) RevisionConfiguration(ctx context.Context, rev domain.ConfigRevision) (domain.Configuration, error) {
+	pos, err := eventstore.ParsePosition(rev.Position)
+	if err != nil {
+		return domain.Configuration{}, fmt.Errorf("projections: revision %s: %w", rev.RevisionID, err)
+	}
+	return r.ConfigurationAt(ctx, rev.EnvironmentID, pos)
+}

@@ -191,8 +191,11 @@ func TestConfigurationRevisionsEndToEnd(t *testing.T) {
 
 	// The diff of v1 and v2 names exactly what step 2 changed.
 	at := func(r domain.ConfigRevision) projections.Configuration {
-		pos, _ := eventstore.ParsePosition(r.Position)
-		return e.config(env, pos)
+		c, err := e.replay.RevisionConfiguration(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 	got := projections.DiffConfigurations(at(r1), at(r2))
 	want := []projections.ConfigChange{
