@@ -14,7 +14,9 @@ type Committed struct {
 // (implemented by projections), password hashing (commands/password) and the credential
 // commands' ports.
 type DirectoryPorts struct {
-	AttributeUsage  AttributeUsage
+	AttributeUsage AttributeUsage
+	// Configurations computes configurations at past positions (the revision commands).
+	Configurations  ConfigurationAt
 	Credentials     CredentialPorts
 	PasswordHasher  PasswordHasher
 	PopulationUsage PopulationUsage
@@ -27,6 +29,7 @@ type Directory struct {
 	AssignRole            *AssignRoleHandler
 	Bootstrap             *BootstrapHandler
 	CreateAPIClient       *CreateAPIClientHandler
+	CreateConfigRevision  *CreateConfigRevisionHandler
 	CreateEnvironment     *CreateEnvironmentHandler
 	CreateGroup           *CreateGroupHandler
 	CreatePopulation      *CreatePopulationHandler
@@ -48,6 +51,7 @@ type Directory struct {
 	PatchUser             *PatchUserHandler
 	RemoveGroupMember     *RemoveGroupMemberHandler
 	RenameEnvironment     *RenameEnvironmentHandler
+	RestoreConfigRevision *RestoreConfigRevisionHandler
 	RevokeToken           *RevokeTokenHandler
 	SetDefaultPopulation  *SetDefaultPopulationHandler
 	UnassignRole          *UnassignRoleHandler
@@ -65,6 +69,7 @@ func NewDirectory(d *Deps, ports DirectoryPorts) *Directory {
 		AssignRole:            NewAssignRole(d),
 		Bootstrap:             NewBootstrap(d),
 		CreateAPIClient:       NewCreateAPIClient(d),
+		CreateConfigRevision:  NewCreateConfigRevision(d, ports.Configurations),
 		CreateEnvironment:     NewCreateEnvironment(d),
 		CreateGroup:           NewCreateGroup(d),
 		CreatePopulation:      NewCreatePopulation(d),
@@ -86,6 +91,8 @@ func NewDirectory(d *Deps, ports DirectoryPorts) *Directory {
 		PatchUser:             NewPatchUser(d),
 		RemoveGroupMember:     NewRemoveGroupMember(d),
 		RenameEnvironment:     NewRenameEnvironment(d),
+		RestoreConfigRevision: NewRestoreConfigRevision(d, RevisionPorts{Configurations: ports.Configurations,
+			AttributeUsage: ports.AttributeUsage, PopulationUsage: ports.PopulationUsage}),
 		RevokeToken:           NewRevokeToken(d),
 		SetDefaultPopulation:  NewSetDefaultPopulation(d),
 		UnassignRole:          NewUnassignRole(d),

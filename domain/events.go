@@ -414,5 +414,7 @@ func EventTypes() []EventType {
 		{EvAPIClientRoleAssigned, 1, APIClientRoleAssigned{}},
 		{EvAPIClientRoleUnassigned, 1, APIClientRoleUnassigned{}},
 		{EvReservationClaimed, 1, ReservationClaimed{}},
+		{EvConfigRevisionCreated, 1, ConfigRevisionCreated{}},
+		{EvConfigRevisionRestored, 1, ConfigRevisionRestored{}},
 	}
 }
