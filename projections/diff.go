@@ -23,16 +23,12 @@ type ResourceDiff struct {
 	Changes []AttributeChange // sorted by Path
 }
 
-// Diff statuses and change operations.
+// Diff statuses. A change's operation is a ChangeKind, as in configuration diffs.
 const (
 	DiffCreated   = "CREATED"
 	DiffDeleted   = "DELETED"
 	DiffChanged   = "CHANGED"
 	DiffUnchanged = "UNCHANGED"
-
-	ChangeAdded    = "ADDED"
-	ChangeRemoved  = "REMOVED"
-	ChangeModified = "MODIFIED"
 )
 
 // AttributeChange is one attribute whose value at From differs from its value at To. Values are
@@ -49,9 +45,9 @@ const (
 // passwordPolicy and schema.<attribute name>.
 type AttributeChange struct {
 	Path   string
-	Op     string // ChangeAdded, ChangeRemoved or ChangeModified
-	Before string // "" when added
-	After  string // "" when removed
+	Op     ChangeKind // ChangeAdded, ChangeRemoved or ChangeChanged
+	Before string     // "" when added
+	After  string     // "" when removed
 	// The last event within (From, To] that changed the attribute.
 	Position   eventstore.Position
 	RecordedAt time.Time
@@ -108,7 +104,7 @@ func (h *History) Diff(ctx context.Context, env, resourceID string, from, to eve
 		d.Status = DiffDeleted
 	}
 	for p := range changedPaths(before, after) {
-		c := AttributeChange{Path: p, Before: before[p], After: after[p], Op: ChangeModified}
+		c := AttributeChange{Path: p, Before: before[p], After: after[p], Op: ChangeChanged}
 		if _, ok := before[p]; !ok {
 			c.Op = ChangeAdded
 		} else if _, ok := after[p]; !ok {

@@ -115,7 +115,11 @@ func TestDiffOfUser(t *testing.T) {
 		}
 		return d
 	}
-	type ch struct{ path, op, before, after string }
+	type ch struct {
+		path          string
+		op            ChangeKind
+		before, after string
+	}
 	flat := func(d ResourceDiff) []ch {
 		var out []ch
 		for _, c := range d.Changes {
@@ -124,8 +128,8 @@ func TestDiffOfUser(t *testing.T) {
 		return out
 	}
 	upd := diff("created", "updated")
-	want := []ch{{"address.locality", ChangeAdded, "", "Lyon"}, {"customAttributes.badge", ChangeModified, `"B-1"`, `"B-2"`},
-		{"customAttributes.vip", ChangeAdded, "", "true"}, {"email", ChangeModified, "ann@example.com", "ann@acme.example"}, {"name.given", ChangeAdded, "", "Ann"}}
+	want := []ch{{"address.locality", ChangeAdded, "", "Lyon"}, {"customAttributes.badge", ChangeChanged, `"B-1"`, `"B-2"`},
+		{"customAttributes.vip", ChangeAdded, "", "true"}, {"email", ChangeChanged, "ann@example.com", "ann@acme.example"}, {"name.given", ChangeAdded, "", "Ann"}}
 	if got := flat(upd); upd.Status != DiffChanged || !reflect.DeepEqual(got, want) {
 		t.Fatalf("update: %s %+v\nwant %+v", upd.Status, got, want)
 	}
@@ -136,7 +140,7 @@ func TestDiffOfUser(t *testing.T) {
 	}
 	// Changes within the range that cancel out are not changes; each attribute names its last change.
 	life := diff("updated", "moved")
-	if got := flat(life); !reflect.DeepEqual(got, []ch{{"populationId", ChangeModified, must(f.hist.UserAt(f.ctx, env, ann, steps["updated"])).PopulationID,
+	if got := flat(life); !reflect.DeepEqual(got, []ch{{"populationId", ChangeChanged, must(f.hist.UserAt(f.ctx, env, ann, steps["updated"])).PopulationID,
 		must(f.hist.UserAt(f.ctx, env, ann, steps["moved"])).PopulationID}}) {
 		t.Fatalf("disable, enable, lock, unlock, move: %+v", got)
 	}
@@ -306,7 +310,11 @@ func TestDiffOfGroupPopulationEnvironment(t *testing.T) {
 	to := f.head()
 
 	g := must(f.hist.Diff(ctx, env, eng.GroupID, from, to))
-	type ch struct{ path, op, before, after string }
+	type ch struct {
+		path          string
+		op            ChangeKind
+		before, after string
+	}
 	var got []ch
 	for _, c := range g.Changes {
 		got = append(got, ch{c.Path, c.Op, c.Before, c.After})
