@@ -103,10 +103,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	work := make(chan *chunk, 2*workers)
 	ordered := make(chan *chunk, 4*workers)
 	free := make(chan *chunk, 6*workers) // chunks applied, their buffers reused while catching up
-	fastUsers := false
-	if v, ok := r.reg.Version(domain.EvUserCreated); ok && v == 1 {
-		fastUsers = true // the payload shape userCreatedDecoder reads
-	}
+	fastUsers := fastUserDecoding(r.reg)
 	for range workers {
 		go func() {
 			var users *userCreatedDecoder
@@ -157,6 +154,12 @@ func raiseGCPercent() (restore func()) {
 			}
 		})
 	}
+}
+
+// fastUserDecoding reports whether reg's user.created payload has the shape userCreatedDecoder reads.
+func fastUserDecoding(reg *eventstore.Registry) bool {
+	v, ok := reg.Version(domain.EvUserCreated)
+	return ok && v == 1
 }
 
 // directoryFilter matches the event types the Directory folds: every category (the type's name
@@ -231,9 +234,15 @@ func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eve
 	}
 }
 
-// decode fills c.changes; it skips reservation events unread. users, when not nil, decodes
-// user.created payloads of the common shape.
+// decode fills c.changes; see decodeChunk.
 func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
+	decodeChunk(r.reg, &r.unknown, c, users)
+}
+
+// decodeChunk fills c.changes, decoding with reg; it skips reservation events unread and counts
+// events of unknown types in unknown. users, when not nil, decodes user.created payloads of the
+// common shape. The Runner, rebuilds and time travel share it.
+func decodeChunk(reg *eventstore.Registry, unknown *atomic.Uint64, c *chunk, users *userCreatedDecoder) {
 	if c.err != nil {
 		return
 	}
@@ -256,9 +265,9 @@ func (r *Runner) decode(c *chunk, users *userCreatedDecoder) {
 				continue
 			}
 		}
-		payload, err := r.reg.Decode(*e)
+		payload, err := reg.Decode(*e)
 		if errors.Is(err, eventstore.ErrUnknownEventType) {
-			r.unknown.Add(1)
+			unknown.Add(1)
 			done = e.Position
 			continue
 		}
