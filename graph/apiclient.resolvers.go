@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
@@ -37,7 +38,7 @@ func (r *mutationResolver) CreateAPIClient(ctx context.Context, input model.Crea
 	if err := r.await(ctx, res.Position); err != nil {
 		return nil, err
 	}
-	c, err := r.cfg.ReadModel.APIClient(res.ClientID)
+	c, err := r.rm(ctx).APIClient(res.ClientID)
 	if err != nil {
 		return nil, err
 	}
@@ -84,11 +85,11 @@ func (r *mutationResolver) DeleteAPIClient(ctx context.Context, input model.Dele
 	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
-func (r *queryResolver) APIClients(ctx context.Context, environmentID string, minPosition *string) ([]*model.APIClient, error) {
+func (r *queryResolver) APIClients(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.APIClient, error) {
 	if err := r.begin(ctx, domain.ActManageEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	cs, err := r.cfg.ReadModel.APIClients(environmentID)
+	cs, err := r.rm(ctx).APIClients(environmentID)
 	if err != nil {
 		return nil, err
 	}

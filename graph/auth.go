@@ -42,21 +42,27 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 // (never saying which of missing, unknown, revoked or expired it was). An unknown token gets one
 // bounded wait for the read model to reach the head of the log.
 func (h *handler) authenticate(r *http.Request) (*Principal, error) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return h.authenticateHeader(r.Context(), r.Header.Get("Authorization"))
+}
+
+// authenticateHeader is authenticate for an Authorization value ("Bearer <token>"), from a
+// request's header or a websocket's connection_init payload.
+func (h *handler) authenticateHeader(rctx context.Context, authorization string) (*Principal, error) {
+	scheme, token, ok := strings.Cut(authorization, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, errUnauthenticated
 	}
 	hash := commands.HashToken(token)
-	client, tok, found := h.cfg.ReadModel.APIClientByTokenHash(hash, h.cfg.Now())
+	client, tok, found := h.live().APIClientByTokenHash(hash, h.cfg.Now())
 	if !found {
-		ctx, cancel := context.WithTimeout(r.Context(), authCatchUpTimeout)
+		ctx, cancel := context.WithTimeout(rctx, authCatchUpTimeout)
 		err := h.cfg.Runner.CatchUp(ctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			return nil, err // the runner failed: not the caller's fault
 		}
-		if client, tok, found = h.cfg.ReadModel.APIClientByTokenHash(hash, h.cfg.Now()); !found {
+		if client, tok, found = h.live().APIClientByTokenHash(hash, h.cfg.Now()); !found {
 			return nil, errUnauthenticated
 		}
 	}

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
@@ -15,7 +16,7 @@ import (
 )
 
 func (r *environmentResolver) Populations(ctx context.Context, obj *model.Environment) ([]*model.Population, error) {
-	pops, err := r.cfg.ReadModel.Populations(obj.ID)
+	pops, err := r.rm(ctx).Populations(obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (r *mutationResolver) SetPasswordPolicy(ctx context.Context, input model.Se
 	if err := r.await(ctx, res.Position); err != nil {
 		return nil, err
 	}
-	policy, err := r.cfg.ReadModel.PasswordPolicy(input.EnvironmentID)
+	policy, err := r.rm(ctx).PasswordPolicy(input.EnvironmentID)
 	if err != nil {
 		return nil, err
 	}
@@ -165,18 +166,18 @@ func (r *mutationResolver) DeleteSchemaAttribute(ctx context.Context, input mode
 	return &model.DeleteSchemaAttributePayload{EnvironmentID: input.EnvironmentID, Name: input.Name, Position: res.Position.String()}, nil
 }
 
-func (r *queryResolver) Environment(ctx context.Context, id string, minPosition *string) (*model.Environment, error) {
+func (r *queryResolver) Environment(ctx context.Context, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Environment, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, id, minPosition); err != nil {
 		return nil, err
 	}
-	e, err := r.cfg.ReadModel.Environment(id)
+	e, err := r.rm(ctx).Environment(id)
 	if err != nil {
 		return nil, err
 	}
 	return toEnvironment(&e), nil
 }
 
-func (r *queryResolver) Environments(ctx context.Context, minPosition *string) ([]*model.Environment, error) {
+func (r *queryResolver) Environments(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.Environment, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -185,7 +186,7 @@ func (r *queryResolver) Environments(ctx context.Context, minPosition *string) (
 		return nil, err
 	}
 	var out []*model.Environment
-	for _, e := range r.cfg.ReadModel.Environments() {
+	for _, e := range r.rm(ctx).Environments() {
 		if domain.Sees(p.Roles, e.ID) && domain.Allowed(p.Roles, domain.ActReadEnvironment, e.ID, "") {
 			out = append(out, toEnvironment(&e))
 		}
@@ -193,29 +194,29 @@ func (r *queryResolver) Environments(ctx context.Context, minPosition *string) (
 	return out, nil
 }
 
-func (r *queryResolver) Populations(ctx context.Context, environmentID string, minPosition *string) ([]*model.Population, error) {
+func (r *queryResolver) Populations(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.Population, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
 	return r.Resolver.Environment().Populations(ctx, &model.Environment{ID: environmentID})
 }
 
-func (r *queryResolver) Population(ctx context.Context, environmentID string, id string, minPosition *string) (*model.Population, error) {
+func (r *queryResolver) Population(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Population, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	p, err := r.cfg.ReadModel.Population(environmentID, id)
+	p, err := r.rm(ctx).Population(environmentID, id)
 	if err != nil {
 		return nil, err
 	}
 	return toPopulation(&p), nil
 }
 
-func (r *queryResolver) Schema(ctx context.Context, environmentID string, minPosition *string) (*model.Schema, error) {
+func (r *queryResolver) Schema(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Schema, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	attrs, err := r.cfg.ReadModel.Schema(environmentID)
+	attrs, err := r.rm(ctx).Schema(environmentID)
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +227,11 @@ func (r *queryResolver) Schema(ctx context.Context, environmentID string, minPos
 	return out, nil
 }
 
-func (r *queryResolver) PasswordPolicy(ctx context.Context, environmentID string, minPosition *string) (*domain.PasswordPolicy, error) {
+func (r *queryResolver) PasswordPolicy(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) (*domain.PasswordPolicy, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	p, err := r.cfg.ReadModel.PasswordPolicy(environmentID)
+	p, err := r.rm(ctx).PasswordPolicy(environmentID)
 	if err != nil {
 		return nil, err
 	}

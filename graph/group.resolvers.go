@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/domain"
@@ -17,7 +18,7 @@ import (
 )
 
 func (r *groupResolver) Members(ctx context.Context, obj *model.Group, transitive *bool) ([]model.GroupMember, error) {
-	m, err := loadersFrom(ctx).members.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
+	m, err := r.ld(ctx).members.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
 	if err != nil {
 		return nil, err
 	}
@@ -132,18 +133,18 @@ func (r *mutationResolver) UnassignRole(ctx context.Context, input model.Unassig
 	return r.deletePayload(ctx, input.AssignmentID, res.Position)
 }
 
-func (r *queryResolver) Group(ctx context.Context, environmentID string, id string, minPosition *string) (*model.Group, error) {
+func (r *queryResolver) Group(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Group, error) {
 	if err := r.begin(ctx, domain.ActReadIdentities, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	g, err := r.cfg.ReadModel.Group(environmentID, id)
+	g, err := r.rm(ctx).Group(environmentID, id)
 	if err != nil {
 		return nil, err
 	}
 	return toGroup(&g), nil
 }
 
-func (r *queryResolver) Groups(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string) (*model.GroupConnection, error) {
+func (r *queryResolver) Groups(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) (*model.GroupConnection, error) {
 	if err := r.begin(ctx, domain.ActReadIdentities, environmentID, minPosition); err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func (r *queryResolver) Groups(ctx context.Context, environmentID string, filter
 		}
 		q.First = *first
 	}
-	page, err := r.cfg.ReadModel.Groups(environmentID, q)
+	page, err := r.rm(ctx).Groups(environmentID, q)
 	if err != nil {
 		return nil, err
 	}

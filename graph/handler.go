@@ -42,8 +42,19 @@ const (
 type Config struct {
 	// Commands is the write side.
 	Commands *commands.Directory
-	// ReadModel answers queries (*projections.Directory).
+	// ReadModel answers queries (*projections.Directory) unless Current is set.
 	ReadModel ReadModel
+	// Current, when set, returns the live read model; each request takes it once. A rebuild
+	// beside the live model switches what it returns (*projections.Manager).
+	Current func() ReadModel
+	// TimeTravel answers queries with asOf or atPosition; without it they are UNAVAILABLE.
+	TimeTravel TimeTravel
+	// Projections is the projection tooling (status, rebuild, verify).
+	Projections Projections
+	// Revisions reads configuration revisions; without it they are UNAVAILABLE.
+	Revisions Revisions
+	// History answers diff (*projections.History); without it diff is UNAVAILABLE.
+	History History
 	// Runner feeds ReadModel from the log (*projections.Runner).
 	Runner Runner
 	// Log receives unexpected errors and panics in full; clients see a generic message.
@@ -77,6 +88,11 @@ func NewHandler(cfg Config) http.Handler {
 	h := &handler{cfg: cfg}
 	es := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{cfg: cfg}, Complexity: complexity()})
 	srv := gqlhandler.New(es)
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 15 * time.Second,
+		InitTimeout:           10 * time.Second,
+		InitFunc:              h.websocketInit,
+	})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -94,12 +110,26 @@ func NewHandler(cfg Config) http.Handler {
 	return mux
 }
 
+// live returns the live read model.
+func (h *handler) live() ReadModel {
+	if h.cfg.Current != nil {
+		return h.cfg.Current()
+	}
+	return h.cfg.ReadModel
+}
+
 // serveGraphQL bounds the body, authenticates, and hands the request to gqlgen with the
 // principal, the actor and per-request dataloaders in its context.
 func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		writeError(w, http.StatusMethodNotAllowed, "use GET or POST", "BAD_REQUEST")
+		return
+	}
+	if r.Method == http.MethodGet && r.Header.Get("Upgrade") != "" && r.Header.Get("Authorization") == "" {
+		// A websocket (graphql-transport-ws) authenticates with its connection_init payload's
+		// Authorization, as browsers cannot set headers on websockets: see websocketInit.
+		h.graphql.ServeHTTP(w, r)
 		return
 	}
 	p, err := h.authenticate(r)
@@ -124,8 +154,26 @@ func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := WithPrincipal(r.Context(), p)
 	ctx = commands.WithActor(ctx, actorFor(r, p))
-	ctx = withLoaders(ctx, h.cfg.ReadModel)
+	ctx = withRequestModels(ctx, h.live())
 	h.graphql.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// websocketInit authenticates a websocket by its connection_init payload's Authorization
+// ("Bearer <token>"), unless the upgrade request carried the header (then the principal is in
+// ctx already). Subscriptions only read: they carry no actor.
+func (h *handler) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	if _, ok := PrincipalFrom(ctx); ok {
+		return ctx, nil, nil
+	}
+	p, err := h.authenticateHeader(ctx, payload.Authorization())
+	if err != nil {
+		if !errors.Is(err, errUnauthenticated) {
+			h.cfg.Log.ErrorContext(ctx, "graphql: authenticate websocket", "error", err)
+		}
+		return ctx, nil, errors.New("unauthenticated: connection_init needs {\"Authorization\": \"Bearer <token>\"}")
+	}
+	ctx = WithPrincipal(ctx, p)
+	return withRequestModels(ctx, h.live()), nil, nil
 }
 
 // rawParams is the JSON body of a POST request.

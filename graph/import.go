@@ -31,7 +31,7 @@ func (r *Resolver) importUsers(ctx context.Context, input model.ImportUsersInput
 	if !all && len(pops) == 0 {
 		return nil, domain.Forbiddenf("the API client's roles do not allow %s here", domain.ActWriteIdentities)
 	}
-	defaultPop, err := r.defaultPopulation(env)
+	defaultPop, err := r.defaultPopulation(ctx, env)
 	if err != nil {
 		return nil, err
 	}

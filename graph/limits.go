@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -101,8 +102,12 @@ func complexity() generated.ComplexityRoot {
 		}
 		return 1 + n*child
 	}
-	c.Query.Users = func(child int, _ string, _ *string, first *int, _ *string, _ *string) int { return page(child, first) }
-	c.Query.Groups = func(child int, _ string, _ *string, first *int, _ *string, _ *string) int { return page(child, first) }
+	c.Query.Users = func(child int, _ string, _ *string, first *int, _ *string, _ *string, _ *time.Time, _ *string) int {
+		return page(child, first)
+	}
+	c.Query.Groups = func(child int, _ string, _ *string, first *int, _ *string, _ *string, _ *time.Time, _ *string) int {
+		return page(child, first)
+	}
 	c.User.Groups = func(child int, _ *bool) int { return 1 + nestedListWeight*child }
 	c.Group.Members = func(child int, _ *bool) int { return 1 + nestedListWeight*child }
 	c.Environment.Populations = func(child int) int { return 1 + nestedListWeight*child }

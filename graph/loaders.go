@@ -30,6 +30,7 @@ type ReadModel interface {
 	APIClient(id string) (projections.APIClient, error)
 	APIClients(env string) ([]projections.APIClient, error)
 	APIClientByTokenHash(sha256hex string, now time.Time) (projections.APIClient, projections.APIToken, bool)
+	Configuration(env string) (domain.Configuration, error)
 }
 
 var _ ReadModel = (*projections.Directory)(nil)
@@ -50,12 +51,11 @@ type memberKey struct {
 	transitive bool
 }
 
-type loadersKey struct{}
-
 const loaderWait = 500 * time.Microsecond
 
-func withLoaders(ctx context.Context, rm ReadModel) context.Context {
-	l := &loaders{
+// newLoaders returns loaders over rm, for one request.
+func newLoaders(rm ReadModel) *loaders {
+	return &loaders{
 		populations: dataloadgen.NewLoader(func(_ context.Context, keys []envKey) ([]*projections.Population, []error) {
 			out := make([]*projections.Population, len(keys))
 			errs := make([]error, len(keys))
@@ -97,12 +97,6 @@ func withLoaders(ctx context.Context, rm ReadModel) context.Context {
 			return out, errs
 		}, dataloadgen.WithWait(loaderWait)),
 	}
-	return context.WithValue(ctx, loadersKey{}, l)
-}
-
-func loadersFrom(ctx context.Context) *loaders {
-	l, _ := ctx.Value(loadersKey{}).(*loaders)
-	return l
 }
 
 // population loads population id of env through the request's loader.

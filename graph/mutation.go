@@ -80,7 +80,7 @@ func firstFieldError(err error) string {
 // lookupUser reads user id of env from the read model, catching up once (bounded) when it is
 // not there: a user created a moment ago by another request may not be projected yet.
 func (r *Resolver) lookupUser(ctx context.Context, env, id string) (*projections.User, error) {
-	u, err := r.cfg.ReadModel.User(env, id)
+	u, err := r.rm(ctx).User(env, id)
 	if errors.Is(err, domain.ErrNotFound) {
 		cctx, cancel := context.WithTimeout(ctx, authCatchUpTimeout)
 		cerr := r.cfg.Runner.CatchUp(cctx)
@@ -88,7 +88,7 @@ func (r *Resolver) lookupUser(ctx context.Context, env, id string) (*projections
 		if cerr != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		u, err = r.cfg.ReadModel.User(env, id)
+		u, err = r.rm(ctx).User(env, id)
 	}
 	return u, err
 }
@@ -112,8 +112,8 @@ func (r *Resolver) authorizeUserChange(ctx context.Context, act domain.Action, e
 }
 
 // defaultPopulation returns env's default population, from the read model.
-func (r *Resolver) defaultPopulation(env string) (string, error) {
-	e, err := r.cfg.ReadModel.Environment(env)
+func (r *Resolver) defaultPopulation(ctx context.Context, env string) (string, error) {
+	e, err := r.rm(ctx).Environment(env)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +128,7 @@ func (r *Resolver) authorizeNewUser(ctx context.Context, env, pop string) error 
 	}
 	if pop == "" {
 		var err error
-		if pop, err = r.defaultPopulation(env); err != nil {
+		if pop, err = r.defaultPopulation(ctx, env); err != nil {
 			return err
 		}
 	}
@@ -140,7 +140,7 @@ func (r *Resolver) userPayload(ctx context.Context, env, id string, pos eventsto
 	if err := r.await(ctx, pos); err != nil {
 		return nil, err
 	}
-	u, err := r.cfg.ReadModel.User(env, id)
+	u, err := r.rm(ctx).User(env, id)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (r *Resolver) populationPayload(ctx context.Context, env, id string, pos ev
 	if err := r.await(ctx, pos); err != nil {
 		return nil, err
 	}
-	p, err := r.cfg.ReadModel.Population(env, id)
+	p, err := r.rm(ctx).Population(env, id)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (r *Resolver) attributePayload(ctx context.Context, env, name string, pos e
 	if err := r.await(ctx, pos); err != nil {
 		return nil, err
 	}
-	attrs, err := r.cfg.ReadModel.Schema(env)
+	attrs, err := r.rm(ctx).Schema(env)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,7 @@ func (r *Resolver) groupPayload(ctx context.Context, env, id string, pos eventst
 	if err := r.await(ctx, pos); err != nil {
 		return nil, err
 	}
-	g, err := r.cfg.ReadModel.Group(env, id)
+	g, err := r.rm(ctx).Group(env, id)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func (r *Resolver) authorizeClient(ctx context.Context, env *string, id string, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.cfg.ReadModel.APIClient(id)
+	c, err := r.rm(ctx).APIClient(id)
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ func readScope(ctx context.Context, env string) ([]string, error) {
 // given): read-your-writes. An unparsable position is INVALID naming the argument; a read model
 // that does not get there in time is UNAVAILABLE.
 func (r *Resolver) awaitMin(ctx context.Context, minPosition *string) error {
+	if _, _, err := r.pointInTime(ctx); err != nil { // asOf / atPosition: refused before any work
+		return err
+	}
 	if minPosition == nil || *minPosition == "" {
 		return nil
 	}
@@ -127,7 +130,7 @@ func (r *Resolver) environmentPayload(ctx context.Context, id string, pos events
 	if err := r.await(ctx, pos); err != nil {
 		return nil, err
 	}
-	e, err := r.cfg.ReadModel.Environment(id)
+	e, err := r.rm(ctx).Environment(id)
 	if err != nil {
 		return nil, err
 	}

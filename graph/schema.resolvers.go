@@ -7,12 +7,13 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/idstream/idstream/graph/generated"
 	"github.com/idstream/idstream/graph/model"
 )
 
-func (r *queryResolver) Me(ctx context.Context, minPosition *string) (*model.APIClient, error) {
+func (r *queryResolver) Me(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) (*model.APIClient, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -20,7 +21,7 @@ func (r *queryResolver) Me(ctx context.Context, minPosition *string) (*model.API
 	if err := r.awaitMin(ctx, minPosition); err != nil {
 		return nil, err
 	}
-	c, err := r.cfg.ReadModel.APIClient(p.ClientID)
+	c, err := r.rm(ctx).APIClient(p.ClientID)
 	if err != nil {
 		return nil, err
 	}

@@ -128,12 +128,19 @@ func (r *mutationResolver) MoveUser(ctx context.Context, input model.MoveUserInp
 	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
 }
 
-func (r *queryResolver) User(ctx context.Context, environmentID string, id string, minPosition *string) (*model.User, error) {
+func (r *queryResolver) User(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.User, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
-	u, err := r.cfg.ReadModel.User(environmentID, id)
-	if err != nil {
+	var u *projections.User
+	if pos, past, err := r.pointInTime(ctx); err != nil {
+		return nil, err
+	} else if past {
+		u, err = r.cfg.TimeTravel.UserAt(ctx, environmentID, id, pos) // the user's own streams only
+		if err != nil {
+			return nil, err
+		}
+	} else if u, err = r.rm(ctx).User(environmentID, id); err != nil {
 		return nil, err
 	}
 	if err := authorizeUser(ctx, domain.ActReadIdentities, environmentID, u.PopulationID, id); err != nil {
@@ -142,7 +149,7 @@ func (r *queryResolver) User(ctx context.Context, environmentID string, id strin
 	return toUser(u), nil
 }
 
-func (r *queryResolver) Users(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string) (*model.UserConnection, error) {
+func (r *queryResolver) Users(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) (*model.UserConnection, error) {
 	if err := r.begin(ctx, domain.ActReadEnvironment, environmentID, minPosition); err != nil {
 		return nil, err
 	}
@@ -157,7 +164,7 @@ func (r *queryResolver) Users(ctx context.Context, environmentID string, filter 
 		}
 		q.First = *first
 	}
-	page, err := r.cfg.ReadModel.Users(environmentID, q)
+	page, err := r.rm(ctx).Users(environmentID, q)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +177,7 @@ func (r *queryResolver) Users(ctx context.Context, environmentID string, filter 
 }
 
 func (r *userResolver) Population(ctx context.Context, obj *model.User) (*model.Population, error) {
-	p, err := loadersFrom(ctx).population(ctx, obj.EnvironmentID, obj.PopulationID)
+	p, err := r.ld(ctx).population(ctx, obj.EnvironmentID, obj.PopulationID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil, nil // deleted, or not in the read model: the field is nullable
 	}
@@ -178,7 +185,7 @@ func (r *userResolver) Population(ctx context.Context, obj *model.User) (*model.
 }
 
 func (r *userResolver) Groups(ctx context.Context, obj *model.User, transitive *bool) ([]*model.Group, error) {
-	gs, err := loadersFrom(ctx).userGroups.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
+	gs, err := r.ld(ctx).userGroups.Load(ctx, memberKey{obj.EnvironmentID, obj.ID, transitive != nil && *transitive})
 	if err != nil {
 		return nil, err
 	}

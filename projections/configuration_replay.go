@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
@@ -72,7 +73,30 @@ func (r ConfigurationReplay) ConfigurationAt(ctx context.Context, env string, po
 // ConfigRevisions returns environment env's configuration revisions in the order they were
 // created, read from their stream (none: an empty list).
 func ConfigRevisions(ctx context.Context, store eventstore.Store, reg *eventstore.Registry, env string) ([]domain.ConfigRevision, error) {
-	revs := &domain.ConfigRevisions{EnvironmentID: env}
+	recs, err := ConfigRevisionRecords(ctx, store, reg, env)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.ConfigRevision, len(recs))
+	for i, r := range recs {
+		out[i] = r.ConfigRevision
+	}
+	return out, nil
+}
+
+// ConfigRevisionRecord is a revision with its audit context: when, by whom and at which
+// position it was created.
+type ConfigRevisionRecord struct {
+	domain.ConfigRevision
+	CreatedAt     time.Time
+	CreatedBy     string
+	EventPosition eventstore.Position
+}
+
+// ConfigRevisionRecords is ConfigRevisions with each revision's audit context, read from the
+// same stream.
+func ConfigRevisionRecords(ctx context.Context, store eventstore.Store, reg *eventstore.Registry, env string) ([]ConfigRevisionRecord, error) {
+	var out []ConfigRevisionRecord
 	for e, err := range store.ReadStream(ctx, domain.StreamName(domain.CategoryConfigRevision, env), eventstore.ReadStreamOptions{}) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			break
@@ -84,9 +108,12 @@ func ConfigRevisions(ctx context.Context, store eventstore.Store, reg *eventstor
 		if err != nil {
 			return nil, fmt.Errorf("projections: configuration revisions of %s: %w", env, err)
 		}
-		revs.Apply(p)
+		if rev, ok := p.(domain.ConfigRevisionCreated); ok {
+			out = append(out, ConfigRevisionRecord{ConfigRevision: rev, CreatedAt: e.Metadata.OccurredAt,
+				CreatedBy: e.Metadata.Actor, EventPosition: e.Position})
+		}
 	}
-	return revs.Revisions(), nil
+	return out, nil
 }
 
 // RevisionConfiguration recomputes revision rev's configuration by replay to its position. Its

@@ -30,6 +30,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ConfigRevision() ConfigRevisionResolver
 	Environment() EnvironmentResolver
 	Group() GroupResolver
 	Mutation() MutationResolver
@@ -56,6 +57,16 @@ type ComplexityRoot struct {
 		Roles         func(childComplexity int) int
 	}
 
+	AttributeChange struct {
+		Actor     func(childComplexity int) int
+		After     func(childComplexity int) int
+		Before    func(childComplexity int) int
+		ChangedAt func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Path      func(childComplexity int) int
+		Position  func(childComplexity int) int
+	}
+
 	CheckUserPasswordPayload struct {
 		Locked      func(childComplexity int) int
 		LockedUntil func(childComplexity int) int
@@ -63,6 +74,31 @@ type ComplexityRoot struct {
 		Position    func(childComplexity int) int
 		Reason      func(childComplexity int) int
 		Valid       func(childComplexity int) int
+	}
+
+	ConfigChange struct {
+		After  func(childComplexity int) int
+		Before func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Path   func(childComplexity int) int
+	}
+
+	ConfigRevision struct {
+		Configuration      func(childComplexity int) int
+		ContentHash        func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		CreatedBy          func(childComplexity int) int
+		Description        func(childComplexity int) int
+		EnvironmentID      func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Position           func(childComplexity int) int
+		PreviousRevisionID func(childComplexity int) int
+	}
+
+	ConfigRevisionPayload struct {
+		Position func(childComplexity int) int
+		Revision func(childComplexity int) int
 	}
 
 	Consent struct {
@@ -201,6 +237,7 @@ type ComplexityRoot struct {
 		ChangeUserPassword    func(childComplexity int, input model.ChangeUserPasswordInput) int
 		CheckUserPassword     func(childComplexity int, input model.CheckUserPasswordInput) int
 		CreateAPIClient       func(childComplexity int, input model.CreateAPIClientInput) int
+		CreateConfigRevision  func(childComplexity int, input model.CreateConfigRevisionInput) int
 		CreateEnvironment     func(childComplexity int, input model.CreateEnvironmentInput) int
 		CreateGroup           func(childComplexity int, input model.CreateGroupInput) int
 		CreatePopulation      func(childComplexity int, input model.CreatePopulationInput) int
@@ -221,11 +258,13 @@ type ComplexityRoot struct {
 		LockUser              func(childComplexity int, input model.LockUserInput) int
 		MoveUser              func(childComplexity int, input model.MoveUserInput) int
 		PatchUser             func(childComplexity int, input map[string]any) int
+		RebuildProjection     func(childComplexity int, input model.RebuildProjectionInput) int
 		RecordConsent         func(childComplexity int, input model.RecordConsentInput) int
 		RemoveGroupMember     func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice       func(childComplexity int, input model.MfaDeviceRefInput) int
 		RenameEnvironment     func(childComplexity int, input model.RenameEnvironmentInput) int
 		ResetUserPassword     func(childComplexity int, input model.ResetUserPasswordInput) int
+		RestoreConfigRevision func(childComplexity int, input model.RestoreConfigRevisionInput) int
 		RevokeAPIToken        func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeConsent         func(childComplexity int, input model.RevokeConsentInput) int
 		SetDefaultPopulation  func(childComplexity int, input model.SetDefaultPopulationInput) int
@@ -238,6 +277,7 @@ type ComplexityRoot struct {
 		UpdatePopulation      func(childComplexity int, input model.UpdatePopulationInput) int
 		UpdateSchemaAttribute func(childComplexity int, input model.UpdateSchemaAttributeInput) int
 		UpdateUser            func(childComplexity int, input model.UpdateUserInput) int
+		VerifyProjections     func(childComplexity int, input *model.VerifyProjectionsInput) int
 	}
 
 	Name struct {
@@ -286,25 +326,69 @@ type ComplexityRoot struct {
 		Position   func(childComplexity int) int
 	}
 
+	ProjectionStatus struct {
+		Checkpoint    func(childComplexity int) int
+		Error         func(childComplexity int) int
+		EventsApplied func(childComplexity int) int
+		LagEvents     func(childComplexity int) int
+		LagSeconds    func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Rebuild       func(childComplexity int) int
+		State         func(childComplexity int) int
+		Version       func(childComplexity int) int
+	}
+
 	Query struct {
-		APIClients     func(childComplexity int, environmentID string, minPosition *string) int
-		Environment    func(childComplexity int, id string, minPosition *string) int
-		Environments   func(childComplexity int, minPosition *string) int
-		Group          func(childComplexity int, environmentID string, id string, minPosition *string) int
-		Groups         func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string) int
-		Me             func(childComplexity int, minPosition *string) int
-		PasswordPolicy func(childComplexity int, environmentID string, minPosition *string) int
-		Population     func(childComplexity int, environmentID string, id string, minPosition *string) int
-		Populations    func(childComplexity int, environmentID string, minPosition *string) int
-		Schema         func(childComplexity int, environmentID string, minPosition *string) int
-		User           func(childComplexity int, environmentID string, id string, minPosition *string) int
-		Users          func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string) int
+		APIClients         func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		ConfigRevision     func(childComplexity int, environmentID string, id string, minPosition *string) int
+		ConfigRevisionDiff func(childComplexity int, environmentID string, from string, to *string, minPosition *string) int
+		ConfigRevisions    func(childComplexity int, environmentID string, minPosition *string) int
+		Diff               func(childComplexity int, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) int
+		Environment        func(childComplexity int, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Environments       func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		Group              func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Groups             func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Me                 func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		PasswordPolicy     func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Population         func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Populations        func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Projections        func(childComplexity int) int
+		Schema             func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		User               func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Users              func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+	}
+
+	RebuildProgress struct {
+		AppliedPosition func(childComplexity int) int
+		Error           func(childComplexity int) int
+		EtaSeconds      func(childComplexity int) int
+		EventsApplied   func(childComplexity int) int
+		EventsPerSecond func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		TargetPosition  func(childComplexity int) int
 	}
 
 	ResetUserPasswordPayload struct {
 		Position          func(childComplexity int) int
 		TemporaryPassword func(childComplexity int) int
 		User              func(childComplexity int) int
+	}
+
+	ResourceDiff struct {
+		Changes      func(childComplexity int) int
+		Created      func(childComplexity int) int
+		Deleted      func(childComplexity int) int
+		FromPosition func(childComplexity int) int
+		ResourceID   func(childComplexity int) int
+		ResourceType func(childComplexity int) int
+		ToPosition   func(childComplexity int) int
+	}
+
+	RestoreConfigRevisionPayload struct {
+		Changes     func(childComplexity int) int
+		ContentHash func(childComplexity int) int
+		Position    func(childComplexity int) int
+		Revision    func(childComplexity int) int
 	}
 
 	RoleAssignment struct {
@@ -392,12 +476,26 @@ type ComplexityRoot struct {
 		Position func(childComplexity int) int
 		User     func(childComplexity int) int
 	}
+
+	VerifyResult struct {
+		Equal           func(childComplexity int) int
+		Events          func(childComplexity int) int
+		EventsPerSecond func(childComplexity int) int
+		LiveChecksum    func(childComplexity int) int
+		Name            func(childComplexity int) int
+		Position        func(childComplexity int) int
+		RebuiltChecksum func(childComplexity int) int
+		Seconds         func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
 
 // region    ************************** generated!.gotpl **************************
 
+type ConfigRevisionResolver interface {
+	Configuration(ctx context.Context, obj *model.ConfigRevision) (model.JSON, error)
+}
 type EnvironmentResolver interface {
 	Populations(ctx context.Context, obj *model.Environment) ([]*model.Population, error)
 }
@@ -439,6 +537,10 @@ type MutationResolver interface {
 	RemoveGroupMember(ctx context.Context, input model.RemoveGroupMemberInput) (*model.GroupPayload, error)
 	AssignRole(ctx context.Context, input model.AssignRoleInput) (*model.RoleAssignmentPayload, error)
 	UnassignRole(ctx context.Context, input model.UnassignRoleInput) (*model.DeletePayload, error)
+	RebuildProjection(ctx context.Context, input model.RebuildProjectionInput) (*model.ProjectionStatus, error)
+	VerifyProjections(ctx context.Context, input *model.VerifyProjectionsInput) ([]*model.VerifyResult, error)
+	CreateConfigRevision(ctx context.Context, input model.CreateConfigRevisionInput) (*model.ConfigRevisionPayload, error)
+	RestoreConfigRevision(ctx context.Context, input model.RestoreConfigRevisionInput) (*model.RestoreConfigRevisionPayload, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*model.UserPayload, error)
 	UpdateUser(ctx context.Context, input model.UpdateUserInput) (*model.UserPayload, error)
 	PatchUser(ctx context.Context, input map[string]any) (*model.UserPayload, error)
@@ -450,18 +552,23 @@ type MutationResolver interface {
 	MoveUser(ctx context.Context, input model.MoveUserInput) (*model.UserPayload, error)
 }
 type QueryResolver interface {
-	Me(ctx context.Context, minPosition *string) (*model.APIClient, error)
-	APIClients(ctx context.Context, environmentID string, minPosition *string) ([]*model.APIClient, error)
-	Environment(ctx context.Context, id string, minPosition *string) (*model.Environment, error)
-	Environments(ctx context.Context, minPosition *string) ([]*model.Environment, error)
-	Populations(ctx context.Context, environmentID string, minPosition *string) ([]*model.Population, error)
-	Population(ctx context.Context, environmentID string, id string, minPosition *string) (*model.Population, error)
-	Schema(ctx context.Context, environmentID string, minPosition *string) (*model.Schema, error)
-	PasswordPolicy(ctx context.Context, environmentID string, minPosition *string) (*domain.PasswordPolicy, error)
-	Group(ctx context.Context, environmentID string, id string, minPosition *string) (*model.Group, error)
-	Groups(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string) (*model.GroupConnection, error)
-	User(ctx context.Context, environmentID string, id string, minPosition *string) (*model.User, error)
-	Users(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string) (*model.UserConnection, error)
+	Me(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) (*model.APIClient, error)
+	APIClients(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.APIClient, error)
+	Environment(ctx context.Context, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Environment, error)
+	Environments(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.Environment, error)
+	Populations(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) ([]*model.Population, error)
+	Population(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Population, error)
+	Schema(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Schema, error)
+	PasswordPolicy(ctx context.Context, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) (*domain.PasswordPolicy, error)
+	Group(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.Group, error)
+	Groups(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) (*model.GroupConnection, error)
+	Diff(ctx context.Context, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) (*model.ResourceDiff, error)
+	Projections(ctx context.Context) ([]*model.ProjectionStatus, error)
+	ConfigRevisions(ctx context.Context, environmentID string, minPosition *string) ([]*model.ConfigRevision, error)
+	ConfigRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.ConfigRevision, error)
+	ConfigRevisionDiff(ctx context.Context, environmentID string, from string, to *string, minPosition *string) ([]*model.ConfigChange, error)
+	User(ctx context.Context, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) (*model.User, error)
+	Users(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) (*model.UserConnection, error)
 }
 type UserResolver interface {
 	Population(ctx context.Context, obj *model.User) (*model.Population, error)
@@ -543,6 +650,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiClient.Roles(childComplexity), true
 
+	case "AttributeChange.actor":
+		if e.ComplexityRoot.AttributeChange.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.Actor(childComplexity), true
+	case "AttributeChange.after":
+		if e.ComplexityRoot.AttributeChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.After(childComplexity), true
+	case "AttributeChange.before":
+		if e.ComplexityRoot.AttributeChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.Before(childComplexity), true
+	case "AttributeChange.changedAt":
+		if e.ComplexityRoot.AttributeChange.ChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.ChangedAt(childComplexity), true
+	case "AttributeChange.kind":
+		if e.ComplexityRoot.AttributeChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.Kind(childComplexity), true
+	case "AttributeChange.path":
+		if e.ComplexityRoot.AttributeChange.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.Path(childComplexity), true
+	case "AttributeChange.position":
+		if e.ComplexityRoot.AttributeChange.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeChange.Position(childComplexity), true
+
 	case "CheckUserPasswordPayload.locked":
 		if e.ComplexityRoot.CheckUserPasswordPayload.Locked == nil {
 			break
@@ -579,6 +729,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CheckUserPasswordPayload.Valid(childComplexity), true
+
+	case "ConfigChange.after":
+		if e.ComplexityRoot.ConfigChange.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigChange.After(childComplexity), true
+	case "ConfigChange.before":
+		if e.ComplexityRoot.ConfigChange.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigChange.Before(childComplexity), true
+	case "ConfigChange.kind":
+		if e.ComplexityRoot.ConfigChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigChange.Kind(childComplexity), true
+	case "ConfigChange.path":
+		if e.ComplexityRoot.ConfigChange.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigChange.Path(childComplexity), true
+
+	case "ConfigRevision.configuration":
+		if e.ComplexityRoot.ConfigRevision.Configuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.Configuration(childComplexity), true
+	case "ConfigRevision.contentHash":
+		if e.ComplexityRoot.ConfigRevision.ContentHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.ContentHash(childComplexity), true
+	case "ConfigRevision.createdAt":
+		if e.ComplexityRoot.ConfigRevision.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.CreatedAt(childComplexity), true
+	case "ConfigRevision.createdBy":
+		if e.ComplexityRoot.ConfigRevision.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.CreatedBy(childComplexity), true
+	case "ConfigRevision.description":
+		if e.ComplexityRoot.ConfigRevision.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.Description(childComplexity), true
+	case "ConfigRevision.environmentId":
+		if e.ComplexityRoot.ConfigRevision.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.EnvironmentID(childComplexity), true
+	case "ConfigRevision.id":
+		if e.ComplexityRoot.ConfigRevision.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.ID(childComplexity), true
+	case "ConfigRevision.name":
+		if e.ComplexityRoot.ConfigRevision.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.Name(childComplexity), true
+	case "ConfigRevision.position":
+		if e.ComplexityRoot.ConfigRevision.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.Position(childComplexity), true
+	case "ConfigRevision.previousRevisionId":
+		if e.ComplexityRoot.ConfigRevision.PreviousRevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevision.PreviousRevisionID(childComplexity), true
+
+	case "ConfigRevisionPayload.position":
+		if e.ComplexityRoot.ConfigRevisionPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevisionPayload.Position(childComplexity), true
+	case "ConfigRevisionPayload.revision":
+		if e.ComplexityRoot.ConfigRevisionPayload.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigRevisionPayload.Revision(childComplexity), true
 
 	case "Consent.id":
 		if e.ComplexityRoot.Consent.ID == nil {
@@ -1085,6 +1334,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIClient(childComplexity, args["input"].(model.CreateAPIClientInput)), true
+	case "Mutation.createConfigRevision":
+		if e.ComplexityRoot.Mutation.CreateConfigRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createConfigRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateConfigRevision(childComplexity, args["input"].(model.CreateConfigRevisionInput)), true
 	case "Mutation.createEnvironment":
 		if e.ComplexityRoot.Mutation.CreateEnvironment == nil {
 			break
@@ -1305,6 +1565,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PatchUser(childComplexity, args["input"].(map[string]any)), true
+	case "Mutation.rebuildProjection":
+		if e.ComplexityRoot.Mutation.RebuildProjection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rebuildProjection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RebuildProjection(childComplexity, args["input"].(model.RebuildProjectionInput)), true
 	case "Mutation.recordConsent":
 		if e.ComplexityRoot.Mutation.RecordConsent == nil {
 			break
@@ -1360,6 +1631,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResetUserPassword(childComplexity, args["input"].(model.ResetUserPasswordInput)), true
+	case "Mutation.restoreConfigRevision":
+		if e.ComplexityRoot.Mutation.RestoreConfigRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreConfigRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreConfigRevision(childComplexity, args["input"].(model.RestoreConfigRevisionInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1492,6 +1774,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(model.UpdateUserInput)), true
+	case "Mutation.verifyProjections":
+		if e.ComplexityRoot.Mutation.VerifyProjections == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyProjections_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyProjections(childComplexity, args["input"].(*model.VerifyProjectionsInput)), true
 
 	case "Name.family":
 		if e.ComplexityRoot.Name.Family == nil {
@@ -1667,6 +1960,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PopulationPayload.Position(childComplexity), true
 
+	case "ProjectionStatus.checkpoint":
+		if e.ComplexityRoot.ProjectionStatus.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.Checkpoint(childComplexity), true
+	case "ProjectionStatus.error":
+		if e.ComplexityRoot.ProjectionStatus.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.Error(childComplexity), true
+	case "ProjectionStatus.eventsApplied":
+		if e.ComplexityRoot.ProjectionStatus.EventsApplied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.EventsApplied(childComplexity), true
+	case "ProjectionStatus.lagEvents":
+		if e.ComplexityRoot.ProjectionStatus.LagEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.LagEvents(childComplexity), true
+	case "ProjectionStatus.lagSeconds":
+		if e.ComplexityRoot.ProjectionStatus.LagSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.LagSeconds(childComplexity), true
+	case "ProjectionStatus.name":
+		if e.ComplexityRoot.ProjectionStatus.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.Name(childComplexity), true
+	case "ProjectionStatus.rebuild":
+		if e.ComplexityRoot.ProjectionStatus.Rebuild == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.Rebuild(childComplexity), true
+	case "ProjectionStatus.state":
+		if e.ComplexityRoot.ProjectionStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.State(childComplexity), true
+	case "ProjectionStatus.version":
+		if e.ComplexityRoot.ProjectionStatus.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectionStatus.Version(childComplexity), true
+
 	case "Query.apiClients":
 		if e.ComplexityRoot.Query.APIClients == nil {
 			break
@@ -1677,7 +2025,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.APIClients(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.APIClients(childComplexity, args["environmentId"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
+	case "Query.configRevision":
+		if e.ComplexityRoot.Query.ConfigRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Query_configRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ConfigRevision(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.configRevisionDiff":
+		if e.ComplexityRoot.Query.ConfigRevisionDiff == nil {
+			break
+		}
+
+		args, err := ec.field_Query_configRevisionDiff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ConfigRevisionDiff(childComplexity, args["environmentId"].(string), args["from"].(string), args["to"].(*string), args["minPosition"].(*string)), true
+	case "Query.configRevisions":
+		if e.ComplexityRoot.Query.ConfigRevisions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_configRevisions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ConfigRevisions(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+	case "Query.diff":
+		if e.ComplexityRoot.Query.Diff == nil {
+			break
+		}
+
+		args, err := ec.field_Query_diff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Diff(childComplexity, args["environmentId"].(string), args["resourceId"].(string), args["from"].(*time.Time), args["fromPosition"].(*string), args["to"].(*time.Time), args["toPosition"].(*string)), true
 	case "Query.environment":
 		if e.ComplexityRoot.Query.Environment == nil {
 			break
@@ -1688,7 +2080,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Environment(childComplexity, args["id"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Environment(childComplexity, args["id"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.environments":
 		if e.ComplexityRoot.Query.Environments == nil {
 			break
@@ -1699,7 +2091,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Environments(childComplexity, args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Environments(childComplexity, args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.group":
 		if e.ComplexityRoot.Query.Group == nil {
 			break
@@ -1710,7 +2102,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Group(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Group(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.groups":
 		if e.ComplexityRoot.Query.Groups == nil {
 			break
@@ -1721,7 +2113,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Groups(childComplexity, args["environmentId"].(string), args["filter"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Groups(childComplexity, args["environmentId"].(string), args["filter"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -1733,7 +2125,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Me(childComplexity, args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Me(childComplexity, args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.passwordPolicy":
 		if e.ComplexityRoot.Query.PasswordPolicy == nil {
 			break
@@ -1744,7 +2136,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.PasswordPolicy(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.PasswordPolicy(childComplexity, args["environmentId"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.population":
 		if e.ComplexityRoot.Query.Population == nil {
 			break
@@ -1755,7 +2147,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Population(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Population(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.populations":
 		if e.ComplexityRoot.Query.Populations == nil {
 			break
@@ -1766,7 +2158,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Populations(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Populations(childComplexity, args["environmentId"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
+	case "Query.projections":
+		if e.ComplexityRoot.Query.Projections == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Projections(childComplexity), true
 	case "Query.schema":
 		if e.ComplexityRoot.Query.Schema == nil {
 			break
@@ -1777,7 +2175,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Schema(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Schema(childComplexity, args["environmentId"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1788,7 +2186,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.User(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.User(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -1799,7 +2197,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Users(childComplexity, args["environmentId"].(string), args["filter"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
+		return e.ComplexityRoot.Query.Users(childComplexity, args["environmentId"].(string), args["filter"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string), args["asOf"].(*time.Time), args["atPosition"].(*string)), true
+
+	case "RebuildProgress.appliedPosition":
+		if e.ComplexityRoot.RebuildProgress.AppliedPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.AppliedPosition(childComplexity), true
+	case "RebuildProgress.error":
+		if e.ComplexityRoot.RebuildProgress.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.Error(childComplexity), true
+	case "RebuildProgress.etaSeconds":
+		if e.ComplexityRoot.RebuildProgress.EtaSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.EtaSeconds(childComplexity), true
+	case "RebuildProgress.eventsApplied":
+		if e.ComplexityRoot.RebuildProgress.EventsApplied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.EventsApplied(childComplexity), true
+	case "RebuildProgress.eventsPerSecond":
+		if e.ComplexityRoot.RebuildProgress.EventsPerSecond == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.EventsPerSecond(childComplexity), true
+	case "RebuildProgress.startedAt":
+		if e.ComplexityRoot.RebuildProgress.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.StartedAt(childComplexity), true
+	case "RebuildProgress.targetPosition":
+		if e.ComplexityRoot.RebuildProgress.TargetPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RebuildProgress.TargetPosition(childComplexity), true
 
 	case "ResetUserPasswordPayload.position":
 		if e.ComplexityRoot.ResetUserPasswordPayload.Position == nil {
@@ -1819,6 +2260,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ResetUserPasswordPayload.User(childComplexity), true
+
+	case "ResourceDiff.changes":
+		if e.ComplexityRoot.ResourceDiff.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.Changes(childComplexity), true
+	case "ResourceDiff.created":
+		if e.ComplexityRoot.ResourceDiff.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.Created(childComplexity), true
+	case "ResourceDiff.deleted":
+		if e.ComplexityRoot.ResourceDiff.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.Deleted(childComplexity), true
+	case "ResourceDiff.fromPosition":
+		if e.ComplexityRoot.ResourceDiff.FromPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.FromPosition(childComplexity), true
+	case "ResourceDiff.resourceId":
+		if e.ComplexityRoot.ResourceDiff.ResourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.ResourceID(childComplexity), true
+	case "ResourceDiff.resourceType":
+		if e.ComplexityRoot.ResourceDiff.ResourceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.ResourceType(childComplexity), true
+	case "ResourceDiff.toPosition":
+		if e.ComplexityRoot.ResourceDiff.ToPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceDiff.ToPosition(childComplexity), true
+
+	case "RestoreConfigRevisionPayload.changes":
+		if e.ComplexityRoot.RestoreConfigRevisionPayload.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreConfigRevisionPayload.Changes(childComplexity), true
+	case "RestoreConfigRevisionPayload.contentHash":
+		if e.ComplexityRoot.RestoreConfigRevisionPayload.ContentHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreConfigRevisionPayload.ContentHash(childComplexity), true
+	case "RestoreConfigRevisionPayload.position":
+		if e.ComplexityRoot.RestoreConfigRevisionPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreConfigRevisionPayload.Position(childComplexity), true
+	case "RestoreConfigRevisionPayload.revision":
+		if e.ComplexityRoot.RestoreConfigRevisionPayload.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreConfigRevisionPayload.Revision(childComplexity), true
 
 	case "RoleAssignment.environmentId":
 		if e.ComplexityRoot.RoleAssignment.EnvironmentID == nil {
@@ -2188,6 +2697,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserPayload.User(childComplexity), true
 
+	case "VerifyResult.equal":
+		if e.ComplexityRoot.VerifyResult.Equal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.Equal(childComplexity), true
+	case "VerifyResult.events":
+		if e.ComplexityRoot.VerifyResult.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.Events(childComplexity), true
+	case "VerifyResult.eventsPerSecond":
+		if e.ComplexityRoot.VerifyResult.EventsPerSecond == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.EventsPerSecond(childComplexity), true
+	case "VerifyResult.liveChecksum":
+		if e.ComplexityRoot.VerifyResult.LiveChecksum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.LiveChecksum(childComplexity), true
+	case "VerifyResult.name":
+		if e.ComplexityRoot.VerifyResult.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.Name(childComplexity), true
+	case "VerifyResult.position":
+		if e.ComplexityRoot.VerifyResult.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.Position(childComplexity), true
+	case "VerifyResult.rebuiltChecksum":
+		if e.ComplexityRoot.VerifyResult.RebuiltChecksum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.RebuiltChecksum(childComplexity), true
+	case "VerifyResult.seconds":
+		if e.ComplexityRoot.VerifyResult.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyResult.Seconds(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2204,6 +2762,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ChangeUserPasswordInput", ec.unmarshalInputChangeUserPasswordInput),
 			graphql.NewInputUnmarshaler("CheckUserPasswordInput", ec.unmarshalInputCheckUserPasswordInput),
 			graphql.NewInputUnmarshaler("CreateApiClientInput", ec.unmarshalInputCreateApiClientInput),
+			graphql.NewInputUnmarshaler("CreateConfigRevisionInput", ec.unmarshalInputCreateConfigRevisionInput),
 			graphql.NewInputUnmarshaler("CreateEnvironmentInput", ec.unmarshalInputCreateEnvironmentInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreatePopulationInput", ec.unmarshalInputCreatePopulationInput),
@@ -2225,10 +2784,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NameInput", ec.unmarshalInputNameInput),
 			graphql.NewInputUnmarshaler("PasswordPolicyInput", ec.unmarshalInputPasswordPolicyInput),
 			graphql.NewInputUnmarshaler("PatchUserInput", ec.unmarshalInputPatchUserInput),
+			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
 			graphql.NewInputUnmarshaler("ResetUserPasswordInput", ec.unmarshalInputResetUserPasswordInput),
+			graphql.NewInputUnmarshaler("RestoreConfigRevisionInput", ec.unmarshalInputRestoreConfigRevisionInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RevokeConsentInput", ec.unmarshalInputRevokeConsentInput),
 			graphql.NewInputUnmarshaler("RoleAssignmentInput", ec.unmarshalInputRoleAssignmentInput),
@@ -2243,6 +2804,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateSchemaAttributeInput", ec.unmarshalInputUpdateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UserRefInput", ec.unmarshalInputUserRefInput),
+			graphql.NewInputUnmarshaler("VerifyProjectionsInput", ec.unmarshalInputVerifyProjectionsInput),
 		)
 	}
 	first := true
@@ -2343,7 +2905,7 @@ type ApiClient {
 }
 
 extend type Query {
-  apiClients(environmentId: ID!, minPosition: String): [ApiClient!]!
+  apiClients(environmentId: ID!, minPosition: String, asOf: DateTime, atPosition: String): [ApiClient!]!
 }
 
 input RoleAssignmentInput {
@@ -2692,13 +3254,13 @@ type Schema {
 
 extend type Query {
   "An environment the caller sees; NOT_FOUND otherwise."
-  environment(id: ID!, minPosition: String): Environment!
+  environment(id: ID!, minPosition: String, asOf: DateTime, atPosition: String): Environment!
   "The environments the caller sees."
-  environments(minPosition: String): [Environment!]!
-  populations(environmentId: ID!, minPosition: String): [Population!]!
-  population(environmentId: ID!, id: ID!, minPosition: String): Population!
-  schema(environmentId: ID!, minPosition: String): Schema!
-  passwordPolicy(environmentId: ID!, minPosition: String): PasswordPolicy!
+  environments(minPosition: String, asOf: DateTime, atPosition: String): [Environment!]!
+  populations(environmentId: ID!, minPosition: String, asOf: DateTime, atPosition: String): [Population!]!
+  population(environmentId: ID!, id: ID!, minPosition: String, asOf: DateTime, atPosition: String): Population!
+  schema(environmentId: ID!, minPosition: String, asOf: DateTime, atPosition: String): Schema!
+  passwordPolicy(environmentId: ID!, minPosition: String, asOf: DateTime, atPosition: String): PasswordPolicy!
 }
 
 input CreateEnvironmentInput {
@@ -2849,9 +3411,9 @@ type GroupConnection {
 }
 
 extend type Query {
-  group(environmentId: ID!, id: ID!, minPosition: String): Group!
+  group(environmentId: ID!, id: ID!, minPosition: String, asOf: DateTime, atPosition: String): Group!
   "Groups of the environment; filter is a SCIM filter on name and description."
-  groups(environmentId: ID!, filter: String, first: Int = 50, after: String, minPosition: String): GroupConnection!
+  groups(environmentId: ID!, filter: String, first: Int = 50, after: String, minPosition: String, asOf: DateTime, atPosition: String): GroupConnection!
 }
 
 input CreateGroupInput {
@@ -2938,10 +3500,194 @@ extend type Mutation {
   unassignRole(input: UnassignRoleInput!): DeletePayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/history.graphqls", Input: `# One resource's past: attribute-level differences between two instants.
+
+"One attribute that differs between two instants."
+type AttributeChange {
+  "The attribute's path: email, name.given, customAttributes.department, enabled…"
+  path: String!
+  "ADDED, REMOVED or CHANGED."
+  kind: String!
+  before: JSON
+  after: JSON
+  "The event that made the last change of it within the range, where known."
+  position: String
+  changedAt: DateTime
+  actor: String
+}
+
+type ResourceDiff {
+  resourceId: ID!
+  resourceType: String!
+  fromPosition: String!
+  toPosition: String!
+  "The resource did not exist at from and exists at to."
+  created: Boolean!
+  "The resource existed at from and no longer at to."
+  deleted: Boolean!
+  changes: [AttributeChange!]!
+}
+
+extend type Query {
+  """
+  The attribute-level changes of a resource between two instants (asOf-style instants or log
+  positions; to defaults to now).
+  """
+  diff(environmentId: ID!, resourceId: ID!, from: DateTime, fromPosition: String, to: DateTime, toPosition: String): ResourceDiff!
+}
+`, BuiltIn: false},
+	{Name: "../schema/projection.graphqls", Input: `# Projection tooling: the read models' status, rebuilds beside the live model, and verification
+# that a rebuild from the log equals the live model. Organization-wide ENVIRONMENT_ADMIN only.
+
+enum ProjectionState {
+  CATCHING_UP
+  LIVE
+  REBUILDING
+  FAILED
+}
+
+type RebuildProgress {
+  "The head of the log the rebuild must reach before it switches."
+  targetPosition: String!
+  appliedPosition: String!
+  eventsApplied: Int!
+  eventsPerSecond: Float!
+  startedAt: DateTime!
+  "Estimated seconds left, when known."
+  etaSeconds: Float
+  error: String
+}
+
+type ProjectionStatus {
+  name: String!
+  version: Int!
+  state: ProjectionState!
+  "The last position applied (the checkpoint)."
+  checkpoint: String!
+  lagEvents: Int!
+  lagSeconds: Float!
+  eventsApplied: Int!
+  error: String
+  "The rebuild running beside the live model, or the last one's outcome."
+  rebuild: RebuildProgress
+}
+
+type VerifyResult {
+  name: String!
+  "The live model's position: the rebuild replayed exactly up to it."
+  position: String!
+  events: Int!
+  liveChecksum: String!
+  rebuiltChecksum: String!
+  equal: Boolean!
+  seconds: Float!
+  eventsPerSecond: Float!
+}
+
+input RebuildProjectionInput {
+  name: String!
+}
+
+input VerifyProjectionsInput {
+  "Default: every projection that can be verified."
+  name: String
+}
+
+extend type Query {
+  projections: [ProjectionStatus!]!
+}
+
+extend type Mutation {
+  "Starts rebuilding the projection beside the live one; it switches when caught up."
+  rebuildProjection(input: RebuildProjectionInput!): ProjectionStatus!
+  "Rebuilds into memory up to the live model's position and compares checksums."
+  verifyProjections(input: VerifyProjectionsInput): [VerifyResult!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/revision.graphqls", Input: `# Configuration revisions: an immutable, named pointer to a log position with the content hash of
+# the environment's configuration there (name, password policy, default population, schema,
+# populations, groups' rules and nesting; not users or direct memberships). A revision is a
+# point-in-time replay, not a copy: its configuration is recomputed from the log. Reading them
+# needs ENVIRONMENT_ADMIN or AUDITOR; creating and restoring, ENVIRONMENT_ADMIN.
+
+type ConfigRevision {
+  id: ID!
+  environmentId: ID!
+  name: String!
+  description: String
+  "The log position the revision points at."
+  position: String!
+  "sha256:<hex> of the canonical configuration at position."
+  contentHash: String!
+  "The revision before this one in the environment's chain, if any."
+  previousRevisionId: ID
+  createdAt: DateTime!
+  createdBy: String
+  "The configuration at position, replayed from the log (canonical JSON)."
+  configuration: JSON!
+}
+
+"One difference between two configurations."
+type ConfigChange {
+  "schema.department.enum, passwordPolicy.minLength, groups.<id>.filter, populations.<id>.name…"
+  path: String!
+  "ADDED, REMOVED or CHANGED."
+  kind: String!
+  before: JSON
+  after: JSON
+}
+
+input CreateConfigRevisionInput {
+  environmentId: ID!
+  name: String!
+  description: String
+  "The position the revision points at; default: the head of the log."
+  atPosition: String
+}
+
+type ConfigRevisionPayload {
+  revision: ConfigRevision!
+  position: String!
+}
+
+input RestoreConfigRevisionInput {
+  environmentId: ID!
+  id: ID!
+  "Remove schema attributes that users hold (dropping their values)."
+  force: Boolean = false
+}
+
+type RestoreConfigRevisionPayload {
+  revision: ConfigRevision!
+  "The changes appended to bring the configuration back to the revision's state."
+  changes: [ConfigChange!]!
+  "The configuration's content hash after the restore (equal to the revision's)."
+  contentHash: String!
+  position: String!
+}
+
+extend type Query {
+  "The environment's configuration revisions, oldest first."
+  configRevisions(environmentId: ID!, minPosition: String): [ConfigRevision!]!
+  configRevision(environmentId: ID!, id: ID!, minPosition: String): ConfigRevision!
+  "What differs from revision from to revision to (default: the current configuration)."
+  configRevisionDiff(environmentId: ID!, from: ID!, to: ID, minPosition: String): [ConfigChange!]!
+}
+
+extend type Mutation {
+  createConfigRevision(input: CreateConfigRevisionInput!): ConfigRevisionPayload!
+  "Appends the events that bring the current configuration back to the revision's (audited)."
+  restoreConfigRevision(input: RestoreConfigRevisionInput!): RestoreConfigRevisionPayload!
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `# idstream's GraphQL API: the roots, scalars and the shapes every part shares.
 #
 # Every query takes an optional minPosition (a position returned by a mutation): the query waits,
 # at most 5 seconds, for the read model to pass it, and answers UNAVAILABLE when it does not.
+# Every query also takes asOf (an instant) or atPosition (a log position), not both: it then
+# answers as the read model stood after the last event recorded at or before that instant or
+# position, nested fields included. A single user is replayed from its own streams; anything
+# else from the nearest read-model snapshot. Authorization is always today's.
 # Every mutation takes one input and returns a payload with the changed object and the commit
 # position of its events. Errors carry extensions.code: NOT_FOUND, CONFLICT, INVALID,
 # UNAUTHENTICATED, FORBIDDEN, UNAVAILABLE, INTERNAL; INVALID and field conflicts also carry
@@ -2961,7 +3707,7 @@ type PageInfo {
 
 type Query {
   "The calling API client, with its role assignments."
-  me(minPosition: String): ApiClient!
+  me(minPosition: String, asOf: DateTime, atPosition: String): ApiClient!
 }
 
 "A deleted resource: its ID, and the commit position of the deletion."
@@ -3035,9 +3781,9 @@ type UserConnection {
 
 extend type Query {
   "A user of a population the caller may read; NOT_FOUND otherwise."
-  user(environmentId: ID!, id: ID!, minPosition: String): User!
+  user(environmentId: ID!, id: ID!, minPosition: String, asOf: DateTime, atPosition: String): User!
   "Users of the environment, restricted to the populations the caller may read. filter is a SCIM filter."
-  users(environmentId: ID!, filter: String, first: Int = 50, after: String, minPosition: String): UserConnection!
+  users(environmentId: ID!, filter: String, first: Int = 50, after: String, minPosition: String, asOf: DateTime, atPosition: String): UserConnection!
 }
 
 input NameInput {
@@ -3201,6 +3947,26 @@ func (ec *executionContext) childFields_ApiClient(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type ApiClient", field.Name)
 }
 
+func (ec *executionContext) childFields_AttributeChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_AttributeChange_path(ctx, field)
+	case "kind":
+		return ec.fieldContext_AttributeChange_kind(ctx, field)
+	case "before":
+		return ec.fieldContext_AttributeChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_AttributeChange_after(ctx, field)
+	case "position":
+		return ec.fieldContext_AttributeChange_position(ctx, field)
+	case "changedAt":
+		return ec.fieldContext_AttributeChange_changedAt(ctx, field)
+	case "actor":
+		return ec.fieldContext_AttributeChange_actor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AttributeChange", field.Name)
+}
+
 func (ec *executionContext) childFields_CheckUserPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "valid":
@@ -3217,6 +3983,56 @@ func (ec *executionContext) childFields_CheckUserPasswordPayload(ctx context.Con
 		return ec.fieldContext_CheckUserPasswordPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CheckUserPasswordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfigChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_ConfigChange_path(ctx, field)
+	case "kind":
+		return ec.fieldContext_ConfigChange_kind(ctx, field)
+	case "before":
+		return ec.fieldContext_ConfigChange_before(ctx, field)
+	case "after":
+		return ec.fieldContext_ConfigChange_after(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfigChange", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfigRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ConfigRevision_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_ConfigRevision_environmentId(ctx, field)
+	case "name":
+		return ec.fieldContext_ConfigRevision_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ConfigRevision_description(ctx, field)
+	case "position":
+		return ec.fieldContext_ConfigRevision_position(ctx, field)
+	case "contentHash":
+		return ec.fieldContext_ConfigRevision_contentHash(ctx, field)
+	case "previousRevisionId":
+		return ec.fieldContext_ConfigRevision_previousRevisionId(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ConfigRevision_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ConfigRevision_createdBy(ctx, field)
+	case "configuration":
+		return ec.fieldContext_ConfigRevision_configuration(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfigRevision", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfigRevisionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revision":
+		return ec.fieldContext_ConfigRevisionPayload_revision(ctx, field)
+	case "position":
+		return ec.fieldContext_ConfigRevisionPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfigRevisionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Consent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3569,6 +4385,50 @@ func (ec *executionContext) childFields_PopulationPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type PopulationPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ProjectionStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ProjectionStatus_name(ctx, field)
+	case "version":
+		return ec.fieldContext_ProjectionStatus_version(ctx, field)
+	case "state":
+		return ec.fieldContext_ProjectionStatus_state(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_ProjectionStatus_checkpoint(ctx, field)
+	case "lagEvents":
+		return ec.fieldContext_ProjectionStatus_lagEvents(ctx, field)
+	case "lagSeconds":
+		return ec.fieldContext_ProjectionStatus_lagSeconds(ctx, field)
+	case "eventsApplied":
+		return ec.fieldContext_ProjectionStatus_eventsApplied(ctx, field)
+	case "error":
+		return ec.fieldContext_ProjectionStatus_error(ctx, field)
+	case "rebuild":
+		return ec.fieldContext_ProjectionStatus_rebuild(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectionStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "targetPosition":
+		return ec.fieldContext_RebuildProgress_targetPosition(ctx, field)
+	case "appliedPosition":
+		return ec.fieldContext_RebuildProgress_appliedPosition(ctx, field)
+	case "eventsApplied":
+		return ec.fieldContext_RebuildProgress_eventsApplied(ctx, field)
+	case "eventsPerSecond":
+		return ec.fieldContext_RebuildProgress_eventsPerSecond(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_RebuildProgress_startedAt(ctx, field)
+	case "etaSeconds":
+		return ec.fieldContext_RebuildProgress_etaSeconds(ctx, field)
+	case "error":
+		return ec.fieldContext_RebuildProgress_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RebuildProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_ResetUserPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -3579,6 +4439,40 @@ func (ec *executionContext) childFields_ResetUserPasswordPayload(ctx context.Con
 		return ec.fieldContext_ResetUserPasswordPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ResetUserPasswordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ResourceDiff(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resourceId":
+		return ec.fieldContext_ResourceDiff_resourceId(ctx, field)
+	case "resourceType":
+		return ec.fieldContext_ResourceDiff_resourceType(ctx, field)
+	case "fromPosition":
+		return ec.fieldContext_ResourceDiff_fromPosition(ctx, field)
+	case "toPosition":
+		return ec.fieldContext_ResourceDiff_toPosition(ctx, field)
+	case "created":
+		return ec.fieldContext_ResourceDiff_created(ctx, field)
+	case "deleted":
+		return ec.fieldContext_ResourceDiff_deleted(ctx, field)
+	case "changes":
+		return ec.fieldContext_ResourceDiff_changes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResourceDiff", field.Name)
+}
+
+func (ec *executionContext) childFields_RestoreConfigRevisionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revision":
+		return ec.fieldContext_RestoreConfigRevisionPayload_revision(ctx, field)
+	case "changes":
+		return ec.fieldContext_RestoreConfigRevisionPayload_changes(ctx, field)
+	case "contentHash":
+		return ec.fieldContext_RestoreConfigRevisionPayload_contentHash(ctx, field)
+	case "position":
+		return ec.fieldContext_RestoreConfigRevisionPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestoreConfigRevisionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleAssignment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3751,6 +4645,28 @@ func (ec *executionContext) childFields_UserPayload(ctx context.Context, field g
 		return ec.fieldContext_UserPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_VerifyResult_name(ctx, field)
+	case "position":
+		return ec.fieldContext_VerifyResult_position(ctx, field)
+	case "events":
+		return ec.fieldContext_VerifyResult_events(ctx, field)
+	case "liveChecksum":
+		return ec.fieldContext_VerifyResult_liveChecksum(ctx, field)
+	case "rebuiltChecksum":
+		return ec.fieldContext_VerifyResult_rebuiltChecksum(ctx, field)
+	case "equal":
+		return ec.fieldContext_VerifyResult_equal(ctx, field)
+	case "seconds":
+		return ec.fieldContext_VerifyResult_seconds(ctx, field)
+	case "eventsPerSecond":
+		return ec.fieldContext_VerifyResult_eventsPerSecond(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyResult", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3959,6 +4875,20 @@ func (ec *executionContext) field_Mutation_createApiClient_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateAPIClientInput, error) {
 			return ec.unmarshalNCreateApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateAPIClientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createConfigRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateConfigRevisionInput, error) {
+			return ec.unmarshalNCreateConfigRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateConfigRevisionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4247,6 +5177,20 @@ func (ec *executionContext) field_Mutation_patchUser_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rebuildProjection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RebuildProjectionInput, error) {
+			return ec.unmarshalNRebuildProjectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProjectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_recordConsent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4309,6 +5253,20 @@ func (ec *executionContext) field_Mutation_resetUserPassword_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.ResetUserPasswordInput, error) {
 			return ec.unmarshalNResetUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResetUserPasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreConfigRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RestoreConfigRevisionInput, error) {
+			return ec.unmarshalNRestoreConfigRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRestoreConfigRevisionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4485,6 +5443,20 @@ func (ec *executionContext) field_Mutation_updateUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_verifyProjections_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.VerifyProjectionsInput, error) {
+			return ec.unmarshalOVerifyProjectionsInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyProjectionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4518,6 +5490,166 @@ func (ec *executionContext) field_Query_apiClients_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_configRevisionDiff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_configRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_configRevisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_diff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "resourceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resourceId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "fromPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fromPosition"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "toPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["toPosition"] = arg5
 	return args, nil
 }
 
@@ -4540,6 +5672,22 @@ func (ec *executionContext) field_Query_environment_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg3
 	return args, nil
 }
 
@@ -4554,6 +5702,22 @@ func (ec *executionContext) field_Query_environments_args(ctx context.Context, r
 		return nil, err
 	}
 	args["minPosition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg2
 	return args, nil
 }
 
@@ -4584,6 +5748,22 @@ func (ec *executionContext) field_Query_group_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg4
 	return args, nil
 }
 
@@ -4630,6 +5810,22 @@ func (ec *executionContext) field_Query_groups_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["minPosition"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg6
 	return args, nil
 }
 
@@ -4644,6 +5840,22 @@ func (ec *executionContext) field_Query_me_args(ctx context.Context, rawArgs map
 		return nil, err
 	}
 	args["minPosition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg2
 	return args, nil
 }
 
@@ -4666,6 +5878,22 @@ func (ec *executionContext) field_Query_passwordPolicy_args(ctx context.Context,
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg3
 	return args, nil
 }
 
@@ -4696,6 +5924,22 @@ func (ec *executionContext) field_Query_population_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg4
 	return args, nil
 }
 
@@ -4718,6 +5962,22 @@ func (ec *executionContext) field_Query_populations_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg3
 	return args, nil
 }
 
@@ -4740,6 +6000,22 @@ func (ec *executionContext) field_Query_schema_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg3
 	return args, nil
 }
 
@@ -4770,6 +6046,22 @@ func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg4
 	return args, nil
 }
 
@@ -4816,6 +6108,22 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["minPosition"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "atPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atPosition"] = arg6
 	return args, nil
 }
 
@@ -5123,6 +6431,167 @@ func (ec *executionContext) fieldContext_ApiClient_roles(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _AttributeChange_path(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeChange_before(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _AttributeChange_after(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _AttributeChange_position(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeChange_changedAt(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_changedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_changedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _AttributeChange_actor(ctx context.Context, field graphql.CollectedField, obj *model.AttributeChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeChange_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeChange_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "String")
+}
+
 func (ec *executionContext) _CheckUserPasswordPayload_valid(ctx context.Context, field graphql.CollectedField, obj *model.CheckUserPasswordPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5259,6 +6728,383 @@ func (ec *executionContext) _CheckUserPasswordPayload_position(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_CheckUserPasswordPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CheckUserPasswordPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigChange_path(ctx context.Context, field graphql.CollectedField, obj *model.ConfigChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigChange_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigChange_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.ConfigChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigChange_before(ctx context.Context, field graphql.CollectedField, obj *model.ConfigChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigChange_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigChange_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ConfigChange_after(ctx context.Context, field graphql.CollectedField, obj *model.ConfigChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigChange_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigChange_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ConfigRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConfigRevision_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConfigRevision_name(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigRevision_description(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigRevision_position(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigRevision_contentHash(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_contentHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_contentHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigRevision_previousRevisionId(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_previousRevisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousRevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_previousRevisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConfigRevision_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ConfigRevision_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfigRevision_configuration(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevision_configuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ConfigRevision().Configuration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevision_configuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevision", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _ConfigRevisionPayload_revision(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevisionPayload_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfigRevision) graphql.Marshaler {
+			return ec.marshalNConfigRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevisionPayload_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConfigRevisionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConfigRevisionPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigRevisionPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigRevisionPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigRevisionPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Consent_id(ctx context.Context, field graphql.CollectedField, obj *model.Consent) (ret graphql.Marshaler) {
@@ -8500,6 +10346,182 @@ func (ec *executionContext) fieldContext_Mutation_unassignRole(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_rebuildProjection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rebuildProjection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RebuildProjection(ctx, fc.Args["input"].(model.RebuildProjectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectionStatus) graphql.Marshaler {
+			return ec.marshalNProjectionStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rebuildProjection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectionStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rebuildProjection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyProjections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyProjections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyProjections(ctx, fc.Args["input"].(*model.VerifyProjectionsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VerifyResult) graphql.Marshaler {
+			return ec.marshalNVerifyResult2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyProjections(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyProjections_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createConfigRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createConfigRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateConfigRevision(ctx, fc.Args["input"].(model.CreateConfigRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfigRevisionPayload) graphql.Marshaler {
+			return ec.marshalNConfigRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevisionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createConfigRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigRevisionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createConfigRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreConfigRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreConfigRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreConfigRevision(ctx, fc.Args["input"].(model.RestoreConfigRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestoreConfigRevisionPayload) graphql.Marshaler {
+			return ec.marshalNRestoreConfigRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRestoreConfigRevisionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreConfigRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestoreConfigRevisionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreConfigRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9558,6 +11580,222 @@ func (ec *executionContext) fieldContext_PopulationPayload_position(_ context.Co
 	return graphql.NewScalarFieldContext("PopulationPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _ProjectionStatus_name(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectionStatus_version(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectionStatus_state(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ProjectionState) graphql.Marshaler {
+			return ec.marshalNProjectionState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "ProjectionState")
+}
+
+func (ec *executionContext) _ProjectionStatus_checkpoint(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectionStatus_lagEvents(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_lagEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagEvents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_lagEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectionStatus_lagSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_lagSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_lagSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ProjectionStatus_eventsApplied(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_eventsApplied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsApplied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_eventsApplied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectionStatus_error(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectionStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectionStatus_rebuild(ctx context.Context, field graphql.CollectedField, obj *model.ProjectionStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectionStatus_rebuild(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rebuild, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RebuildProgress) graphql.Marshaler {
+			return ec.marshalORebuildProgress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectionStatus_rebuild(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectionStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RebuildProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9568,7 +11806,7 @@ func (ec *executionContext) _Query_me(ctx context.Context, field graphql.Collect
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Me(ctx, fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Me(ctx, fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.APIClient) graphql.Marshaler {
@@ -9612,7 +11850,7 @@ func (ec *executionContext) _Query_apiClients(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().APIClients(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().APIClients(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIClient) graphql.Marshaler {
@@ -9656,7 +11894,7 @@ func (ec *executionContext) _Query_environment(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Environment(ctx, fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Environment(ctx, fc.Args["id"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Environment) graphql.Marshaler {
@@ -9700,7 +11938,7 @@ func (ec *executionContext) _Query_environments(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Environments(ctx, fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Environments(ctx, fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Environment) graphql.Marshaler {
@@ -9744,7 +11982,7 @@ func (ec *executionContext) _Query_populations(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Populations(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Populations(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Population) graphql.Marshaler {
@@ -9788,7 +12026,7 @@ func (ec *executionContext) _Query_population(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Population(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Population(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Population) graphql.Marshaler {
@@ -9832,7 +12070,7 @@ func (ec *executionContext) _Query_schema(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Schema(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Schema(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Schema) graphql.Marshaler {
@@ -9876,7 +12114,7 @@ func (ec *executionContext) _Query_passwordPolicy(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().PasswordPolicy(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().PasswordPolicy(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.PasswordPolicy) graphql.Marshaler {
@@ -9920,7 +12158,7 @@ func (ec *executionContext) _Query_group(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Group(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Group(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Group) graphql.Marshaler {
@@ -9964,7 +12202,7 @@ func (ec *executionContext) _Query_groups(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Groups(ctx, fc.Args["environmentId"].(string), fc.Args["filter"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Groups(ctx, fc.Args["environmentId"].(string), fc.Args["filter"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.GroupConnection) graphql.Marshaler {
@@ -9998,6 +12236,214 @@ func (ec *executionContext) fieldContext_Query_groups(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_diff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_diff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Diff(ctx, fc.Args["environmentId"].(string), fc.Args["resourceId"].(string), fc.Args["from"].(*time.Time), fc.Args["fromPosition"].(*string), fc.Args["to"].(*time.Time), fc.Args["toPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceDiff) graphql.Marshaler {
+			return ec.marshalNResourceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResourceDiff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_diff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResourceDiff(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_diff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_projections(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_projections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Projections(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectionStatus) graphql.Marshaler {
+			return ec.marshalNProjectionStatus2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_projections(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectionStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_configRevisions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_configRevisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ConfigRevisions(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ConfigRevision) graphql.Marshaler {
+			return ec.marshalNConfigRevision2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_configRevisions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigRevision(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_configRevisions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_configRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_configRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ConfigRevision(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfigRevision) graphql.Marshaler {
+			return ec.marshalNConfigRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_configRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigRevision(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_configRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_configRevisionDiff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_configRevisionDiff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ConfigRevisionDiff(ctx, fc.Args["environmentId"].(string), fc.Args["from"].(string), fc.Args["to"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ConfigChange) graphql.Marshaler {
+			return ec.marshalNConfigChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_configRevisionDiff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_configRevisionDiff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10008,7 +12454,7 @@ func (ec *executionContext) _Query_user(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().User(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().User(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
@@ -10052,7 +12498,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Users(ctx, fc.Args["environmentId"].(string), fc.Args["filter"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+			return ec.Resolvers.Query().Users(ctx, fc.Args["environmentId"].(string), fc.Args["filter"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string), fc.Args["asOf"].(*time.Time), fc.Args["atPosition"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -10162,6 +12608,167 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RebuildProgress_targetPosition(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_targetPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_targetPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _RebuildProgress_appliedPosition(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_appliedPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppliedPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_appliedPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _RebuildProgress_eventsApplied(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_eventsApplied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsApplied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_eventsApplied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RebuildProgress_eventsPerSecond(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_eventsPerSecond(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsPerSecond, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_eventsPerSecond(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RebuildProgress_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _RebuildProgress_etaSeconds(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_etaSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EtaSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_etaSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RebuildProgress_error(ctx context.Context, field graphql.CollectedField, obj *model.RebuildProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RebuildProgress_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RebuildProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
 func (ec *executionContext) _ResetUserPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.ResetUserPasswordPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10238,6 +12845,286 @@ func (ec *executionContext) _ResetUserPasswordPayload_position(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_ResetUserPasswordPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ResetUserPasswordPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ResourceDiff_resourceId(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_resourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_resourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ResourceDiff_resourceType(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_resourceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_resourceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ResourceDiff_fromPosition(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_fromPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FromPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_fromPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ResourceDiff_toPosition(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_toPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_toPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ResourceDiff_created(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ResourceDiff_deleted(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceDiff", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ResourceDiff_changes(ctx context.Context, field graphql.CollectedField, obj *model.ResourceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceDiff_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AttributeChange) graphql.Marshaler {
+			return ec.marshalNAttributeChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceDiff_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResourceDiff",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AttributeChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreConfigRevisionPayload_revision(ctx context.Context, field graphql.CollectedField, obj *model.RestoreConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreConfigRevisionPayload_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfigRevision) graphql.Marshaler {
+			return ec.marshalNConfigRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreConfigRevisionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreConfigRevisionPayload_changes(ctx context.Context, field graphql.CollectedField, obj *model.RestoreConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreConfigRevisionPayload_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ConfigChange) graphql.Marshaler {
+			return ec.marshalNConfigChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreConfigRevisionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreConfigRevisionPayload_contentHash(ctx context.Context, field graphql.CollectedField, obj *model.RestoreConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreConfigRevisionPayload_contentHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_contentHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestoreConfigRevisionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RestoreConfigRevisionPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.RestoreConfigRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreConfigRevisionPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestoreConfigRevisionPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _RoleAssignment_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleAssignment) (ret graphql.Marshaler) {
@@ -11742,6 +14629,190 @@ func (ec *executionContext) _UserPayload_position(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_UserPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyResult_name(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyResult_position(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyResult_events(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VerifyResult_liveChecksum(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_liveChecksum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LiveChecksum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_liveChecksum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyResult_rebuiltChecksum(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_rebuiltChecksum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RebuiltChecksum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_rebuiltChecksum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyResult_equal(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_equal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Equal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_equal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VerifyResult_seconds(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _VerifyResult_eventsPerSecond(ctx context.Context, field graphql.CollectedField, obj *model.VerifyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyResult_eventsPerSecond(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsPerSecond, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyResult_eventsPerSecond(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyResult", field, false, false, "Float")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -13262,6 +16333,69 @@ func (ec *executionContext) unmarshalInputCreateApiClientInput(ctx context.Conte
 func UnmarshalCreateApiClientInput(ctx context.Context, raw any) (model.CreateAPIClientInput, error) {
 	var out model.CreateAPIClientInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateApiClientInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateConfigRevisionInput(ctx context.Context, obj any) (model.CreateConfigRevisionInput, error) {
+	var it model.CreateConfigRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "atPosition"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "atPosition":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atPosition"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtPosition = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateConfigRevisionInput unmarshals raw into the CreateConfigRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateConfigRevisionInput(ctx context.Context, raw any) (model.CreateConfigRevisionInput, error) {
+	var out model.CreateConfigRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateConfigRevisionInput", raw, &out)
 	return out, err
 }
 
@@ -14839,6 +17973,48 @@ func UnmarshalPatchUserInput(ctx context.Context, raw any) (map[string]any, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRebuildProjectionInput(ctx context.Context, obj any) (model.RebuildProjectionInput, error) {
+	var it model.RebuildProjectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRebuildProjectionInput unmarshals raw into the RebuildProjectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRebuildProjectionInput(ctx context.Context, raw any) (model.RebuildProjectionInput, error) {
+	var out model.RebuildProjectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RebuildProjectionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRecordConsentInput(ctx context.Context, obj any) (model.RecordConsentInput, error) {
 	var it model.RecordConsentInput
 	if obj == nil {
@@ -15067,6 +18243,66 @@ func (ec *executionContext) unmarshalInputResetUserPasswordInput(ctx context.Con
 func UnmarshalResetUserPasswordInput(ctx context.Context, raw any) (model.ResetUserPasswordInput, error) {
 	var out model.ResetUserPasswordInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResetUserPasswordInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRestoreConfigRevisionInput(ctx context.Context, obj any) (model.RestoreConfigRevisionInput, error) {
+	var it model.RestoreConfigRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["force"]; !present {
+		asMap["force"] = false
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "id", "force"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "force":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("force"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Force = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRestoreConfigRevisionInput unmarshals raw into the RestoreConfigRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRestoreConfigRevisionInput(ctx context.Context, raw any) (model.RestoreConfigRevisionInput, error) {
+	var out model.RestoreConfigRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestoreConfigRevisionInput", raw, &out)
 	return out, err
 }
 
@@ -16019,6 +19255,48 @@ func UnmarshalUserRefInput(ctx context.Context, raw any) (model.UserRefInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputVerifyProjectionsInput(ctx context.Context, obj any) (model.VerifyProjectionsInput, error) {
+	var it model.VerifyProjectionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVerifyProjectionsInput unmarshals raw into the VerifyProjectionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVerifyProjectionsInput(ctx context.Context, raw any) (model.VerifyProjectionsInput, error) {
+	var out model.VerifyProjectionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VerifyProjectionsInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -16155,6 +19433,69 @@ func (ec *executionContext) _ApiClient(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var attributeChangeImplementors = []string{"AttributeChange"}
+
+func (ec *executionContext) _AttributeChange(ctx context.Context, sel ast.SelectionSet, obj *model.AttributeChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, attributeChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AttributeChange")
+		case "path":
+			out.Values[i] = ec._AttributeChange_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AttributeChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "before":
+			out.Values[i] = ec._AttributeChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._AttributeChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._AttributeChange_position(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "changedAt":
+			out.Values[i] = ec._AttributeChange_changedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._AttributeChange_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var checkUserPasswordPayloadImplementors = []string{"CheckUserPasswordPayload"}
 
 func (ec *executionContext) _CheckUserPasswordPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CheckUserPasswordPayload) graphql.Marshaler {
@@ -16193,6 +19534,171 @@ func (ec *executionContext) _CheckUserPasswordPayload(ctx context.Context, sel a
 			}
 		case "position":
 			out.Values[i] = ec._CheckUserPasswordPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var configChangeImplementors = []string{"ConfigChange"}
+
+func (ec *executionContext) _ConfigChange(ctx context.Context, sel ast.SelectionSet, obj *model.ConfigChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, configChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfigChange")
+		case "path":
+			out.Values[i] = ec._ConfigChange_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ConfigChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "before":
+			out.Values[i] = ec._ConfigChange_before(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._ConfigChange_after(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var configRevisionImplementors = []string{"ConfigRevision"}
+
+func (ec *executionContext) _ConfigRevision(ctx context.Context, sel ast.SelectionSet, obj *model.ConfigRevision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, configRevisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfigRevision")
+		case "id":
+			out.Values[i] = ec._ConfigRevision_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "environmentId":
+			out.Values[i] = ec._ConfigRevision_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ConfigRevision_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._ConfigRevision_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "position":
+			out.Values[i] = ec._ConfigRevision_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contentHash":
+			out.Values[i] = ec._ConfigRevision_contentHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "previousRevisionId":
+			out.Values[i] = ec._ConfigRevision_previousRevisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ConfigRevision_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._ConfigRevision_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "configuration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ConfigRevision_configuration(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var configRevisionPayloadImplementors = []string{"ConfigRevisionPayload"}
+
+func (ec *executionContext) _ConfigRevisionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ConfigRevisionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, configRevisionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfigRevisionPayload")
+		case "revision":
+			out.Values[i] = ec._ConfigRevisionPayload_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._ConfigRevisionPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -17377,6 +20883,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rebuildProjection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rebuildProjection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyProjections":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyProjections(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createConfigRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createConfigRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreConfigRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreConfigRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createUser(ctx, field)
@@ -17765,6 +21299,79 @@ func (ec *executionContext) _PopulationPayload(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var projectionStatusImplementors = []string{"ProjectionStatus"}
+
+func (ec *executionContext) _ProjectionStatus(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectionStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectionStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectionStatus")
+		case "name":
+			out.Values[i] = ec._ProjectionStatus_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ProjectionStatus_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._ProjectionStatus_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._ProjectionStatus_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lagEvents":
+			out.Values[i] = ec._ProjectionStatus_lagEvents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lagSeconds":
+			out.Values[i] = ec._ProjectionStatus_lagSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventsApplied":
+			out.Values[i] = ec._ProjectionStatus_eventsApplied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ProjectionStatus_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rebuild":
+			out.Values[i] = ec._ProjectionStatus_rebuild(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -17844,6 +21451,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_groups(ctx, field)
 				})
+		case "diff":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_diff(ctx, field)
+				})
+		case "projections":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_projections(ctx, field)
+				})
+		case "configRevisions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_configRevisions(ctx, field)
+				})
+		case "configRevision":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_configRevision(ctx, field)
+				})
+		case "configRevisionDiff":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_configRevisionDiff(ctx, field)
+				})
 		case "user":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -17887,6 +21524,69 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var rebuildProgressImplementors = []string{"RebuildProgress"}
+
+func (ec *executionContext) _RebuildProgress(ctx context.Context, sel ast.SelectionSet, obj *model.RebuildProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rebuildProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RebuildProgress")
+		case "targetPosition":
+			out.Values[i] = ec._RebuildProgress_targetPosition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appliedPosition":
+			out.Values[i] = ec._RebuildProgress_appliedPosition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventsApplied":
+			out.Values[i] = ec._RebuildProgress_eventsApplied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventsPerSecond":
+			out.Values[i] = ec._RebuildProgress_eventsPerSecond(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._RebuildProgress_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "etaSeconds":
+			out.Values[i] = ec._RebuildProgress_etaSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._RebuildProgress_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var resetUserPasswordPayloadImplementors = []string{"ResetUserPasswordPayload"}
 
 func (ec *executionContext) _ResetUserPasswordPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ResetUserPasswordPayload) graphql.Marshaler {
@@ -17910,6 +21610,117 @@ func (ec *executionContext) _ResetUserPasswordPayload(ctx context.Context, sel a
 			}
 		case "position":
 			out.Values[i] = ec._ResetUserPasswordPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var resourceDiffImplementors = []string{"ResourceDiff"}
+
+func (ec *executionContext) _ResourceDiff(ctx context.Context, sel ast.SelectionSet, obj *model.ResourceDiff) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resourceDiffImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResourceDiff")
+		case "resourceId":
+			out.Values[i] = ec._ResourceDiff_resourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resourceType":
+			out.Values[i] = ec._ResourceDiff_resourceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fromPosition":
+			out.Values[i] = ec._ResourceDiff_fromPosition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toPosition":
+			out.Values[i] = ec._ResourceDiff_toPosition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._ResourceDiff_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._ResourceDiff_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changes":
+			out.Values[i] = ec._ResourceDiff_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var restoreConfigRevisionPayloadImplementors = []string{"RestoreConfigRevisionPayload"}
+
+func (ec *executionContext) _RestoreConfigRevisionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RestoreConfigRevisionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restoreConfigRevisionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestoreConfigRevisionPayload")
+		case "revision":
+			out.Values[i] = ec._RestoreConfigRevisionPayload_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changes":
+			out.Values[i] = ec._RestoreConfigRevisionPayload_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contentHash":
+			out.Values[i] = ec._RestoreConfigRevisionPayload_contentHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._RestoreConfigRevisionPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18479,6 +22290,74 @@ func (ec *executionContext) _UserPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var verifyResultImplementors = []string{"VerifyResult"}
+
+func (ec *executionContext) _VerifyResult(ctx context.Context, sel ast.SelectionSet, obj *model.VerifyResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyResult")
+		case "name":
+			out.Values[i] = ec._VerifyResult_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._VerifyResult_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "events":
+			out.Values[i] = ec._VerifyResult_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liveChecksum":
+			out.Values[i] = ec._VerifyResult_liveChecksum(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rebuiltChecksum":
+			out.Values[i] = ec._VerifyResult_rebuiltChecksum(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "equal":
+			out.Values[i] = ec._VerifyResult_equal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._VerifyResult_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventsPerSecond":
+			out.Values[i] = ec._VerifyResult_eventsPerSecond(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -18888,6 +22767,30 @@ func (ec *executionContext) unmarshalNAssignRoleInput2githubᚗcomᚋidstreamᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAttributeChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AttributeChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAttributeChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAttributeChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeChange(ctx context.Context, sel ast.SelectionSet, v *model.AttributeChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AttributeChange!")
+		return graphql.Null
+	}
+	return ec._AttributeChange(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAttributeType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeType(ctx context.Context, v any) (model.AttributeType, error) {
 	var res model.AttributeType
 	err := res.UnmarshalGQL(v)
@@ -18928,6 +22831,62 @@ func (ec *executionContext) marshalNCheckUserPasswordPayload2ᚖgithubᚗcomᚋi
 		return graphql.Null
 	}
 	return ec._CheckUserPasswordPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConfigChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ConfigChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConfigChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConfigChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigChange(ctx context.Context, sel ast.SelectionSet, v *model.ConfigChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConfigChange!")
+		return graphql.Null
+	}
+	return ec._ConfigChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConfigRevision2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ConfigRevision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConfigRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConfigRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevision(ctx context.Context, sel ast.SelectionSet, v *model.ConfigRevision) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConfigRevision!")
+		return graphql.Null
+	}
+	return ec._ConfigRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConfigRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConfigRevisionPayload(ctx context.Context, sel ast.SelectionSet, v *model.ConfigRevisionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConfigRevisionPayload!")
+		return graphql.Null
+	}
+	return ec._ConfigRevisionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNConsent2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐConsentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Consent) graphql.Marshaler {
@@ -18975,6 +22934,11 @@ func (ec *executionContext) marshalNCreateApiClientPayload2ᚖgithubᚗcomᚋids
 	return ec._CreateApiClientPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateConfigRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateConfigRevisionInput(ctx context.Context, v any) (model.CreateConfigRevisionInput, error) {
+	res, err := ec.unmarshalInputCreateConfigRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateEnvironmentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateEnvironmentInput(ctx context.Context, v any) (model.CreateEnvironmentInput, error) {
 	res, err := ec.unmarshalInputCreateEnvironmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18998,6 +22962,20 @@ func (ec *executionContext) unmarshalNCreateSchemaAttributeInput2githubᚗcomᚋ
 func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateUserInput(ctx context.Context, v any) (model.CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDateTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
+	res, err := graphql.UnmarshalTime(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalTime(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "DateTime!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
@@ -19079,6 +23057,20 @@ func (ec *executionContext) marshalNEnvironmentPayload2ᚖgithubᚗcomᚋidstrea
 		return graphql.Null
 	}
 	return ec._EnvironmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Group) graphql.Marshaler {
@@ -19473,6 +23465,45 @@ func (ec *executionContext) marshalNPopulationPayload2ᚖgithubᚗcomᚋidstream
 	return ec._PopulationPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNProjectionState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionState(ctx context.Context, v any) (model.ProjectionState, error) {
+	var res model.ProjectionState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProjectionState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionState(ctx context.Context, sel ast.SelectionSet, v model.ProjectionState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNProjectionStatus2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectionStatus) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProjectionStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProjectionStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionStatus(ctx context.Context, sel ast.SelectionSet, v *model.ProjectionStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectionStatus!")
+		return graphql.Null
+	}
+	return ec._ProjectionStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRebuildProjectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProjectionInput(ctx context.Context, v any) (model.RebuildProjectionInput, error) {
+	res, err := ec.unmarshalInputRebuildProjectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx context.Context, v any) (model.RecordConsentInput, error) {
 	res, err := ec.unmarshalInputRecordConsentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19499,6 +23530,27 @@ func (ec *executionContext) marshalNResetUserPasswordPayload2ᚖgithubᚗcomᚋi
 		return graphql.Null
 	}
 	return ec._ResetUserPasswordPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNResourceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResourceDiff(ctx context.Context, sel ast.SelectionSet, v *model.ResourceDiff) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ResourceDiff!")
+		return graphql.Null
+	}
+	return ec._ResourceDiff(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRestoreConfigRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRestoreConfigRevisionInput(ctx context.Context, v any) (model.RestoreConfigRevisionInput, error) {
+	res, err := ec.unmarshalInputRestoreConfigRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRestoreConfigRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRestoreConfigRevisionPayload(ctx context.Context, sel ast.SelectionSet, v *model.RestoreConfigRevisionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RestoreConfigRevisionPayload!")
+		return graphql.Null
+	}
+	return ec._RestoreConfigRevisionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRevokeApiTokenInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRevokeAPITokenInput(ctx context.Context, v any) (model.RevokeAPITokenInput, error) {
@@ -19739,6 +23791,30 @@ func (ec *executionContext) unmarshalNUserRefInput2githubᚗcomᚋidstreamᚋids
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNVerifyResult2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VerifyResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVerifyResult2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVerifyResult2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyResult(ctx context.Context, sel ast.SelectionSet, v *model.VerifyResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VerifyResult!")
+		return graphql.Null
+	}
+	return ec._VerifyResult(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -19937,6 +24013,23 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	return res
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOGroupKind2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐGroupKind(ctx context.Context, v any) (*model.GroupKind, error) {
 	if v == nil {
 		return nil, nil
@@ -20043,6 +24136,13 @@ func (ec *executionContext) marshalOPopulation2ᚖgithubᚗcomᚋidstreamᚋidst
 	return ec._Population(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalORebuildProgress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProgress(ctx context.Context, sel ast.SelectionSet, v *model.RebuildProgress) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RebuildProgress(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20106,6 +24206,14 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOVerifyProjectionsInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐVerifyProjectionsInput(ctx context.Context, v any) (*model.VerifyProjectionsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputVerifyProjectionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

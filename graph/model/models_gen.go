@@ -58,6 +58,20 @@ type AssignRoleInput struct {
 	PopulationID *string `json:"populationId,omitempty"`
 }
 
+// One attribute that differs between two instants.
+type AttributeChange struct {
+	// The attribute's path: email, name.given, customAttributes.department, enabled…
+	Path string `json:"path"`
+	// ADDED, REMOVED or CHANGED.
+	Kind   string `json:"kind"`
+	Before JSON   `json:"before,omitempty"`
+	After  JSON   `json:"after,omitempty"`
+	// The event that made the last change of it within the range, where known.
+	Position  *string    `json:"position,omitempty"`
+	ChangedAt *time.Time `json:"changedAt,omitempty"`
+	Actor     *string    `json:"actor,omitempty"`
+}
+
 // The user's own change: the current password proves who asks (a wrong one counts toward lockout).
 type ChangeUserPasswordInput struct {
 	EnvironmentID   string `json:"environmentId"`
@@ -81,6 +95,38 @@ type CheckUserPasswordPayload struct {
 	Locked      bool       `json:"locked"`
 	LockedUntil *time.Time `json:"lockedUntil,omitempty"`
 	Position    string     `json:"position"`
+}
+
+// One difference between two configurations.
+type ConfigChange struct {
+	// schema.department.enum, passwordPolicy.minLength, groups.<id>.filter, populations.<id>.name…
+	Path string `json:"path"`
+	// ADDED, REMOVED or CHANGED.
+	Kind   string `json:"kind"`
+	Before JSON   `json:"before,omitempty"`
+	After  JSON   `json:"after,omitempty"`
+}
+
+type ConfigRevision struct {
+	ID            string  `json:"id"`
+	EnvironmentID string  `json:"environmentId"`
+	Name          string  `json:"name"`
+	Description   *string `json:"description,omitempty"`
+	// The log position the revision points at.
+	Position string `json:"position"`
+	// sha256:<hex> of the canonical configuration at position.
+	ContentHash string `json:"contentHash"`
+	// The revision before this one in the environment's chain, if any.
+	PreviousRevisionID *string   `json:"previousRevisionId,omitempty"`
+	CreatedAt          time.Time `json:"createdAt"`
+	CreatedBy          *string   `json:"createdBy,omitempty"`
+	// The configuration at position, replayed from the log (canonical JSON).
+	Configuration JSON `json:"configuration"`
+}
+
+type ConfigRevisionPayload struct {
+	Revision *ConfigRevision `json:"revision"`
+	Position string          `json:"position"`
 }
 
 type Consent struct {
@@ -111,6 +157,14 @@ type CreateAPIClientPayload struct {
 	Token    string `json:"token"`
 	TokenID  string `json:"tokenId"`
 	Position string `json:"position"`
+}
+
+type CreateConfigRevisionInput struct {
+	EnvironmentID string  `json:"environmentId"`
+	Name          string  `json:"name"`
+	Description   *string `json:"description,omitempty"`
+	// The position the revision points at; default: the head of the log.
+	AtPosition *string `json:"atPosition,omitempty"`
 }
 
 type CreateEnvironmentInput struct {
@@ -417,7 +471,37 @@ type PopulationPayload struct {
 	Position   string      `json:"position"`
 }
 
+type ProjectionStatus struct {
+	Name    string          `json:"name"`
+	Version int             `json:"version"`
+	State   ProjectionState `json:"state"`
+	// The last position applied (the checkpoint).
+	Checkpoint    string  `json:"checkpoint"`
+	LagEvents     int     `json:"lagEvents"`
+	LagSeconds    float64 `json:"lagSeconds"`
+	EventsApplied int     `json:"eventsApplied"`
+	Error         *string `json:"error,omitempty"`
+	// The rebuild running beside the live model, or the last one's outcome.
+	Rebuild *RebuildProgress `json:"rebuild,omitempty"`
+}
+
 type Query struct {
+}
+
+type RebuildProgress struct {
+	// The head of the log the rebuild must reach before it switches.
+	TargetPosition  string    `json:"targetPosition"`
+	AppliedPosition string    `json:"appliedPosition"`
+	EventsApplied   int       `json:"eventsApplied"`
+	EventsPerSecond float64   `json:"eventsPerSecond"`
+	StartedAt       time.Time `json:"startedAt"`
+	// Estimated seconds left, when known.
+	EtaSeconds *float64 `json:"etaSeconds,omitempty"`
+	Error      *string  `json:"error,omitempty"`
+}
+
+type RebuildProjectionInput struct {
+	Name string `json:"name"`
 }
 
 type RecordConsentInput struct {
@@ -451,6 +535,34 @@ type ResetUserPasswordPayload struct {
 	User              *User  `json:"user"`
 	TemporaryPassword string `json:"temporaryPassword"`
 	Position          string `json:"position"`
+}
+
+type ResourceDiff struct {
+	ResourceID   string `json:"resourceId"`
+	ResourceType string `json:"resourceType"`
+	FromPosition string `json:"fromPosition"`
+	ToPosition   string `json:"toPosition"`
+	// The resource did not exist at from and exists at to.
+	Created bool `json:"created"`
+	// The resource existed at from and no longer at to.
+	Deleted bool               `json:"deleted"`
+	Changes []*AttributeChange `json:"changes"`
+}
+
+type RestoreConfigRevisionInput struct {
+	EnvironmentID string `json:"environmentId"`
+	ID            string `json:"id"`
+	// Remove schema attributes that users hold (dropping their values).
+	Force *bool `json:"force,omitempty"`
+}
+
+type RestoreConfigRevisionPayload struct {
+	Revision *ConfigRevision `json:"revision"`
+	// The changes appended to bring the configuration back to the revision's state.
+	Changes []*ConfigChange `json:"changes"`
+	// The configuration's content hash after the restore (equal to the revision's).
+	ContentHash string `json:"contentHash"`
+	Position    string `json:"position"`
 }
 
 type RevokeAPITokenInput struct {
@@ -656,6 +768,23 @@ type UserPayload struct {
 type UserRefInput struct {
 	EnvironmentID string `json:"environmentId"`
 	ID            string `json:"id"`
+}
+
+type VerifyProjectionsInput struct {
+	// Default: every projection that can be verified.
+	Name *string `json:"name,omitempty"`
+}
+
+type VerifyResult struct {
+	Name string `json:"name"`
+	// The live model's position: the rebuild replayed exactly up to it.
+	Position        string  `json:"position"`
+	Events          int     `json:"events"`
+	LiveChecksum    string  `json:"liveChecksum"`
+	RebuiltChecksum string  `json:"rebuiltChecksum"`
+	Equal           bool    `json:"equal"`
+	Seconds         float64 `json:"seconds"`
+	EventsPerSecond float64 `json:"eventsPerSecond"`
 }
 
 type AttributeType string
@@ -935,6 +1064,65 @@ func (e *MfaDeviceType) UnmarshalJSON(b []byte) error {
 }
 
 func (e MfaDeviceType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ProjectionState string
+
+const (
+	ProjectionStateCatchingUp ProjectionState = "CATCHING_UP"
+	ProjectionStateLive       ProjectionState = "LIVE"
+	ProjectionStateRebuilding ProjectionState = "REBUILDING"
+	ProjectionStateFailed     ProjectionState = "FAILED"
+)
+
+var AllProjectionState = []ProjectionState{
+	ProjectionStateCatchingUp,
+	ProjectionStateLive,
+	ProjectionStateRebuilding,
+	ProjectionStateFailed,
+}
+
+func (e ProjectionState) IsValid() bool {
+	switch e {
+	case ProjectionStateCatchingUp, ProjectionStateLive, ProjectionStateRebuilding, ProjectionStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e ProjectionState) String() string {
+	return string(e)
+}
+
+func (e *ProjectionState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProjectionState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProjectionState", str)
+	}
+	return nil
+}
+
+func (e ProjectionState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProjectionState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProjectionState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
