@@ -31,16 +31,18 @@ const (
 	// secretKeyFile holds the operator key that seals secrets (TOTP seeds) before they enter
 	// the log. Losing it makes those secrets unreadable; back it up with the data directory.
 	secretKeyFile = "secret.key"
+	// snapshotsDir holds snapshots of the directory read model: where time travel starts and
+	// where a restart resumes. Losing them costs time only (the log replays).
+	snapshotsDir = "snapshots"
 )
 
 // app is the directory wired on an open event store: commands, the read model and its runner,
 // and the GraphQL API.
 type app struct {
-	store  eventstore.Store
-	read   *projections.Directory
-	runner *projections.Runner
-	cmds   *commands.Directory
-	api    http.Handler
+	store eventstore.Store
+	live  *liveDirectory
+	cmds  *commands.Directory
+	api   http.Handler
 	// replay is how long the read model took to catch up with the log at start.
 	replay time.Duration
 }
@@ -76,28 +78,36 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		return nil, err
 	}
 	deps := &commands.Deps{Store: store, Registry: reg, Now: func() time.Time { return time.Now().UTC() }, NewID: newID}
-	read := projections.NewDirectory()
 	preg, err := projections.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
-	runner := projections.NewRunner(store, preg, read)
+	snaps, err := projections.OpenSnapshotStore(filepath.Join(cfg.DataDir, snapshotsDir))
+	if err != nil {
+		return nil, fmt.Errorf("read-model snapshots: %w", err)
+	}
 	start := time.Now()
-	if err := runner.Start(ctx); err != nil {
+	live, err := startLive(ctx, store, preg, snaps, log.With("component", "projections"))
+	if err != nil {
 		return nil, err
 	}
-	if err := runner.CatchUp(ctx); err != nil {
+	if err := live.CatchUp(ctx); err != nil {
 		return nil, fmt.Errorf("replay the log into the read model: %w", err)
 	}
+	replay := projections.ConfigurationReplay{Store: store, Registry: preg}
 	cmds := commands.NewDirectory(deps, commands.DirectoryPorts{
-		AttributeUsage:  read,
+		AttributeUsage:  live,
 		PasswordHasher:  hasher,
-		PopulationUsage: read,
+		PopulationUsage: live,
 		Credentials:     commands.CredentialPorts{Passwords: hasher, Secrets: sealer},
+		Configurations:  replay,
 	})
-	a := &app{store: store, read: read, runner: runner, cmds: cmds, replay: time.Since(start)}
-	a.api = graph.NewHandler(graph.Config{Commands: cmds, ReadModel: read, Runner: runner, Log: log.With("component", "graphql")})
-	log.Info("read model ready", "position", runner.Position().String(), "replay", a.replay.Round(time.Millisecond))
+	hist := projections.NewHistory(store, preg)
+	a := &app{store: store, live: live, cmds: cmds, replay: time.Since(start)}
+	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
+		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live,
+		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
+	log.Info("read model ready", "position", live.runnerNow().Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }
 
@@ -118,7 +128,7 @@ func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, l
 		return fmt.Errorf("%w (the admin API client %s was created but its token is lost: stop idstream and run "+
 			"\"idstream token bootstrap\" to issue a new one)", err, clientID)
 	}
-	if err := a.runner.WaitFor(ctx, pos); err != nil {
+	if err := a.live.runnerNow().WaitFor(ctx, pos); err != nil {
 		return err
 	}
 	log.Info("bootstrap admin API client created", "client", clientID, "token_file", path)
@@ -171,7 +181,7 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
 			defer cancel()
-			l, err := a.runner.Lag(ctx)
+			l, err := a.live.runnerNow().Lag(ctx)
 			if err != nil {
 				return -1
 			}
@@ -190,10 +200,10 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 
 // ready reports whether the read model is usable: caught up once and not failed.
 func (a *app) ready() error {
-	if err := a.runner.Err(); err != nil {
+	if err := a.live.runnerNow().Err(); err != nil {
 		return fmt.Errorf("read model: %w", err)
 	}
-	if !a.runner.Ready() {
+	if !a.live.runnerNow().Ready() {
 		return errCatchingUp
 	}
 	return nil
@@ -201,3 +211,13 @@ func (a *app) ready() error {
 
 // errCatchingUp is readiness's answer while the read model replays the log.
 var errCatchingUp = errors.New("read model catching up")
+
+// revisions reads configuration revisions for the API: their stream, and their configurations
+// replayed from the log.
+type revisions struct {
+	projections.ConfigurationReplay
+}
+
+func (r revisions) ConfigRevisions(ctx context.Context, env string) ([]projections.ConfigRevisionRecord, error) {
+	return projections.ConfigRevisionRecords(ctx, r.Store, r.Registry, env)
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,30 +20,46 @@ import (
 // returns its base URL, the bootstrap admin token it wrote, and the data directory.
 func startServe(t *testing.T) (base, token, dataDir string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	dataDir = t.TempDir()
-	proc, stdout, stderr := idstreamProcess(ctx, t, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	base, token, _ = startServeAt(t, dataDir)
+	return base, token, dataDir
+}
+
+// startServeAt runs "idstream serve" on dataDir (new or used) and a free loopback port, and
+// returns its base URL, the bootstrap admin token in dataDir, and a function that stops it with
+// SIGTERM and waits for it to exit (also run at cleanup; calling it twice is harmless).
+func startServeAt(t *testing.T, dataDir string, extraArgs ...string) (base, token string, stop func()) {
+	t.Helper()
+	tokenPath := filepath.Join(dataDir, "admin.token")
+	_, statErr := os.Stat(tokenPath)
+	fresh := errors.Is(statErr, os.ErrNotExist) // a new data directory: serve bootstraps and prints the path
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	proc, stdout, stderr := idstreamProcess(ctx, t, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)...)
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
-	t.Cleanup(func() {
-		proc.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			proc.Process.Kill()
-			<-exited
-		}
-		cancel()
-		if t.Failed() {
-			t.Logf("serve's stderr:\n%s", stderr.String())
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			proc.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				proc.Process.Kill()
+				<-exited
+			}
+			cancel()
+			if t.Failed() {
+				t.Logf("serve's stderr:\n%s", stderr.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	lines := bufio.NewScanner(stdout)
-	var tokenPath string
+	printedPath := ""
 	for lines.Scan() {
 		line := lines.Text()
 		if p, ok := strings.CutPrefix(line, "admin token written to "); ok {
-			tokenPath = p
+			printedPath = p
 		}
 		if b, ok := strings.CutPrefix(line, "idstream listening on "); ok {
 			base = b
@@ -53,8 +70,8 @@ func startServe(t *testing.T) (base, token, dataDir string) {
 		t.Fatalf("serve printed no listen address; stderr:\n%s", stderr.String())
 	}
 	go io.Copy(io.Discard, stdout)
-	if want := filepath.Join(dataDir, "admin.token"); tokenPath != want {
-		t.Fatalf("serve printed admin token path %q, want %q", tokenPath, want)
+	if (fresh || printedPath != "") && printedPath != tokenPath {
+		t.Fatalf("serve printed admin token path %q, want %q", printedPath, tokenPath)
 	}
 	fi, err := os.Stat(tokenPath)
 	if err != nil {
@@ -67,7 +84,7 @@ func startServe(t *testing.T) (base, token, dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base, strings.TrimSpace(string(raw)), dataDir
+	return base, strings.TrimSpace(string(raw)), stop
 }
 
 // gql runs a query that must succeed.

@@ -18,6 +18,8 @@ type gqlClient struct {
 	url   string // the server's base URL; requests go to url + "/graphql"
 	token string
 	http  *http.Client
+	// headers are set on every request (X-Request-ID, User-Agent…).
+	headers map[string]string
 }
 
 func newGQLClient(baseURL, token string) *gqlClient {
@@ -67,6 +69,9 @@ func (c *gqlClient) do(ctx context.Context, query string, vars map[string]any, o
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
