@@ -175,7 +175,7 @@ type UserPopulationChanged struct {
 type UserPasswordSet struct {
 	EnvironmentID string `json:"environmentId"`
 	UserID        string `json:"userId"`
-	Hash          string `json:"hash"`
+	Hash          string `json:"hash" audit:"redact"`
 	// MustChange: the password was reset and must be changed at next sign-in.
 	MustChange bool `json:"mustChange,omitempty"`
 	// Imported: the hash came from another system as is.
@@ -197,7 +197,7 @@ type UserPasswordCheckPassed struct {
 type UserPasswordRehashed struct {
 	EnvironmentID string `json:"environmentId"`
 	UserID        string `json:"userId"`
-	Hash          string `json:"hash"`
+	Hash          string `json:"hash" audit:"redact"`
 }
 
 type UserMFADeviceEnrolled struct {
@@ -209,7 +209,7 @@ type UserMFADeviceEnrolled struct {
 	Email         string        `json:"email,omitempty"`
 	Phone         string        `json:"phone,omitempty"`
 	// SealedSecret is a TOTP secret encrypted with the operator's key (never plain).
-	SealedSecret string `json:"sealedSecret,omitempty"`
+	SealedSecret string `json:"sealedSecret,omitempty" audit:"redact"`
 }
 type UserMFADeviceActivated struct {
 	EnvironmentID string `json:"environmentId"`
@@ -329,7 +329,7 @@ type APIClientTokenIssued struct {
 	EnvironmentID string    `json:"environmentId,omitempty"`
 	ClientID      string    `json:"clientId"`
 	TokenID       string    `json:"tokenId"`
-	SHA256        string    `json:"sha256"`
+	SHA256        string    `json:"sha256" audit:"redact"`
 	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
 }
 type APIClientTokenRevoked struct {

@@ -1,0 +1,157 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idstream/idstream/commands"
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/eventstore"
+)
+
+// TestAuditRedactionCoversSensitiveFields fails when an event payload gains a field whose name
+// looks secret without the audit:"redact" tag, so a new event cannot leak into the audit trail.
+func TestAuditRedactionCoversSensitiveFields(t *testing.T) {
+	sensitive := []string{"hash", "secret", "sha256", "token", "password", "key"}
+	allowed := map[string]bool{ // looks sensitive, is not
+		"TokenID": true, "PasswordPolicy": true, // an ID; the policy's rules
+		"ContentHash": true, "PreviousHash": true, "FromHash": true, "ToHash": true, // configuration hashes
+	}
+	for _, et := range domain.EventTypes() {
+		ty := reflect.TypeOf(et.Payload)
+		for i := range ty.NumField() {
+			f := ty.Field(i)
+			name := strings.ToLower(f.Name)
+			for _, s := range sensitive {
+				if strings.Contains(name, s) && !allowed[f.Name] && f.Tag.Get("audit") != "redact" {
+					t.Errorf("%s.%s looks sensitive but has no audit:\"redact\" tag", ty.Name(), f.Name)
+				}
+			}
+		}
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	f := newHistFixture(t)
+	env, ann, steps := f.story()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := NewAuditLog(f.deps.Store, f.deps.Registry)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Resource history: ann's own events, oldest first, each with the actor of the commands.
+	hist, err := a.ResourceHistory(ctx, env, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for i, r := range hist {
+		types = append(types, r.Type)
+		if r.Actor != "apiclient:admin" || r.ResourceType != domain.CategoryUser || r.ResourceID != ann || r.EnvironmentID != env {
+			t.Errorf("record %d: %+v", i, r)
+		}
+		if i > 0 && !hist[i-1].Position.Less(r.Position) {
+			t.Errorf("history out of order at %d", i)
+		}
+		for _, leak := range []string{"$argon2id$", "Correct horse"} {
+			if strings.Contains(string(r.Data), leak) {
+				t.Errorf("%s shows %q: %s", r.Type, leak, r.Data)
+			}
+		}
+	}
+	for _, want := range []string{domain.EvUserCreated, domain.EvUserPasswordSet, domain.EvUserMFAEnrolled, domain.EvUserDeleted} {
+		if !slices.Contains(types, want) {
+			t.Errorf("history %v lacks %s", types, want)
+		}
+	}
+	for _, r := range hist {
+		if r.Type == domain.EvUserPasswordSet && !strings.Contains(string(r.Data), `"hash":"`+Redacted+`"`) {
+			t.Errorf("password set rendered %s, want the hash redacted", r.Data)
+		}
+		if r.Type == domain.EvUserMFAEnrolled && !strings.Contains(string(r.Data), `"sealedSecret":"`+Redacted+`"`) {
+			t.Errorf("MFA enrolment rendered %s, want the sealed secret redacted", r.Data)
+		}
+	}
+	if _, err := a.ResourceHistory(ctx, "another-env", ann); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("history from another environment: %v, want NOT_FOUND", err)
+	}
+
+	// Pages newest first, complete and without overlap; filters narrow.
+	var all []AuditRecord
+	q := AuditQuery{EnvironmentID: env, First: 3}
+	for {
+		p, err := a.Events(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p.Records...)
+		if !p.HasNextPage {
+			break
+		}
+		q.After = p.EndCursor
+	}
+	for i := 1; i < len(all); i++ {
+		if !all[i].Position.Less(all[i-1].Position) {
+			t.Fatalf("page order broken at %d", i)
+		}
+	}
+	for _, r := range all {
+		if r.EnvironmentID != env || strings.HasPrefix(r.Type, "reservation.") {
+			t.Errorf("record of another environment or a reservation: %+v", r)
+		}
+	}
+	users, err := a.Events(ctx, AuditQuery{EnvironmentID: env, ResourceID: ann, First: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users.Records) != len(hist) {
+		t.Errorf("filter resourceId: %d records, history has %d", len(users.Records), len(hist))
+	}
+	upd, _ := a.Events(ctx, AuditQuery{EnvironmentID: env, EventType: "user.updated", First: 1000})
+	pfx, _ := a.Events(ctx, AuditQuery{EnvironmentID: env, EventType: "user.", First: 1000})
+	if len(upd.Records) != 3 || len(pfx.Records) <= len(upd.Records) {
+		t.Errorf("user.updated: %d, user.*: %d", len(upd.Records), len(pfx.Records))
+	}
+	if none, _ := a.Events(ctx, AuditQuery{EnvironmentID: env, ActorID: "apiclient:nobody"}); len(none.Records) != 0 {
+		t.Errorf("actor filter let %d through", len(none.Records))
+	}
+	rec, err := a.Event(ctx, env, hist[0].Position)
+	if err != nil || rec.EventID != hist[0].EventID {
+		t.Errorf("Event(%s) = %+v, %v", hist[0].Position, rec, err)
+	}
+	for _, bad := range []AuditQuery{{}, {EnvironmentID: env, First: 1001}, {EnvironmentID: env, After: "nope"},
+		{EnvironmentID: env, From: time.Now(), To: time.Now().Add(-time.Hour)}} {
+		if _, err := a.Events(ctx, bad); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("Events(%+v): %v, want INVALID", bad, err)
+		}
+	}
+	_ = steps
+
+	// The live feed: the next change of the environment, in order, filtered.
+	sub, errc, err := a.Subscribe(ctx, AuditQuery{EnvironmentID: env, EventType: "population."}, eventstore.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ok(f.dir.CreateUser.Handle(f.ctx, commands.CreateUser{EnvironmentID: env, Profile: domain.Profile{Username: "noise"}}))
+	p := must(f.dir.CreatePopulation.Handle(f.ctx, commands.CreatePopulation{EnvironmentID: env, Name: "Live"}))
+	select {
+	case r := <-sub:
+		if r.Type != domain.EvPopulationCreated || r.ResourceID != p.PopulationID {
+			t.Errorf("feed delivered %+v", r)
+		}
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the feed delivered nothing")
+	}
+}
