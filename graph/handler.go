@@ -49,6 +49,8 @@ type Config struct {
 	Current func() ReadModel
 	// TimeTravel answers queries with asOf or atPosition; without it they are UNAVAILABLE.
 	TimeTravel TimeTravel
+	// Audit is the audit trail; without it its queries are UNAVAILABLE.
+	Audit Audit
 	// Projections is the projection tooling (status, rebuild, verify).
 	Projections Projections
 	// Revisions reads configuration revisions; without it they are UNAVAILABLE.

@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/idstream/idstream/graph/generated"
+	"github.com/idstream/idstream/graph/model"
 )
 
 // depthLimit refuses an operation whose selections nest deeper than max (fragments expanded;
@@ -106,6 +107,9 @@ func complexity() generated.ComplexityRoot {
 		return page(child, first)
 	}
 	c.Query.Groups = func(child int, _ string, _ *string, first *int, _ *string, _ *string, _ *time.Time, _ *string) int {
+		return page(child, first)
+	}
+	c.Query.AuditEvents = func(child int, _ string, _ *model.AuditFilter, first *int, _ *string, _ *string) int {
 		return page(child, first)
 	}
 	c.User.Groups = func(child int, _ *bool) int { return 1 + nestedListWeight*child }

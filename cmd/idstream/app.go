@@ -102,10 +102,14 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		Credentials:     commands.CredentialPorts{Passwords: hasher, Secrets: sealer},
 		Configurations:  replay,
 	})
+	audit := projections.NewAuditLog(store, preg)
+	if err := audit.Start(ctx); err != nil {
+		return nil, err
+	}
 	hist := projections.NewHistory(store, preg)
 	a := &app{store: store, live: live, cmds: cmds, replay: time.Since(start)}
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
-		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live,
+		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
 	log.Info("read model ready", "position", live.runnerNow().Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil

@@ -34,6 +34,7 @@ func newRootCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Wri
 		newEventStoreCommand(lookupEnv, stdout, stderr),
 		newTokenCommand(lookupEnv, stdout, stderr),
 		newUsersCommand(lookupEnv, stdout, stderr),
+		newEventsCommand(lookupEnv, stdout, stderr),
 		newInspectCommand(lookupEnv, stdout),
 		newProjectionsCommand(lookupEnv, stdout, stderr),
 	)

@@ -72,6 +72,56 @@ type AttributeChange struct {
 	Actor     *string    `json:"actor,omitempty"`
 }
 
+// One event of the log, as an audit record.
+type AuditEvent struct {
+	// The commit position of the event in the log.
+	Position string `json:"position"`
+	ID       string `json:"id"`
+	// The stable event type name, such as user.updated.
+	Type          string  `json:"type"`
+	Stream        string  `json:"stream"`
+	Revision      int     `json:"revision"`
+	EnvironmentID *string `json:"environmentId,omitempty"`
+	// Who or what caused it: apiclient:<id>, system:bootstrap…
+	Actor *string `json:"actor,omitempty"`
+	// The API request (X-Request-ID or a generated ID) whose command appended it.
+	CorrelationID *string   `json:"correlationId,omitempty"`
+	CausationID   *string   `json:"causationId,omitempty"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	RecordedAt    time.Time `json:"recordedAt"`
+	ClientAddress *string   `json:"clientAddress,omitempty"`
+	UserAgent     *string   `json:"userAgent,omitempty"`
+	// The ID (never the secret) of the API token the request used.
+	TokenID *string `json:"tokenId,omitempty"`
+	// user, group, population, environment, schema, grouptree, apiclient, configrevision…
+	ResourceType *string `json:"resourceType,omitempty"`
+	ResourceID   *string `json:"resourceId,omitempty"`
+	// The payload with sensitive values redacted.
+	Data JSON `json:"data"`
+}
+
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEvent `json:"node"`
+}
+
+type AuditFilter struct {
+	ActorID      *string `json:"actorId,omitempty"`
+	ResourceType *string `json:"resourceType,omitempty"`
+	ResourceID   *string `json:"resourceId,omitempty"`
+	// An event type, or a prefix ending in a dot (user.).
+	EventType *string `json:"eventType,omitempty"`
+	// Occurred at or after.
+	From *time.Time `json:"from,omitempty"`
+	// Occurred at or before.
+	To *time.Time `json:"to,omitempty"`
+}
+
 // The user's own change: the current password proves who asks (a wrong one counts toward lockout).
 type ChangeUserPasswordInput struct {
 	EnvironmentID   string `json:"environmentId"`
@@ -653,6 +703,9 @@ type SetUserPasswordInput struct {
 	Password string `json:"password"`
 	// The user must change it at next sign-in.
 	MustChange *bool `json:"mustChange,omitempty"`
+}
+
+type Subscription struct {
 }
 
 type UnassignRoleInput struct {
