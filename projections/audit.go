@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -336,16 +337,13 @@ func (l *AuditLog) ResourceHistory(ctx context.Context, env, id string) ([]Audit
 	if len(out) == 0 {
 		return nil, domain.NotFoundf("resource %s in environment %s", id, env)
 	}
-	sortRecords(out)
-	return out, nil
-}
-
-func sortRecords(rs []AuditRecord) {
-	for i := 1; i < len(rs); i++ { // a few streams merged: insertion sort by position
-		for j := i; j > 0 && rs[j].Position.Less(rs[j-1].Position); j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
+	slices.SortFunc(out, func(a, b AuditRecord) int { // several streams merged
+		if a.Position.Less(b.Position) {
+			return -1
 		}
-	}
+		return 1
+	})
+	return out, nil
 }
 
 // Subscribe delivers the records matching q's filters (not its page) committed after after (the

@@ -38,7 +38,7 @@ func TestAuditRedactionCoversSensitiveFields(t *testing.T) {
 
 func TestAuditLog(t *testing.T) {
 	f := newHistFixture(t)
-	env, ann, steps := f.story()
+	env, ann, _ := f.story()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := NewAuditLog(f.deps.Store, f.deps.Registry)
@@ -135,7 +135,6 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("Events(%+v): %v, want INVALID", bad, err)
 		}
 	}
-	_ = steps
 
 	// The live feed: the next change of the environment, in order, filtered.
 	sub, errc, err := a.Subscribe(ctx, AuditQuery{EnvironmentID: env, EventType: "population."}, eventstore.Position{})
