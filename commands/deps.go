@@ -91,14 +91,17 @@ func (d *Deps) appendEvents(ctx context.Context, stream string, expected eventst
 	actor := ActorFrom(ctx)
 	meta := eventstore.Metadata{EnvironmentID: env, Actor: actor.ID, CorrelationID: actor.CorrelationID,
 		CausationID: actor.CausationID, OccurredAt: d.Now().UTC(), Extra: actor.Extra}
+	if err := d.Registry.PrepareKeys(ctx, payloads...); err != nil {
+		return eventstore.Position{}, personalError("append to "+stream, err)
+	}
 	events := make([]eventstore.EventData, len(payloads))
 	for i, p := range payloads {
 		id, err := parseID(d.NewID())
 		if err != nil {
 			return eventstore.Position{}, err
 		}
-		if events[i], err = d.Registry.Encode(id, p, meta); err != nil {
-			return eventstore.Position{}, fmt.Errorf("append to %s: %w", stream, err)
+		if events[i], err = d.Registry.EncodeContext(ctx, id, p, meta); err != nil {
+			return eventstore.Position{}, personalError("append to "+stream, err)
 		}
 	}
 	res, err := d.Store.Append(ctx, stream, expected, events...)
@@ -111,6 +114,15 @@ func (d *Deps) appendEvents(ctx context.Context, stream string, expected eventst
 		}
 	}
 	return res.Position, nil
+}
+
+// personalError maps the refusal to record personal data of a forgotten subject onto
+// domain.ErrNotFound (the user is gone).
+func personalError(op string, err error) error {
+	if errors.Is(err, eventstore.ErrSubjectForgotten) {
+		return fmt.Errorf("%s: %w: %w", op, domain.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // storeError maps the event store's error kinds onto domain kinds, keeping the original wrapped.

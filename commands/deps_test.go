@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idstream/idstream/commands/secret"
+	"github.com/idstream/idstream/commands/subjectkeys"
 	"github.com/idstream/idstream/eventstore/embedded"
 )
 
@@ -22,6 +24,9 @@ func testDeps(t *testing.T) (*Deps, *testClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Personal data is sealed in every command test, with the real key store.
+	keys := testKeys(t)
+	reg.UseSubjectKeys(keys)
 	clock := &testClock{}
 	clock.now.Store(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC).UnixNano())
 	var n atomic.Uint64
@@ -34,6 +39,21 @@ func testDeps(t *testing.T) (*Deps, *testClock) {
 			return fmt.Sprintf("01900000-0000-7000-8000-%012x", v)
 		},
 	}, clock
+}
+
+// testKeys opens a subject key store in a temporary directory.
+func testKeys(t *testing.T) *subjectkeys.Store {
+	t.Helper()
+	sealer, err := secret.NewSealer(make([]byte, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := subjectkeys.Open(t.TempDir(), sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	return keys
 }
 
 // testClock is a clock the test advances.

@@ -44,6 +44,7 @@ type Directory struct {
 	DeleteUser            *DeleteUserHandler
 	DisableUser           *DisableUserHandler
 	EnableUser            *EnableUserHandler
+	ForgetUser            *ForgetUserHandler
 	ImportUsers           *ImportUsersHandler
 	IssueToken            *IssueTokenHandler
 	LockUser              *LockUserHandler
@@ -84,6 +85,7 @@ func NewDirectory(d *Deps, ports DirectoryPorts) *Directory {
 		DeleteUser:            NewDeleteUser(d),
 		DisableUser:           NewDisableUser(d),
 		EnableUser:            NewEnableUser(d),
+		ForgetUser:            NewForgetUser(d),
 		ImportUsers:           NewImportUsers(d, ports.PasswordHasher),
 		IssueToken:            NewIssueToken(d),
 		LockUser:              NewLockUser(d),

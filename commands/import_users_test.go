@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -135,11 +134,11 @@ func TestImportUsersCancelledResultsAreExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			if e.Type == domain.EvUserCreated && e.Metadata.EnvironmentID == env {
-				var uc domain.UserCreated
-				if err := json.Unmarshal(e.Data, &uc); err != nil {
+				p, err := f.d.Registry.Decode(e) // personal data is sealed: through the codec
+				if err != nil {
 					t.Fatal(err)
 				}
-				created[uc.Profile.Username] = true
+				created[p.(domain.UserCreated).Profile.Username] = true
 			}
 		}
 		if len(created) != sum.Created {

@@ -40,6 +40,7 @@ const (
 	EvUserAccountUnlinked     = "user.account_unlinked"
 	EvUserRoleAssigned        = "user.role_assigned"
 	EvUserRoleUnassigned      = "user.role_unassigned"
+	EvUserForgotten           = "user.forgotten"
 
 	EvGroupCreated        = "group.created"
 	EvGroupUpdated        = "group.updated"
@@ -122,19 +123,19 @@ type SchemaAttributeRemoved struct {
 
 type UserCreated struct {
 	EnvironmentID string       `json:"environmentId"`
-	UserID        string       `json:"userId"`
+	UserID        string       `json:"userId" personal:"subject"`
 	PopulationID  string       `json:"populationId"`
-	Profile       Profile      `json:"profile"`
-	Custom        CustomValues `json:"custom,omitempty"`
+	Profile       Profile      `json:"profile" personal:"data"`
+	Custom        CustomValues `json:"custom,omitempty" personal:"data"`
 	Enabled       bool         `json:"enabled"`
 }
 
 // UserUpdated carries the user's whole profile and custom attributes after the change.
 type UserUpdated struct {
 	EnvironmentID string       `json:"environmentId"`
-	UserID        string       `json:"userId"`
-	Profile       Profile      `json:"profile"`
-	Custom        CustomValues `json:"custom,omitempty"`
+	UserID        string       `json:"userId" personal:"subject"`
+	Profile       Profile      `json:"profile" personal:"data"`
+	Custom        CustomValues `json:"custom,omitempty" personal:"data"`
 }
 type UserDeleted struct {
 	EnvironmentID string `json:"environmentId"`
@@ -174,8 +175,8 @@ type UserPopulationChanged struct {
 // $pbkdf2-sha256$..., {SSHA}...). The plain password never exists in the log.
 type UserPasswordSet struct {
 	EnvironmentID string `json:"environmentId"`
-	UserID        string `json:"userId"`
-	Hash          string `json:"hash" audit:"redact"`
+	UserID        string `json:"userId" personal:"subject"`
+	Hash          string `json:"hash" audit:"redact" personal:"data"`
 	// MustChange: the password was reset and must be changed at next sign-in.
 	MustChange bool `json:"mustChange,omitempty"`
 	// Imported: the hash came from another system as is.
@@ -196,20 +197,20 @@ type UserPasswordCheckPassed struct {
 // UserPasswordRehashed replaces an imported hash by an argon2id one after a successful check.
 type UserPasswordRehashed struct {
 	EnvironmentID string `json:"environmentId"`
-	UserID        string `json:"userId"`
-	Hash          string `json:"hash" audit:"redact"`
+	UserID        string `json:"userId" personal:"subject"`
+	Hash          string `json:"hash" audit:"redact" personal:"data"`
 }
 
 type UserMFADeviceEnrolled struct {
 	EnvironmentID string        `json:"environmentId"`
-	UserID        string        `json:"userId"`
+	UserID        string        `json:"userId" personal:"subject"`
 	DeviceID      string        `json:"deviceId"`
 	Type          MFADeviceType `json:"type"`
-	Name          string        `json:"name,omitempty"`
-	Email         string        `json:"email,omitempty"`
-	Phone         string        `json:"phone,omitempty"`
+	Name          string        `json:"name,omitempty" personal:"data"`
+	Email         string        `json:"email,omitempty" personal:"data"`
+	Phone         string        `json:"phone,omitempty" personal:"data"`
 	// SealedSecret is a TOTP secret encrypted with the operator's key (never plain).
-	SealedSecret string `json:"sealedSecret,omitempty" audit:"redact"`
+	SealedSecret string `json:"sealedSecret,omitempty" audit:"redact" personal:"data"`
 }
 type UserMFADeviceActivated struct {
 	EnvironmentID string `json:"environmentId"`
@@ -223,11 +224,11 @@ type UserMFADeviceRemoved struct {
 }
 type UserConsentRecorded struct {
 	EnvironmentID string `json:"environmentId"`
-	UserID        string `json:"userId"`
+	UserID        string `json:"userId" personal:"subject"`
 	ConsentID     string `json:"consentId"`
 	Purpose       string `json:"purpose"`
 	Version       string `json:"version,omitempty"`
-	Text          string `json:"text,omitempty"`
+	Text          string `json:"text,omitempty" personal:"data"`
 }
 type UserConsentRevoked struct {
 	EnvironmentID string `json:"environmentId"`
@@ -236,10 +237,10 @@ type UserConsentRevoked struct {
 }
 type UserAccountLinked struct {
 	EnvironmentID    string `json:"environmentId"`
-	UserID           string `json:"userId"`
+	UserID           string `json:"userId" personal:"subject"`
 	LinkID           string `json:"linkId"`
 	IdentityProvider string `json:"identityProvider"`
-	Subject          string `json:"subject"`
+	Subject          string `json:"subject" personal:"data"`
 }
 type UserAccountUnlinked struct {
 	EnvironmentID string `json:"environmentId"`
@@ -256,6 +257,20 @@ type UserRoleUnassigned struct {
 	UserID        string `json:"userId"`
 	AssignmentID  string `json:"assignmentId"`
 }
+
+// UserForgotten records the erasure of a user's personal data (GDPR art. 17): the user's
+// subject key is destroyed right after it is appended, so every personal field of the user's
+// events (tagged personal:"data") decodes as its zero value from then on, in every replay.
+// The user is deleted by it too, if it was not already.
+type UserForgotten struct {
+	EnvironmentID string `json:"environmentId"`
+	UserID        string `json:"userId"`
+	// WasDeleted: the user had been deleted before it was forgotten.
+	WasDeleted bool `json:"wasDeleted,omitempty"`
+}
+
+// ForgottenSubject names the subject whose key the event destroys (eventstore.Forgetting).
+func (e UserForgotten) ForgottenSubject() string { return e.UserID }
 
 type GroupCreated struct {
 	EnvironmentID string    `json:"environmentId"`
@@ -398,6 +413,7 @@ func EventTypes() []EventType {
 		{EvUserAccountUnlinked, 1, UserAccountUnlinked{}},
 		{EvUserRoleAssigned, 1, UserRoleAssigned{}},
 		{EvUserRoleUnassigned, 1, UserRoleUnassigned{}},
+		{EvUserForgotten, 1, UserForgotten{}},
 		{EvGroupCreated, 1, GroupCreated{}},
 		{EvGroupUpdated, 1, GroupUpdated{}},
 		{EvGroupDeleted, 1, GroupDeleted{}},

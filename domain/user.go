@@ -13,7 +13,9 @@ type User struct {
 	Custom        CustomValues
 	Exists        bool // created and not deleted
 	Deleted       bool
-	Enabled       bool
+	// Forgotten: the user's personal data was erased (user.forgotten); it no longer exists.
+	Forgotten bool
+	Enabled   bool
 
 	Locked      bool
 	LockReason  LockReason
@@ -71,6 +73,10 @@ func (u *User) Apply(event any) {
 		u.Profile, u.Custom = e.Profile, e.Custom
 	case UserDeleted:
 		u.Exists, u.Deleted = false, true
+	case UserForgotten:
+		// Personal data decodes as zero values once the key is gone; drop what this state
+		// still holds of it, as a replay after the erasure would.
+		*u = User{ID: u.ID, EnvironmentID: u.EnvironmentID, PopulationID: u.PopulationID, Deleted: true, Forgotten: true, Roles: u.Roles}
 	case UserEnabled:
 		u.Enabled = true
 	case UserDisabled:

@@ -155,6 +155,19 @@ func (u *User) Update(profile Profile, custom CustomValues, schema *Schema) ([]a
 	return []any{UserUpdated{EnvironmentID: u.EnvironmentID, UserID: u.ID, Profile: profile, Custom: custom}}, nil
 }
 
+// Forget decides the erasure of the user's personal data: it records user.forgotten (which
+// deletes the user too) for a user that exists or was deleted; a user already forgotten records
+// nothing (the caller still makes sure its key is destroyed).
+func (u *User) Forget() ([]any, error) {
+	switch {
+	case u.Forgotten:
+		return nil, nil
+	case !u.Exists && !u.Deleted:
+		return nil, NotFoundf("user %s", u.ID)
+	}
+	return []any{UserForgotten{EnvironmentID: u.EnvironmentID, UserID: u.ID, WasDeleted: u.Deleted}}, nil
+}
+
 // Delete decides the deletion of the user.
 func (u *User) Delete() ([]any, error) {
 	if !u.Exists {

@@ -1,7 +1,9 @@
 package eventstore
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 )
@@ -18,13 +20,16 @@ type Upcaster struct {
 type Registry struct {
 	byName map[string]*registration
 	byType map[reflect.Type]*registration
+	keys   SubjectKeys // nil: personal data is written in the clear
+	cache  keyCache
 }
 
 type registration struct {
-	name    string
-	goType  reflect.Type
-	version uint32
-	up      map[uint32]Upcaster
+	name     string
+	goType   reflect.Type
+	version  uint32
+	up       map[uint32]Upcaster
+	personal *personalFields // nil: the type holds no personal data
 }
 
 // NewRegistry returns an empty registry.
@@ -59,7 +64,11 @@ func (r *Registry) register(t reflect.Type, name string, version uint32, upcaste
 	case r.byType[t] != nil:
 		return fmt.Errorf("%w: register %s: %v already registered as %s", ErrInvalidArgument, name, t, r.byType[t].name)
 	}
-	reg := &registration{name: name, goType: t, version: version, up: map[uint32]Upcaster{}}
+	personal, err := personalOf(t)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", name, err)
+	}
+	reg := &registration{name: name, goType: t, version: version, up: map[uint32]Upcaster{}, personal: personal}
 	for _, u := range upcasters {
 		if u.From == 0 || u.From >= version || u.Up == nil {
 			return fmt.Errorf("%w: register %s: upcaster from version %d does not lead below %d", ErrInvalidArgument, name, u.From, version)
@@ -79,8 +88,14 @@ func (r *Registry) register(t reflect.Type, name string, version uint32, upcaste
 }
 
 // Encode builds the EventData of a registered payload. The caller supplies the ID (UUIDv7; see
-// NewEventID) and metadata: nothing here reads a clock or generates randomness.
+// NewEventID) and metadata: nothing here reads a clock. Personal data is sealed with its
+// subject's key (see SubjectKeys), created when the subject has none yet.
 func (r *Registry) Encode(id [16]byte, payload any, meta Metadata) (EventData, error) {
+	return r.EncodeContext(context.Background(), id, payload, meta)
+}
+
+// EncodeContext is Encode with a context for the key store.
+func (r *Registry) EncodeContext(ctx context.Context, id [16]byte, payload any, meta Metadata) (EventData, error) {
 	t := reflect.TypeOf(payload)
 	reg := r.byType[t]
 	if reg == nil {
@@ -90,36 +105,83 @@ func (r *Registry) Encode(id [16]byte, payload any, meta Metadata) (EventData, e
 	if err != nil {
 		return EventData{}, fmt.Errorf("encode %s: %w", reg.name, err)
 	}
+	if reg.personal != nil && r.keys != nil {
+		if data, err = r.sealPersonal(ctx, reg, reflect.ValueOf(payload), data); err != nil {
+			return EventData{}, err
+		}
+	}
 	return EventData{ID: id, Type: reg.name, PayloadVersion: reg.version, Data: data, Metadata: meta}, nil
 }
 
 // Decode returns the payload of a recorded event as a value of its registered Go type, upcast
 // from older payload versions. An unregistered type, or a payload version newer than the
 // registration (written by a newer idstream), is ErrUnknownEventType, never a guess; a payload
-// that neither upcasts nor fits its type is ErrCorrupt.
+// that neither upcasts nor fits its type is ErrCorrupt. Personal data of a forgotten subject
+// decodes as zero values (DecodeEvent says so).
 func (r *Registry) Decode(e RecordedEvent) (any, error) {
+	d, err := r.DecodeEvent(e)
+	return d.Payload, err
+}
+
+// Decoded is a decoded payload.
+type Decoded struct {
+	Payload any
+	// Erased: the payload held personal data of a forgotten subject (its key was destroyed);
+	// those fields are zero.
+	Erased bool
+}
+
+// DecodeEvent is Decode, also saying whether personal data was erased.
+func (r *Registry) DecodeEvent(e RecordedEvent) (Decoded, error) {
 	reg := r.byName[e.Type]
 	if reg == nil {
-		return nil, fmt.Errorf("%w: decode %s@%d: %q is not registered", ErrUnknownEventType, e.Stream, e.Revision, e.Type)
+		return Decoded{}, fmt.Errorf("%w: decode %s@%d: %q is not registered", ErrUnknownEventType, e.Stream, e.Revision, e.Type)
 	}
 	data := e.Data
 	if e.PayloadVersion > reg.version {
-		return nil, fmt.Errorf("%w: decode %s@%d: %s payload version %d is newer than this build's %d (written by a newer idstream)",
+		return Decoded{}, fmt.Errorf("%w: decode %s@%d: %s payload version %d is newer than this build's %d (written by a newer idstream)",
 			ErrUnknownEventType, e.Stream, e.Revision, e.Type, e.PayloadVersion, reg.version)
+	}
+	upcast := max(e.PayloadVersion, 1) < reg.version
+	var erased bool
+	if upcast { // upcasters see the personal members in the clear, as they were written
+		var err error
+		if data, erased, err = r.mergePersonal(&e, data); err != nil {
+			return Decoded{}, personalDecodeError(&e, err)
+		}
 	}
 	for v := max(e.PayloadVersion, 1); v < reg.version; v++ {
 		var err error
 		if data, err = reg.up[v].Up(data); err != nil {
-			return nil, fmt.Errorf("%w: decode %s@%d: upcast %s from version %d: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, v, err)
+			return Decoded{}, fmt.Errorf("%w: decode %s@%d: upcast %s from version %d: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, v, err)
 		}
 	}
 	p := reflect.New(reg.goType)
 	if len(data) > 0 {
 		if err := json.Unmarshal(data, p.Interface()); err != nil {
-			return nil, fmt.Errorf("%w: decode %s@%d: %s: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, err)
+			return Decoded{}, fmt.Errorf("%w: decode %s@%d: %s: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, err)
+		}
+		if !upcast {
+			var err error
+			if erased, err = r.openPersonal(reg, &e, data, p.Interface()); err != nil {
+				return Decoded{}, personalDecodeError(&e, err)
+			}
 		}
 	}
-	return p.Elem().Interface(), nil
+	payload := p.Elem().Interface()
+	if f, ok := payload.(Forgetting); ok {
+		r.Forget(f.ForgottenSubject())
+	}
+	return Decoded{Payload: payload, Erased: erased}, nil
+}
+
+// personalDecodeError: a key store that does not answer is ErrUnavailable; anything else about
+// sealed data is ErrCorrupt.
+func personalDecodeError(e *RecordedEvent, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("decode %s@%d: %s: %w", e.Stream, e.Revision, e.Type, err)
+	}
+	return fmt.Errorf("%w: decode %s@%d: %s: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, err)
 }
 
 // Version returns the current payload version registered for name.

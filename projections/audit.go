@@ -38,9 +38,15 @@ type AuditRecord struct {
 	// environment's schema and group tree (schema-<env>, grouptree-<env>) name the environment.
 	ResourceType string
 	ResourceID   string
-	// Data is the payload as JSON, every field tagged `audit:"redact"` replaced by "[redacted]".
+	// Data is the payload as JSON, every field tagged `audit:"redact"` replaced by "[redacted]",
+	// and, when PersonalDataErased, every personal field by "[erased]".
 	Data json.RawMessage
+	// PersonalDataErased: the event's personal data belonged to a forgotten subject.
+	PersonalDataErased bool
 }
+
+// Erased is what the audit trail shows in place of a forgotten subject's personal data.
+const Erased = "[erased]"
 
 // Redacted is what the audit trail shows in place of a sensitive value.
 const Redacted = "[redacted]"
@@ -408,18 +414,48 @@ func (l *AuditLog) record(e eventstore.RecordedEvent) (AuditRecord, error) {
 		EnvironmentID: m.EnvironmentID, Actor: m.Actor, CorrelationID: m.CorrelationID, CausationID: m.CausationID,
 		OccurredAt: m.OccurredAt, RecordedAt: e.RecordedAt, ClientAddress: m.Extra["addr"], UserAgent: m.Extra["ua"],
 		TokenID: m.Extra["token"], ResourceType: resType, ResourceID: resID}
-	payload, err := l.reg.Decode(e)
+	d, err := l.reg.DecodeEvent(e)
 	switch {
 	case errors.Is(err, eventstore.ErrUnknownEventType):
 		rec.Data = json.RawMessage(`{}`) // a newer idstream's event: nothing of it is shown
 	case err != nil:
 		return AuditRecord{}, fmt.Errorf("audit: event at %s (%s): %w", e.Position, e.Type, err)
 	default:
-		if rec.Data, err = RenderAuditPayload(payload); err != nil {
+		if rec.Data, err = RenderAuditPayload(d.Payload); err == nil && d.Erased {
+			rec.PersonalDataErased = true
+			rec.Data, err = markErased(d.Payload, rec.Data)
+		}
+		if err != nil {
 			return AuditRecord{}, fmt.Errorf("audit: render %s at %s: %w", e.Type, e.Position, err)
 		}
 	}
 	return rec, nil
+}
+
+// markErased replaces, in data (the rendering of payload), the members of payload's personal
+// fields (tagged personal:"data") by Erased.
+func markErased(payload any, data json.RawMessage) (json.RawMessage, error) {
+	t := reflect.TypeOf(payload)
+	if t.Kind() != reflect.Struct {
+		return data, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, err
+	}
+	erased, _ := json.Marshal(Erased)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("personal") != "data" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		obj[name] = erased
+	}
+	return json.Marshal(obj)
 }
 
 // RenderAuditPayload encodes a decoded payload as JSON with every field tagged

@@ -18,6 +18,9 @@ type Change struct {
 	// Payload is the decoded payload (a domain event value, or the Runner's own decoding of
 	// one); other values are ignored.
 	Payload any
+	// Erased: the payload's personal data belonged to a forgotten subject and decoded as zero
+	// values (eventstore.Decoded.Erased).
+	Erased bool
 }
 
 // Directory is the in-memory read model of the directory: environments, populations, schema,
@@ -59,6 +62,8 @@ type envState struct {
 	groups   map[string]*groupState
 	dynamic  []*groupState       // dynamic groups, kept in step with every user change
 	inGroups map[string][]string // user ID → groups holding it directly
+	// erased holds, by ID, the forgotten users: what User answers of them (nothing personal).
+	erased map[string]*User
 }
 
 type popState struct {
@@ -120,7 +125,7 @@ func (d *Directory) apply(c *Change) {
 				PasswordPolicy: e.PasswordPolicy, CreatedAt: at, UpdatedAt: at},
 			pops: map[string]*popState{}, users: map[string]*userSlot{}, byName: map[string]*userSlot{},
 			byEmail: map[string]*userSlot{}, byExtID: map[string]*userSlot{}, attrUse: map[string]int{},
-			groups: map[string]*groupState{}, inGroups: map[string][]string{},
+			groups: map[string]*groupState{}, inGroups: map[string][]string{}, erased: map[string]*User{},
 		}
 		if pending := d.pendingPops[e.EnvironmentID]; pending != nil {
 			maps.Copy(d.envs[e.EnvironmentID].pops, pending)
@@ -192,7 +197,7 @@ func (d *Directory) apply(c *Change) {
 		d.applyClient(c.Payload, at)
 
 	default:
-		d.applyUser(c.Payload, at)
+		d.applyUser(c.Payload, at, c.Erased)
 	}
 }
 

@@ -82,14 +82,14 @@ func (h *History) readStream(ctx context.Context, stream string, pos eventstore.
 		if strings.HasPrefix(e.Type, reservationPrefix) {
 			continue
 		}
-		payload, err := h.reg.Decode(e)
+		d, err := h.reg.DecodeEvent(e)
 		if errors.Is(err, eventstore.ErrUnknownEventType) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("history: event at position %s (%s in %s): %w", e.Position, e.Type, e.Stream, err)
 		}
-		out = append(out, event{Change: Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: payload},
+		out = append(out, event{Change: Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: d.Payload, Erased: d.Erased},
 			Stream: e.Stream, RecordedAt: e.RecordedAt})
 	}
 	return out, nil

@@ -59,6 +59,11 @@ type User struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// Erased: the user was forgotten (its personal data erased). A forgotten user is answered
+	// by ID only, with nothing personal; in the past, before it was forgotten, it appears with
+	// its personal fields empty.
+	Erased bool
 }
 
 // CustomValue is the value of one custom attribute: JSON as the attribute's type says (a string,

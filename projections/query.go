@@ -161,6 +161,9 @@ func (d *Directory) User(env, id string) (*User, error) {
 	if slot := s.users[id]; slot != nil {
 		return slot.u, nil
 	}
+	if u := s.erased[id]; u != nil {
+		return u, nil
+	}
 	return nil, domain.NotFoundf("user %s", id)
 }
 

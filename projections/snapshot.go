@@ -21,7 +21,7 @@ import (
 // DirectoryVersion is the version of the Directory's fold. Raise it whenever a change to the fold
 // makes the same events give a different read model: snapshots of another version are refused
 // (ErrSnapshotVersion) and the model is rebuilt from the log instead.
-const DirectoryVersion = 1
+const DirectoryVersion = 2
 
 // snapshotFormat is the version of the snapshot file layout itself.
 const snapshotFormat = 1
@@ -81,6 +81,7 @@ type snapEnv struct {
 	Schema []domain.AttributeDef
 	Groups []snapGroup // sorted by ID
 	Users  int
+	Erased []*User // forgotten users' stubs, sorted by ID
 	// Derived state, only in Checksum's encoding: rebuilt on read.
 	Clashes int
 	AttrUse []snapCount
@@ -134,6 +135,9 @@ func (d *Directory) capture(derived bool) (*capture, time.Duration) {
 		ce := capturedEnv{env: snapEnv{Env: s.env, Pops: popsSorted(s.pops), Users: s.all.len()},
 			users: make([]*User, 0, s.all.len())}
 		ce.env.Schema = s.schema // replaced, never modified, on change
+		for _, u := range s.erased {
+			ce.env.Erased = append(ce.env.Erased, u)
+		}
 		s.all.each("", func(slot *userSlot) bool {
 			ce.users = append(ce.users, slot.u)
 			return true
@@ -166,6 +170,7 @@ func (d *Directory) capture(derived bool) (*capture, time.Duration) {
 		e := &c.envs[i].env
 		sort.Slice(e.Groups, func(a, b int) bool { return e.Groups[a].G.ID < e.Groups[b].G.ID })
 		sort.Slice(e.AttrUse, func(a, b int) bool { return e.AttrUse[a].Name < e.AttrUse[b].Name })
+		sort.Slice(e.Erased, func(a, b int) bool { return e.Erased[a].ID < e.Erased[b].ID })
 	}
 	c.meta.Envs = len(c.envs)
 	return c, pause
@@ -389,7 +394,13 @@ func restoreEnv(dec *gob.Decoder, se *snapEnv) (*envState, error) {
 	s := &envState{env: se.Env,
 		pops: map[string]*popState{}, users: map[string]*userSlot{}, byName: map[string]*userSlot{},
 		byEmail: map[string]*userSlot{}, byExtID: map[string]*userSlot{}, attrUse: map[string]int{},
-		groups: map[string]*groupState{}, inGroups: map[string][]string{}}
+		groups: map[string]*groupState{}, inGroups: map[string][]string{}, erased: make(map[string]*User, len(se.Erased))}
+	for _, u := range se.Erased {
+		if u == nil || !u.Erased {
+			return nil, corrupt("environment %s: a forgotten user that is not erased", s.env.ID)
+		}
+		s.erased[u.ID] = u
+	}
 	for _, p := range se.Pops {
 		s.pops[p.ID] = &popState{p: p}
 	}

@@ -56,11 +56,14 @@ func userEventIDs(payload any) (env, user string, ok bool) {
 		return e.EnvironmentID, e.UserID, true
 	case domain.UserRoleUnassigned:
 		return e.EnvironmentID, e.UserID, true
+	case domain.UserForgotten:
+		return e.EnvironmentID, e.UserID, true
 	}
 	return "", "", false
 }
 
-func (d *Directory) applyUser(payload any, at time.Time) {
+// applyUser folds a user event; erased says its personal data decoded as erased.
+func (d *Directory) applyUser(payload any, at time.Time, erased bool) {
 	envID, userID, ok := userEventIDs(payload)
 	if !ok {
 		return
@@ -71,10 +74,21 @@ func (d *Directory) applyUser(payload any, at time.Time) {
 	}
 	switch e := payload.(type) {
 	case domain.UserCreated:
-		if s.users[userID] == nil {
-			s.insert(&userSlot{id: e.UserID, u: &User{ID: e.UserID, Profile: e.Profile, Custom: s.customValues(e.Custom), Enabled: e.Enabled}},
+		if s.users[userID] == nil && s.erased[userID] == nil {
+			s.insert(&userSlot{id: e.UserID, u: &User{ID: e.UserID, Profile: e.Profile, Custom: s.customValues(e.Custom), Enabled: e.Enabled, Erased: erased}},
 				e.PopulationID, at)
 		}
+		return
+	case domain.UserForgotten:
+		if s.erased[userID] != nil {
+			return
+		}
+		stub := &User{ID: userID, EnvironmentID: envID, UpdatedAt: at, Erased: true}
+		if slot := s.users[userID]; slot != nil {
+			stub.PopulationID, stub.CreatedAt = slot.u.PopulationID, slot.u.CreatedAt
+			s.removeUser(slot)
+		}
+		s.erased[userID] = stub
 		return
 	case *userCreated:
 		if s.users[userID] == nil {
@@ -141,6 +155,9 @@ func (d *Directory) applyUser(payload any, at time.Time) {
 		nu.Roles = append(cloneSlice(nu.Roles), e.Assignment)
 	case domain.UserRoleUnassigned:
 		nu.Roles = withoutRole(nu.Roles, e.AssignmentID)
+	}
+	if erased {
+		nu.Erased = true
 	}
 	s.replace(slot, &nu)
 }
