@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 )
 
 // Upcaster turns the JSON of payload version From into that of version From+1.
@@ -18,10 +19,13 @@ type Upcaster struct {
 // and the upcasters that bring older versions to it. It is a value built at wiring time (no
 // global state); once built it is read-only and safe for concurrent use.
 type Registry struct {
-	byName map[string]*registration
-	byType map[reflect.Type]*registration
-	keys   SubjectKeys // nil: personal data is written in the clear
-	cache  keyCache
+	byName   map[string]*registration
+	byType   map[reflect.Type]*registration
+	keys     SubjectKeys // nil: personal data is written in the clear
+	cache    keyCache
+	erasures erasureCounter
+	erasedMu sync.Mutex
+	erasedAt Position // the newest erasure event decoded
 }
 
 type registration struct {
@@ -170,6 +174,7 @@ func (r *Registry) DecodeEvent(e RecordedEvent) (Decoded, error) {
 	}
 	payload := p.Elem().Interface()
 	if f, ok := payload.(Forgetting); ok {
+		r.noteErasure(e.Position)
 		r.Forget(f.ForgottenSubject())
 	}
 	return Decoded{Payload: payload, Erased: erased}, nil

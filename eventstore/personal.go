@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Personal data in events is sealed with a key of its own subject (crypto-shredding): the log is
@@ -110,6 +111,9 @@ type sealedPersonal struct {
 	C string `json:"c"`
 }
 
+// erasureCounter counts erasures (see Registry.ErasureEpoch).
+type erasureCounter = atomic.Uint64
+
 // keyCache keeps recently used subject keys (bounded: it forgets everything when full).
 type keyCache struct {
 	mu   sync.Mutex
@@ -155,8 +159,32 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // before the registry is used.
 func (r *Registry) UseSubjectKeys(k SubjectKeys) { r.keys = k }
 
-// Forget drops subject's key from the registry's cache (after the key was destroyed).
-func (r *Registry) Forget(subject string) { r.cache.drop(subject) }
+// Forget drops subject's key from the registry's cache (after the key was destroyed) and
+// advances ErasureEpoch.
+func (r *Registry) Forget(subject string) {
+	r.cache.drop(subject)
+	r.erasures.Add(1)
+}
+
+// LastErasure returns the position of the newest erasure event (see Forgetting) this registry
+// decoded: state derived from the log before it (a snapshot, say) may hold erased data.
+func (r *Registry) LastErasure() Position {
+	r.erasedMu.Lock()
+	defer r.erasedMu.Unlock()
+	return r.erasedAt
+}
+
+func (r *Registry) noteErasure(pos Position) {
+	r.erasedMu.Lock()
+	defer r.erasedMu.Unlock()
+	if r.erasedAt.Less(pos) {
+		r.erasedAt = pos
+	}
+}
+
+// ErasureEpoch counts the subjects this registry was told were forgotten: whoever caches what
+// it decoded (past read models, say) drops the cache when the epoch moves.
+func (r *Registry) ErasureEpoch() uint64 { return r.erasures.Load() }
 
 // SealsPersonalData reports whether the registry seals personal data (it has SubjectKeys).
 func (r *Registry) SealsPersonalData() bool { return r.keys != nil }
@@ -171,7 +199,7 @@ func (r *Registry) DestroySubject(ctx context.Context, subject string) error {
 	if err := r.keys.Destroy(ctx, subject); err != nil {
 		return fmt.Errorf("destroy the key of subject %s: %w", subject, err)
 	}
-	r.cache.drop(subject)
+	r.Forget(subject)
 	return nil
 }
 

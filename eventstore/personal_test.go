@@ -277,3 +277,35 @@ func TestPersonalUpcastSeesClearData(t *testing.T) {
 	assert.True(t, d.Erased)
 	assert.Equal(t, v2{PersonID: "p1"}, d.Payload)
 }
+
+// FuzzDecodePersonal: whatever bytes a recorded event holds, decoding a type with personal data
+// answers a payload or ErrCorrupt, never panics, and never reports data both erased and present.
+func FuzzDecodePersonal(f *testing.F) {
+	keys := newMemKeys()
+	r := eventstore.NewRegistry()
+	if err := eventstore.Register[personCreated](r, "person.created", 1); err != nil {
+		f.Fatal(err)
+	}
+	r.UseSubjectKeys(keys)
+	for _, p := range []personCreated{{PersonID: "p1", Name: "Ada", Emails: []string{"a@x"}}, {PersonID: "p2", Team: "t"}} {
+		ed, err := r.Encode([16]byte{9}, p, eventstore.Metadata{})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(ed.Data))
+	}
+	f.Add([]byte(`{"personId":"p1","$personal":{"v":1,"s":"p1","c":"!!"}}`))
+	f.Add([]byte(`{"$personal":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := r.DecodeEvent(eventstore.RecordedEvent{Stream: "person-1", Type: "person.created", PayloadVersion: 1, Data: data})
+		if err != nil {
+			if !errors.Is(err, eventstore.ErrCorrupt) {
+				t.Fatalf("error of another kind: %v", err)
+			}
+			return
+		}
+		if p := d.Payload.(personCreated); d.Erased && (p.Name != "" || p.Emails != nil || p.Extra != nil) {
+			t.Fatalf("erased, yet personal data decoded: %+v", p)
+		}
+	})
+}

@@ -50,7 +50,8 @@ func toAuditEvent(a projections.AuditRecord) *model.AuditEvent {
 		EnvironmentID: optString(a.EnvironmentID), Actor: optString(a.Actor), CorrelationID: optString(a.CorrelationID),
 		CausationID: optString(a.CausationID), OccurredAt: a.OccurredAt, RecordedAt: a.RecordedAt,
 		ClientAddress: optString(a.ClientAddress), UserAgent: optString(a.UserAgent), TokenID: optString(a.TokenID),
-		ResourceType: optString(a.ResourceType), ResourceID: optString(a.ResourceID), Data: model.JSON(a.Data)}
+		ResourceType: optString(a.ResourceType), ResourceID: optString(a.ResourceID), Data: model.JSON(a.Data),
+		PersonalDataErased: a.PersonalDataErased}
 }
 
 // awaitAudit waits (bounded) for the audit index to pass minPosition, as queries do for the read

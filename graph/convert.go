@@ -80,7 +80,7 @@ func toUser(u *projections.User) *model.User {
 		Type: optString(p.Type), Photo: optString(p.Photo), CustomAttributes: model.JSON(customJSON),
 		Enabled: u.Enabled, Locked: u.Locked, LockedUntil: optTime(u.LockedUntil),
 		HasPassword: u.HasPassword, MustChangePassword: u.MustChangePassword,
-		Roles: toRoles(u.Roles),
+		Roles: toRoles(u.Roles), Erased: u.Erased,
 	}
 	if u.Locked && u.LockReason != "" {
 		r := model.LockReason(u.LockReason)

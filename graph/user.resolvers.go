@@ -85,6 +85,24 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input model.UserRefIn
 	return r.deletePayload(ctx, input.ID, res.Position)
 }
 
+func (r *mutationResolver) ForgetUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {
+	if _, err := r.authorizeUserChange(ctx, domain.ActWriteIdentities, input.EnvironmentID, input.ID); err != nil {
+		if !errors.Is(err, domain.ErrNotFound) {
+			return nil, err
+		}
+		// Not in the read model (deleted, or never existed): the right over every identity of
+		// the environment is needed, since the user's population is not known.
+		if err := authorize(ctx, domain.ActWriteIdentities, input.EnvironmentID, ""); err != nil {
+			return nil, err
+		}
+	}
+	res, err := r.cfg.Commands.ForgetUser.Handle(ctx, commands.ForgetUser{EnvironmentID: input.EnvironmentID, UserID: input.ID})
+	if err != nil {
+		return nil, renameFields(err, userIDField)
+	}
+	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
+}
+
 func (r *mutationResolver) EnableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {
 	return r.userLifecycle(ctx, input.EnvironmentID, input.ID, func(ref commands.UserRef) (commands.Committed, error) {
 		return r.cfg.Commands.EnableUser.Handle(ctx, commands.EnableUser(ref))

@@ -43,6 +43,18 @@ type Directory struct {
 	pendingPops map[string]map[string]*popState
 	clients     map[string]*APIClient
 	tokens      map[string]tokenRef // by hex SHA-256 of the token
+	// lastErasure is the position of the last user.forgotten applied (zero: none since this
+	// Directory was made): snapshots older than it may hold the forgotten data.
+	lastErasure eventstore.Position
+}
+
+// LastErasure returns the position of the last user.forgotten this Directory applied since it
+// was made or loaded (zero when none). Snapshots taken before it may hold personal data since
+// erased: the Snapshotter removes them.
+func (d *Directory) LastErasure() eventstore.Position {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.lastErasure
 }
 
 type tokenRef struct{ client, token string }
@@ -198,6 +210,9 @@ func (d *Directory) apply(c *Change) {
 
 	default:
 		d.applyUser(c.Payload, at, c.Erased)
+		if _, ok := c.Payload.(domain.UserForgotten); ok {
+			d.lastErasure = c.Position
+		}
 	}
 }
 

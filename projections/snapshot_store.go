@@ -238,6 +238,33 @@ func (s *SnapshotStore) Prune(r Retention) ([]SnapshotRef, error) {
 	return drop, nil
 }
 
+// RemoveBefore removes every snapshot (of any version) taken before pos and returns them: after
+// an erasure at pos, older snapshots may hold the erased personal data.
+func (s *SnapshotStore) RemoveBefore(pos eventstore.Position) ([]SnapshotRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var gone []SnapshotRef
+	var errs []error
+	for _, ref := range all {
+		if !ref.Position.Less(pos) {
+			continue
+		}
+		if err := os.Remove(ref.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		gone = append(gone, ref)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return gone, fmt.Errorf("remove snapshots before %s in %s: %w: %w", pos, s.dir, domain.ErrUnavailable, err)
+	}
+	return gone, syncDir(s.dir)
+}
+
 // SnapshotterOptions configures a Snapshotter.
 type SnapshotterOptions struct {
 	// Every is how far (in commit positions: events, on the embedded store) the Directory
@@ -252,8 +279,9 @@ type SnapshotterOptions struct {
 
 // Snapshotter writes snapshots of a live Directory beside its Runner: whenever the Directory
 // has advanced Options.Every positions since the last snapshot, and once more when Run's
-// context ends, then prunes by Options.Retention. It only reads the Directory (no hook into
-// the Runner).
+// context ends, then prunes by Options.Retention. When the Directory applies an erasure
+// (user.forgotten), it removes every snapshot taken before it at its next poll and writes a
+// fresh one. It only reads the Directory (no hook into the Runner).
 type Snapshotter struct {
 	dir   *Directory
 	snaps *SnapshotStore
@@ -278,11 +306,14 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	if ref, ok, err := s.snaps.Latest(); err == nil && ok {
 		last = ref.Position
 	}
+	var purged eventstore.Position // the last erasure whose older snapshots are gone
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
 	for {
+		s.purgeErased(&purged, &last)
 		select {
 		case <-ctx.Done():
+			s.purgeErased(&purged, &last)
 			if last.Less(s.dir.Position()) {
 				s.snapshot(&last)
 			}
@@ -292,6 +323,28 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 				s.snapshot(&last)
 			}
 		}
+	}
+}
+
+// purgeErased removes the snapshots older than the Directory's last erasure, once per erasure,
+// and snapshots the Directory (which holds the erasure) in their place.
+func (s *Snapshotter) purgeErased(purged, last *eventstore.Position) {
+	e := s.dir.LastErasure()
+	if e.IsZero() || !purged.Less(e) {
+		return
+	}
+	gone, err := s.snaps.RemoveBefore(e)
+	if err != nil {
+		s.logf("projections: remove snapshots older than the erasure at %s: %v", e, err)
+		return // retried at the next poll
+	}
+	*purged = e
+	if len(gone) > 0 {
+		s.logf("projections: erasure at %s: removed %d older snapshots", e, len(gone))
+	}
+	if last.Less(e) {
+		*last = eventstore.Position{}
+		s.snapshot(last)
 	}
 }
 

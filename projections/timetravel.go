@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -32,6 +33,9 @@ type TimeTravel struct {
 type cachedDir struct {
 	pos eventstore.Position
 	dir *Directory
+	// epoch is the registry's ErasureEpoch when dir was folded: a subject forgotten since
+	// may be readable in it, so it is not served again.
+	epoch uint64
 }
 
 type timeMark struct {
@@ -67,7 +71,9 @@ func (t *TimeTravel) DirectoryAt(ctx context.Context, pos eventstore.Position) (
 	if head.Less(pos) {
 		pos = head
 	}
+	epoch := t.reg.ErasureEpoch()
 	t.mu.Lock()
+	t.cache = slices.DeleteFunc(t.cache, func(c cachedDir) bool { return c.epoch != epoch })
 	for i, c := range t.cache {
 		if c.pos == pos {
 			t.cache = append(append(t.cache[:i:i], t.cache[i+1:]...), c)
@@ -82,7 +88,7 @@ func (t *TimeTravel) DirectoryAt(ctx context.Context, pos eventstore.Position) (
 		return nil, fmt.Errorf("directory at position %s: %w", pos, err)
 	}
 	t.mu.Lock()
-	t.cache = append(t.cache, cachedDir{pos: pos, dir: d})
+	t.cache = append(t.cache, cachedDir{pos: pos, dir: d, epoch: epoch})
 	if len(t.cache) > timeTravelCache {
 		t.cache = t.cache[1:]
 	}
@@ -91,14 +97,17 @@ func (t *TimeTravel) DirectoryAt(ctx context.Context, pos eventstore.Position) (
 }
 
 // startAt returns the Directory to replay from for pos and its position: the nearest readable
-// snapshot at or before pos, else an empty Directory.
+// snapshot at or before pos, else an empty Directory. Snapshots older than the newest erasure
+// the registry decoded are passed over: they may hold the erased data (the Snapshotter removes
+// them soon after).
 func (t *TimeTravel) startAt(pos eventstore.Position) (*Directory, eventstore.Position) {
+	erased := t.reg.LastErasure()
 	if t.snaps != nil {
 		all, err := t.snaps.List()
 		if err == nil {
 			for i := len(all) - 1; i >= 0; i-- {
 				ref := all[i]
-				if ref.ProjectionVersion != DirectoryVersion || pos.Less(ref.Position) {
+				if ref.ProjectionVersion != DirectoryVersion || pos.Less(ref.Position) || ref.Position.Less(erased) {
 					continue
 				}
 				if d, info, err := t.snaps.Load(ref); err == nil {

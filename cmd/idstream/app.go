@@ -19,6 +19,7 @@ import (
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/commands/password"
 	"github.com/idstream/idstream/commands/secret"
+	"github.com/idstream/idstream/commands/subjectkeys"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/graph"
 	"github.com/idstream/idstream/projections"
@@ -31,6 +32,8 @@ const (
 	// secretKeyFile holds the operator key that seals secrets (TOTP seeds) before they enter
 	// the log. Losing it makes those secrets unreadable; back it up with the data directory.
 	secretKeyFile = "secret.key"
+	// subjectKeysDir holds the per-subject keys sealing personal data (commands/subjectkeys).
+	subjectKeysDir = "subject-keys"
 	// snapshotsDir holds snapshots of the directory read model: where time travel starts and
 	// where a restart resumes. Losing them costs time only (the log replays).
 	snapshotsDir = "snapshots"
@@ -73,6 +76,15 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("operator key: %w", err)
 	}
+	keys, err := subjectkeys.Open(filepath.Join(cfg.DataDir, subjectKeysDir), sealer)
+	if err != nil {
+		return nil, fmt.Errorf("subject keys: %w", err)
+	}
+	go func() { // the key store lives as long as the app
+		<-ctx.Done()
+		keys.Close()
+	}()
+	reg.UseSubjectKeys(keys)
 	hasher, err := password.NewHasher(password.DefaultParams())
 	if err != nil {
 		return nil, err
@@ -82,6 +94,7 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, err
 	}
+	preg.UseSubjectKeys(keys)
 	snaps, err := projections.OpenSnapshotStore(filepath.Join(cfg.DataDir, snapshotsDir))
 	if err != nil {
 		return nil, fmt.Errorf("read-model snapshots: %w", err)

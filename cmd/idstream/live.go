@@ -34,6 +34,23 @@ type liveDirectory struct {
 	stop    context.CancelFunc // stops the current runner and its snapshotter
 	swapped chan struct{}      // closed and replaced at every switch
 	rebuild *rebuildState
+	// snapshotters counts the running snapshotters: each writes a last snapshot when stopped.
+	snapshotters sync.WaitGroup
+}
+
+// drain waits, at most timeout, for the snapshotters stopped with the server's context to write
+// their last snapshot.
+func (l *liveDirectory) drain(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		l.snapshotters.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		l.log.Warn("the last snapshot did not finish in time", "timeout", timeout)
+	}
 }
 
 // rebuildState is the last rebuild's progress or outcome.
@@ -78,7 +95,7 @@ func (l *liveDirectory) switchTo(dir *projections.Directory) error {
 	snap := projections.NewSnapshotter(dir, l.snaps, projections.SnapshotterOptions{Logf: func(format string, args ...any) {
 		l.log.Info(fmt.Sprintf(format, args...), "component", "snapshots")
 	}})
-	go snap.Run(ctx)
+	l.snapshotters.Go(func() { snap.Run(ctx) })
 	l.mu.Lock()
 	old := l.stop
 	l.dir, l.runner, l.stop = dir, runner, cancel

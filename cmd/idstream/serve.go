@@ -111,6 +111,8 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve HTTP on %s: %w", addr, err)
 	}
+	stopApp()
+	a.live.drain(shutdownTimeout) // the last snapshot, so that the next start need not replay
 	log.Info("stopped")
 	return nil
 }

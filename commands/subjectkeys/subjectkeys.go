@@ -29,6 +29,21 @@ type Store struct {
 	db     *pebble.DB
 	sealer *secret.Sealer
 	mu     sync.Mutex // serializes creation, so that two callers never create two keys
+	// open guards db against Close: readers hold it shared, Close exclusively.
+	open   sync.RWMutex
+	closed bool
+}
+
+// ErrClosed is returned by a Store used after Close.
+var ErrClosed = errors.New("subject key store closed")
+
+func (s *Store) enter() error {
+	s.open.RLock()
+	if s.closed {
+		s.open.RUnlock()
+		return ErrClosed
+	}
+	return nil
 }
 
 var _ eventstore.SubjectKeys = (*Store)(nil)
@@ -45,8 +60,16 @@ func Open(dir string, sealer *secret.Sealer) (*Store, error) {
 	return &Store{db: db, sealer: sealer}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database; calls after it, or racing with it, fail with ErrClosed.
+func (s *Store) Close() error {
+	s.open.Lock()
+	defer s.open.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 func dbKey(subject string) []byte { return []byte("k/" + subject) }
 
@@ -54,6 +77,10 @@ func aad(subject string) string { return "subject-key:" + subject }
 
 // Keys implements eventstore.SubjectKeys.
 func (s *Store) Keys(ctx context.Context, subjects []string, create bool) (map[string][]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.open.RUnlock()
 	out := make(map[string][]byte, len(subjects))
 	missing, err := s.read(subjects, out)
 	if err != nil || !create || len(missing) == 0 {
@@ -122,6 +149,10 @@ func (s *Store) read(subjects []string, out map[string][]byte) (missing []string
 // Destroy implements eventstore.SubjectKeys: the key is replaced by a tombstone, then the
 // database's files are compacted over it.
 func (s *Store) Destroy(ctx context.Context, subject string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.open.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := dbKey(subject)
@@ -140,6 +171,10 @@ func (s *Store) Destroy(ctx context.Context, subject string) error {
 
 // Forgotten reports whether subject's key was destroyed.
 func (s *Store) Forgotten(subject string) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.open.RUnlock()
 	v, closer, err := s.db.Get(dbKey(subject))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil

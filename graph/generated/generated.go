@@ -69,23 +69,24 @@ type ComplexityRoot struct {
 	}
 
 	AuditEvent struct {
-		Actor         func(childComplexity int) int
-		CausationID   func(childComplexity int) int
-		ClientAddress func(childComplexity int) int
-		CorrelationID func(childComplexity int) int
-		Data          func(childComplexity int) int
-		EnvironmentID func(childComplexity int) int
-		ID            func(childComplexity int) int
-		OccurredAt    func(childComplexity int) int
-		Position      func(childComplexity int) int
-		RecordedAt    func(childComplexity int) int
-		ResourceID    func(childComplexity int) int
-		ResourceType  func(childComplexity int) int
-		Revision      func(childComplexity int) int
-		Stream        func(childComplexity int) int
-		TokenID       func(childComplexity int) int
-		Type          func(childComplexity int) int
-		UserAgent     func(childComplexity int) int
+		Actor              func(childComplexity int) int
+		CausationID        func(childComplexity int) int
+		ClientAddress      func(childComplexity int) int
+		CorrelationID      func(childComplexity int) int
+		Data               func(childComplexity int) int
+		EnvironmentID      func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		OccurredAt         func(childComplexity int) int
+		PersonalDataErased func(childComplexity int) int
+		Position           func(childComplexity int) int
+		RecordedAt         func(childComplexity int) int
+		ResourceID         func(childComplexity int) int
+		ResourceType       func(childComplexity int) int
+		Revision           func(childComplexity int) int
+		Stream             func(childComplexity int) int
+		TokenID            func(childComplexity int) int
+		Type               func(childComplexity int) int
+		UserAgent          func(childComplexity int) int
 	}
 
 	AuditEventConnection struct {
@@ -283,6 +284,7 @@ type ComplexityRoot struct {
 		DisableUser           func(childComplexity int, input model.UserRefInput) int
 		EnableUser            func(childComplexity int, input model.UserRefInput) int
 		EnrollMfaDevice       func(childComplexity int, input model.EnrollMfaDeviceInput) int
+		ForgetUser            func(childComplexity int, input model.UserRefInput) int
 		ImportUsers           func(childComplexity int, input model.ImportUsersInput) int
 		IssueAPIToken         func(childComplexity int, input model.IssueAPITokenInput) int
 		LinkAccount           func(childComplexity int, input model.LinkAccountInput) int
@@ -473,6 +475,7 @@ type ComplexityRoot struct {
 		Email              func(childComplexity int) int
 		Enabled            func(childComplexity int) int
 		EnvironmentID      func(childComplexity int) int
+		Erased             func(childComplexity int) int
 		ExternalID         func(childComplexity int) int
 		Groups             func(childComplexity int, transitive *bool) int
 		HasPassword        func(childComplexity int) int
@@ -583,6 +586,7 @@ type MutationResolver interface {
 	UpdateUser(ctx context.Context, input model.UpdateUserInput) (*model.UserPayload, error)
 	PatchUser(ctx context.Context, input map[string]any) (*model.UserPayload, error)
 	DeleteUser(ctx context.Context, input model.UserRefInput) (*model.DeletePayload, error)
+	ForgetUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error)
 	EnableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error)
 	DisableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error)
 	LockUser(ctx context.Context, input model.LockUserInput) (*model.UserPayload, error)
@@ -785,6 +789,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.OccurredAt(childComplexity), true
+	case "AuditEvent.personalDataErased":
+		if e.ComplexityRoot.AuditEvent.PersonalDataErased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PersonalDataErased(childComplexity), true
 	case "AuditEvent.position":
 		if e.ComplexityRoot.AuditEvent.Position == nil {
 			break
@@ -1672,6 +1682,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EnrollMfaDevice(childComplexity, args["input"].(model.EnrollMfaDeviceInput)), true
+	case "Mutation.forgetUser":
+		if e.ComplexityRoot.Mutation.ForgetUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_forgetUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ForgetUser(childComplexity, args["input"].(model.UserRefInput)), true
 	case "Mutation.importUsers":
 		if e.ComplexityRoot.Mutation.ImportUsers == nil {
 			break
@@ -2720,6 +2741,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.EnvironmentID(childComplexity), true
+	case "User.erased":
+		if e.ComplexityRoot.User.Erased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Erased(childComplexity), true
 	case "User.externalId":
 		if e.ComplexityRoot.User.ExternalID == nil {
 			break
@@ -3228,8 +3255,10 @@ type AuditEvent {
   "user, group, population, environment, schema, grouptree, apiclient, configrevision…"
   resourceType: String
   resourceId: ID
-  "The payload with sensitive values redacted."
+  "The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased]."
   data: JSON!
+  "The event's personal data belonged to a subject since forgotten (forgetUser)."
+  personalDataErased: Boolean!
 }
 
 type AuditEventEdge {
@@ -4070,6 +4099,11 @@ type User {
   lockedUntil: DateTime
   "The groups the user is a direct member of, or with transitive also those reached through nesting."
   groups(transitive: Boolean = false): [Group!]!
+  """
+  The user's personal data was erased (forgetUser). A forgotten user is answered by its ID with
+  nothing personal; asked as of a past instant, it appears with its personal fields empty.
+  """
+  erased: Boolean!
 }
 
 type UserEdge {
@@ -4207,6 +4241,15 @@ extend type Mutation {
   updateUser(input: UpdateUserInput!): UserPayload!
   patchUser(input: PatchUserInput!): UserPayload!
   deleteUser(input: UserRefInput!): DeletePayload!
+  """
+  Erases the user's personal data everywhere (the right to erasure): its subject key is
+  destroyed, so the personal fields of all its events — in the log, read models, the audit trail,
+  time travel and snapshots — read as erased, while the rest of the log stays replayable. The
+  user is deleted too and its username, email and external ID become free. It cannot be undone.
+  Forgetting a forgotten user changes nothing. A deleted user can be forgotten by a caller with
+  the right to change every identity of the environment.
+  """
+  forgetUser(input: UserRefInput!): UserPayload!
   enableUser(input: UserRefInput!): UserPayload!
   disableUser(input: UserRefInput!): UserPayload!
   lockUser(input: LockUserInput!): UserPayload!
@@ -4307,6 +4350,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_resourceId(ctx, field)
 	case "data":
 		return ec.fieldContext_AuditEvent_data(ctx, field)
+	case "personalDataErased":
+		return ec.fieldContext_AuditEvent_personalDataErased(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -4963,6 +5008,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_lockedUntil(ctx, field)
 	case "groups":
 		return ec.fieldContext_User_groups(ctx, field)
+	case "erased":
+		return ec.fieldContext_User_erased(ctx, field)
 	case "hasPassword":
 		return ec.fieldContext_User_hasPassword(ctx, field)
 	case "mustChangePassword":
@@ -5449,6 +5496,20 @@ func (ec *executionContext) field_Mutation_enrollMfaDevice_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.EnrollMfaDeviceInput, error) {
 			return ec.unmarshalNEnrollMfaDeviceInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐEnrollMfaDeviceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_forgetUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserRefInput, error) {
+			return ec.unmarshalNUserRefInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserRefInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7473,6 +7534,29 @@ func (ec *executionContext) _AuditEvent_data(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_AuditEvent_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _AuditEvent_personalDataErased(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_personalDataErased(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PersonalDataErased, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_personalDataErased(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
@@ -11700,6 +11784,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteUser(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_forgetUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_forgetUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ForgetUser(ctx, fc.Args["input"].(model.UserRefInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserPayload) graphql.Marshaler {
+			return ec.marshalNUserPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_forgetUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_forgetUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_enableUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15436,6 +15564,29 @@ func (ec *executionContext) fieldContext_User_groups(ctx context.Context, field 
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_erased(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_erased(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Erased, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_erased(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _User_hasPassword(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -20847,6 +20998,11 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "personalDataErased":
+			out.Values[i] = ec._AuditEvent_personalDataErased(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22383,6 +22539,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "forgetUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_forgetUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "enableUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_enableUser(ctx, field)
@@ -23606,6 +23769,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_groups(ctx, field, obj)
 				})
+		case "erased":
+			out.Values[i] = ec._User_erased(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "hasPassword":
 			out.Values[i] = ec._User_hasPassword(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -96,8 +96,10 @@ type AuditEvent struct {
 	// user, group, population, environment, schema, grouptree, apiclient, configrevision…
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
-	// The payload with sensitive values redacted.
+	// The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased].
 	Data JSON `json:"data"`
+	// The event's personal data belonged to a subject since forgotten (forgetUser).
+	PersonalDataErased bool `json:"personalDataErased"`
 }
 
 type AuditEventConnection struct {
@@ -791,6 +793,9 @@ type User struct {
 	LockedUntil      *time.Time  `json:"lockedUntil,omitempty"`
 	// The groups the user is a direct member of, or with transitive also those reached through nesting.
 	Groups []*Group `json:"groups"`
+	// The user's personal data was erased (forgetUser). A forgotten user is answered by its ID with
+	// nothing personal; asked as of a past instant, it appears with its personal fields empty.
+	Erased bool `json:"erased"`
 	// Whether the user has a password (its hash is never readable).
 	HasPassword        bool              `json:"hasPassword"`
 	MustChangePassword bool              `json:"mustChangePassword"`
