@@ -146,13 +146,10 @@ func (r *Registry) DecodeEvent(e RecordedEvent) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: decode %s@%d: %s payload version %d is newer than this build's %d (written by a newer idstream)",
 			ErrUnknownEventType, e.Stream, e.Revision, e.Type, e.PayloadVersion, reg.version)
 	}
-	upcast := max(e.PayloadVersion, 1) < reg.version
-	var erased bool
-	if upcast { // upcasters see the personal members in the clear, as they were written
-		var err error
-		if data, erased, err = r.mergePersonal(&e, data); err != nil {
-			return Decoded{}, personalDecodeError(&e, err)
-		}
+	// Upcasters and the payload type see the personal members in the clear, as they were written.
+	data, subject, erased, err := r.clear(&e, data)
+	if err != nil {
+		return Decoded{}, personalDecodeError(&e, err)
 	}
 	for v := max(e.PayloadVersion, 1); v < reg.version; v++ {
 		var err error
@@ -165,11 +162,10 @@ func (r *Registry) DecodeEvent(e RecordedEvent) (Decoded, error) {
 		if err := json.Unmarshal(data, p.Interface()); err != nil {
 			return Decoded{}, fmt.Errorf("%w: decode %s@%d: %s: %v", ErrCorrupt, e.Stream, e.Revision, e.Type, err)
 		}
-		if !upcast {
-			var err error
-			if erased, err = r.openPersonal(reg, &e, data, p.Interface()); err != nil {
-				return Decoded{}, personalDecodeError(&e, err)
-			}
+	}
+	if subject != "" && reg.personal != nil {
+		if s := p.Elem().Field(reg.personal.subject).String(); s != subject {
+			return Decoded{}, personalDecodeError(&e, fmt.Errorf("sealed personal data of subject %s on an event of subject %s", subject, s))
 		}
 	}
 	payload := p.Elem().Interface()

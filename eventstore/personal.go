@@ -315,64 +315,107 @@ func personalAAD(eventType, subject string) []byte {
 	return []byte(eventType + "\x00" + subject)
 }
 
-// openPersonal decodes the sealed member of data, if any, into p (a pointer to the payload of
-// type reg). It reports erased when the subject's key is gone.
-func (r *Registry) openPersonal(reg *registration, e *RecordedEvent, data []byte, p any) (erased bool, err error) {
+// Clear returns e's payload JSON as it was before sealing (up to the order of members): the
+// sealed member replaced by the personal members it holds — none when the subject was
+// forgotten (erased). Decoders that do not go through Decode (the read model's own fast ones)
+// start from it.
+func (r *Registry) Clear(e *RecordedEvent) (data []byte, erased bool, err error) {
+	data, _, erased, err = r.clear(e, e.Data)
+	if err != nil {
+		return nil, false, personalDecodeError(e, err)
+	}
+	return data, erased, nil
+}
+
+// clear is Clear of data (e's payload, perhaps already changed), also naming the sealed
+// member's subject ("" when there is none).
+func (r *Registry) clear(e *RecordedEvent, data []byte) (out []byte, subject string, erased bool, err error) {
 	if !bytes.Contains(data, []byte(`"`+personalMember+`"`)) {
-		return false, nil
+		return data, "", false, nil
 	}
-	var outer struct {
-		P *sealedPersonal `json:"$personal"`
-	}
-	if err := json.Unmarshal(data, &outer); err != nil || outer.P == nil {
-		return false, err
-	}
-	if reg.personal != nil {
-		if s := reflect.ValueOf(p).Elem().Field(reg.personal.subject).String(); s != outer.P.S {
-			return false, fmt.Errorf("sealed personal data of subject %s on an event of subject %s", outer.P.S, s)
+	if sp, rest, ok := sealedPrefix(data); ok {
+		plain, erased, err := r.openSealed(e, &sp)
+		if err != nil {
+			return nil, "", false, err
 		}
+		return spliceClear(plain, rest, erased), sp.S, erased, nil
 	}
-	plain, erased, err := r.openSealed(e, outer.P)
-	if err != nil || erased {
-		return erased, err
+	return r.mergePersonal(e, data)
+}
+
+// sealedPrefix reads the sealed member where Encode writes it — first, as
+// {"$personal":{"v":1,"s":"…","c":"…"},… with no escapes in its strings — and returns it with
+// what follows it (from the comma or the closing brace). ok is false for any other layout.
+func sealedPrefix(data []byte) (sp sealedPersonal, rest []byte, ok bool) {
+	const head = `{"` + personalMember + `":{"v":1,"s":"`
+	if !bytes.HasPrefix(data, []byte(head)) {
+		return sp, nil, false
 	}
-	return false, json.Unmarshal(plain, p)
+	b := data[len(head):]
+	i := bytes.IndexByte(b, '"')
+	if i <= 0 || bytes.IndexByte(b[:i], '\\') >= 0 {
+		return sp, nil, false
+	}
+	sp.V, sp.S, b = 1, string(b[:i]), b[i+1:]
+	if !bytes.HasPrefix(b, []byte(`,"c":"`)) {
+		return sp, nil, false
+	}
+	b = b[len(`,"c":"`):]
+	if i = bytes.IndexByte(b, '"'); i < 0 || bytes.IndexByte(b[:i], '\\') >= 0 {
+		return sp, nil, false
+	}
+	sp.C, b = string(b[:i]), b[i+1:]
+	if len(b) < 2 || b[0] != '}' || (b[1] != ',' && b[1] != '}') {
+		return sp, nil, false
+	}
+	return sp, b[1:], true
+}
+
+// spliceClear joins the personal members (plain, a JSON object) and the other members (rest:
+// ",…}" or "}").
+func spliceClear(plain, rest []byte, erased bool) []byte {
+	if erased || len(plain) < 2 || bytes.Equal(plain, []byte("{}")) {
+		if rest[0] == ',' {
+			rest = rest[1:]
+		}
+		return append([]byte{'{'}, rest...)
+	}
+	out := make([]byte, 0, len(plain)+len(rest))
+	out = append(out, plain[:len(plain)-1]...)
+	return append(out, rest...)
 }
 
 // mergePersonal returns data with its sealed member, if any, replaced by the personal members
-// it holds (none when erased).
-func (r *Registry) mergePersonal(e *RecordedEvent, data []byte) ([]byte, bool, error) {
-	if !bytes.Contains(data, []byte(`"`+personalMember+`"`)) {
-		return data, false, nil
-	}
+// it holds (none when erased), and the member's subject.
+func (r *Registry) mergePersonal(e *RecordedEvent, data []byte) ([]byte, string, bool, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
 	raw, ok := obj[personalMember]
 	if !ok {
-		return data, false, nil
+		return data, "", false, nil
 	}
 	var sp sealedPersonal
 	if err := json.Unmarshal(raw, &sp); err != nil {
-		return nil, false, fmt.Errorf("sealed personal data: %v", err)
+		return nil, "", false, fmt.Errorf("sealed personal data: %v", err)
 	}
 	delete(obj, personalMember)
 	plain, erased, err := r.openSealed(e, &sp)
 	if err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
 	if !erased {
 		var personal map[string]json.RawMessage
 		if err := json.Unmarshal(plain, &personal); err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
 		for k, v := range personal {
 			obj[k] = v
 		}
 	}
 	out, err := json.Marshal(obj)
-	return out, erased, err
+	return out, sp.S, erased, err
 }
 
 // openSealed opens sp, bound to e's type; erased when the subject's key is gone (or the
@@ -395,7 +438,8 @@ func (r *Registry) openSealed(e *RecordedEvent, sp *sealedPersonal) (plain []byt
 	if err != nil || len(sealed) < a.NonceSize() {
 		return nil, false, fmt.Errorf("sealed personal data is not base64 of nonce and ciphertext")
 	}
-	plain, err = a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], personalAAD(e.Type, sp.S))
+	ct := sealed[a.NonceSize():]
+	plain, err = a.Open(ct[:0], sealed[:a.NonceSize()], ct, personalAAD(e.Type, sp.S)) // in place
 	if err != nil {
 		return nil, false, fmt.Errorf("sealed personal data does not open with subject %s's key: %v", sp.S, err)
 	}

@@ -157,11 +157,9 @@ func raiseGCPercent() (restore func()) {
 }
 
 // fastUserDecoding reports whether reg's user.created payload has the shape userCreatedDecoder reads.
-// A registry that seals personal data writes user.created with a sealed member, which the
-// decoder declines anyway.
 func fastUserDecoding(reg *eventstore.Registry) bool {
 	v, ok := reg.Version(domain.EvUserCreated)
-	return ok && v == 1 && !reg.SealsPersonalData()
+	return ok && v == 1
 }
 
 // directoryFilter matches the event types the Directory folds: every category (the type's name
@@ -261,10 +259,13 @@ func decodeChunk(reg *eventstore.Registry, unknown *atomic.Uint64, c *chunk, use
 			continue
 		}
 		if users != nil && e.Type == domain.EvUserCreated && e.PayloadVersion <= 1 {
-			if p, ok := users.decode(e.Data); ok {
-				done = e.Position
-				c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: p})
-				continue
+			// Sealed personal data is opened first (Clear); the decoder reads the result.
+			if data, erased, err := reg.Clear(e); err == nil {
+				if p, ok := users.decode(data); ok {
+					done = e.Position
+					c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: p, Erased: erased})
+					continue
+				}
 			}
 		}
 		d, err := reg.DecodeEvent(*e)
