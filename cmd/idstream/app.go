@@ -68,7 +68,11 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, err
 	}
-	key, err := secret.LoadOrCreateKey(filepath.Join(cfg.DataDir, secretKeyFile))
+	keyFile := cfg.SecretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, secretKeyFile)
+	}
+	key, err := secret.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("operator key: %w", err)
 	}
@@ -76,9 +80,9 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("operator key: %w", err)
 	}
-	keys, err := subjectkeys.Open(filepath.Join(cfg.DataDir, subjectKeysDir), sealer)
+	keys, err := openSubjectKeys(ctx, cfg, sealer)
 	if err != nil {
-		return nil, fmt.Errorf("subject keys: %w", err)
+		return nil, err
 	}
 	go func() { // the key store lives as long as the app
 		<-ctx.Done()
@@ -126,6 +130,31 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
 	log.Info("read model ready", "position", live.runnerNow().Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
+}
+
+// subjectKeyStore is a subject key store that closes.
+type subjectKeyStore interface {
+	eventstore.SubjectKeys
+	Close() error
+}
+
+// openSubjectKeys opens the store of the keys sealing personal data that cfg names.
+func openSubjectKeys(ctx context.Context, cfg Config, sealer *secret.Sealer) (subjectKeyStore, error) {
+	where := cfg.SubjectKeys
+	if where == "" {
+		where = SubjectKeysLocal
+		if s := schemeOf(cfg.ReadModels); s == "postgres" || s == "postgresql" {
+			where = cfg.ReadModels
+		}
+	}
+	if where == SubjectKeysLocal {
+		keys, err := subjectkeys.Open(filepath.Join(cfg.DataDir, subjectKeysDir), sealer)
+		if err != nil {
+			return nil, fmt.Errorf("subject keys: %w", err)
+		}
+		return keys, nil
+	}
+	return subjectkeys.OpenPostgres(ctx, where, "", sealer)
 }
 
 // bootstrap creates the organization-wide admin API client when the log is empty, writes its

@@ -25,7 +25,18 @@ type Config struct {
 	ReadModels string
 	// Bus is "gochannel". NATS URLs are recognised and refused until supported.
 	Bus string
+	// SecretKeyFile is the operator key's file (default DataDir/secret.key). Processes sharing
+	// one event store must share it.
+	SecretKeyFile string
+	// SubjectKeys is where the per-subject keys sealing personal data live: "" for the default
+	// (PostgreSQL when ReadModels is a PostgreSQL URL, else DataDir/subject-keys), "local" for
+	// DataDir/subject-keys, or a postgres:// URL. Processes sharing one event store must share
+	// it (PostgreSQL).
+	SubjectKeys string
 }
+
+// SubjectKeysLocal selects the subject key store in the data directory.
+const SubjectKeysLocal = "local"
 
 // Values of the settings that select an embedded backend.
 const (
@@ -58,6 +69,8 @@ func (c *Config) settings() []setting {
 		{"eventstore", "IDSTREAM_EVENTSTORE", `event log: "embedded", or an esdb:// or kurrentdb:// connection string`, &c.EventStore},
 		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" (PostgreSQL not yet supported)`, &c.ReadModels},
 		{"bus", "IDSTREAM_BUS", `message bus: "gochannel" (NATS not yet supported)`, &c.Bus},
+		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
+		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
 }
 
@@ -135,6 +148,16 @@ func (c Config) Validate() error {
 		bad("bus", "IDSTREAM_BUS", `the NATS bus is not yet supported; use "gochannel"`)
 	default:
 		bad("bus", "IDSTREAM_BUS", `want "gochannel", got %q`, redact(c.Bus))
+	}
+
+	switch scheme := schemeOf(c.SubjectKeys); {
+	case c.SubjectKeys == "", c.SubjectKeys == SubjectKeysLocal:
+	case scheme == "postgres", scheme == "postgresql":
+		if _, err := url.Parse(c.SubjectKeys); err != nil {
+			bad("subject-keys", "IDSTREAM_SUBJECT_KEYS", "the PostgreSQL URL is not a valid URL")
+		}
+	default:
+		bad("subject-keys", "IDSTREAM_SUBJECT_KEYS", `want "local" or a postgres:// URL, got %q`, redact(c.SubjectKeys))
 	}
 
 	return errors.Join(errs...)

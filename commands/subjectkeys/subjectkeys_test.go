@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/idstream/idstream/commands/secret"
 )
@@ -151,5 +154,91 @@ func TestConcurrentCreatesAgree(t *testing.T) {
 		if !bytes.Equal(k, keys[0]) {
 			t.Fatal("two callers got two different keys for one subject")
 		}
+	}
+}
+
+// testPostgres opens a Postgres key store in a fresh schema of the local test database; it
+// skips loudly without PostgreSQL, except under CI=true.
+func testPostgres(t *testing.T, s *secret.Sealer) *Postgres {
+	t.Helper()
+	url := os.Getenv("IDSTREAM_TEST_POSTGRES")
+	if url == "" {
+		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	schema := fmt.Sprintf("keys_test_%d", time.Now().UnixNano())
+	p, err := OpenPostgres(context.Background(), url, schema, s)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is needed under CI=true: %v", err)
+		}
+		t.Skipf("SKIPPING: no PostgreSQL at %s (%v)", url, err)
+	}
+	t.Cleanup(func() {
+		p.pool.Exec(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`)
+		p.Close()
+	})
+	return p
+}
+
+func TestPostgresKeys(t *testing.T) {
+	ctx := context.Background()
+	s := sealer(t, 1)
+	p := testPostgres(t, s)
+	got, err := p.Keys(ctx, []string{"u1", "u2"}, true)
+	if err != nil || len(got["u1"]) != 32 || len(got["u2"]) != 32 {
+		t.Fatalf("create: %v %v", got, err)
+	}
+	// Another process (another pool on the same table) gets the same keys.
+	other, err := OpenPostgres(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", p.table[1:len(p.table)-len(`".subject_keys`)], s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	again, err := other.Keys(ctx, []string{"u1", "u3"}, false)
+	if err != nil || !bytes.Equal(again["u1"], got["u1"]) || again["u3"] != nil {
+		t.Fatalf("the other process: %v %v", again, err)
+	}
+	// Concurrent creation from two processes agrees.
+	var wg sync.WaitGroup
+	keys := make([][]byte, 8)
+	for i := range keys {
+		store := p
+		if i%2 == 1 {
+			store = other
+		}
+		wg.Go(func() {
+			k, err := store.Keys(ctx, []string{"race"}, true)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k["race"]
+		})
+	}
+	wg.Wait()
+	for _, k := range keys[1:] {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatal("two processes got two keys for one subject")
+		}
+	}
+	if err := other.Destroy(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := p.Keys(ctx, []string{"u1", "u2"}, true)
+	if err != nil || after["u1"] != nil || len(after["u2"]) != 32 {
+		t.Fatalf("after destroy: %v %v; want u1 absent for good", after, err)
+	}
+	if f, err := p.Forgotten(ctx, "u1"); err != nil || !f {
+		t.Fatalf("Forgotten(u1) = %v, %v", f, err)
+	}
+	// The wrapped key is not stored in the clear.
+	var wrapped string
+	if err := p.pool.QueryRow(ctx, `SELECT wrapped FROM `+p.table+` WHERE subject = 'u2'`).Scan(&wrapped); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(wrapped, fmt.Sprintf("%x", after["u2"])) || !strings.HasPrefix(wrapped, "v1:") {
+		t.Fatalf("stored key %q is not wrapped", wrapped)
+	}
+	if _, err := OpenPostgres(ctx, "postgres://127.0.0.1:5432/test", "Bad-Schema", s); err == nil {
+		t.Fatal("a bad schema name was accepted")
 	}
 }
