@@ -34,6 +34,7 @@ type benchAuditOptions struct {
 	Reads       int
 	LagRate     float64
 	LagDuration time.Duration
+	ProfileDir  string
 }
 
 // auditBenchSnapshotEvery is how far behind the head DirectoryAt's snapshot is: serve's
@@ -72,6 +73,7 @@ func newBenchAuditCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.IntVar(&o.Reads, "reads", o.Reads, "user(asOf:) reads per run")
 	fs.Float64Var(&o.LagRate, "lag-rate", o.LagRate, "appends per second during the lag measurement")
 	fs.DurationVar(&o.LagDuration, "lag-duration", o.LagDuration, "duration of each lag measurement")
+	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of the first run's rebuild, verify and DirectoryAt from a snapshot to this directory")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		return benchAuditFirst(cmd.Context(), o, openEventStore, log, stdout, stderr)
@@ -443,6 +445,18 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 		}
 	}
 
+	// profileFirst profiles a phase of the first run into --profile-dir (when set).
+	profileFirst := func(run int, phase string) (stop func()) {
+		if run != 1 {
+			return func() {}
+		}
+		stop, perr := startPhaseProfile(o.ProfileDir, phase)
+		if perr != nil {
+			progress("  no CPU profile of %s: %v", phase, perr)
+			return func() {}
+		}
+		return stop
+	}
 	var scanRate, rebuildRate, verifySecs, atSnap, atReplay auditRuns
 	var uaP50, uaP99, uaShortP50, uaShortP99, lagP50, lagP99, lagRate, liveP50, liveP99 auditRuns
 	var live *projections.Directory
@@ -455,12 +469,14 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 		}
 		scanRate = append(scanRate, scan.EventsPerSec())
 		runtime.GC()
+		stopProfile := profileFirst(run, "rebuild")
 		t0 := time.Now()
 		d, err := projections.Rebuild(ctx, big.store, reg, big.head, nil)
+		el := time.Since(t0)
+		stopProfile()
 		if err != nil {
 			return err
 		}
-		el := time.Since(t0)
 		if got := userCount(d, big.env); got != big.users {
 			return fmt.Errorf("bench: the rebuilt directory holds %d users, want %d", got, big.users)
 		}
@@ -469,7 +485,9 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 
 		live = d
 		runtime.GC()
+		stopProfile = profileFirst(run, "verify")
 		res, err := projections.Verify(ctx, big.store, reg, live, nil)
+		stopProfile()
 		if err != nil {
 			return err
 		}
@@ -496,12 +514,17 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 
 		for _, s := range []*projections.SnapshotStore{snaps, nil} {
 			runtime.GC()
+			stopProfile := func() {}
+			if s != nil {
+				stopProfile = profileFirst(run, "directoryat")
+			}
 			t0 := time.Now()
 			d, err := projections.NewTimeTravel(big.store, reg, s).DirectoryAt(ctx, big.head)
+			el := time.Since(t0).Seconds()
+			stopProfile()
 			if err != nil {
 				return err
 			}
-			el := time.Since(t0).Seconds()
 			if got := userCount(d, big.env); got != big.users {
 				return fmt.Errorf("bench: DirectoryAt the head holds %d users, want %d", got, big.users)
 			}
