@@ -366,7 +366,7 @@ func (r auditRuns) list(f func(float64) string) string {
 }
 
 func fmtRate(x float64) string    { return bench.Count(x) }
-func fmtSeconds(x float64) string { return fmt.Sprintf("%.2f", x) }
+func fmtSeconds(x float64) string { return fmt.Sprintf("%.3f", x) }
 func fmtMillis(x float64) string  { return bench.Millis(time.Duration(x)) }
 func verdict(met bool) string {
 	if met {
