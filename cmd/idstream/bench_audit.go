@@ -55,7 +55,8 @@ func newBenchAuditCommand(stdout, stderr io.Writer) *cobra.Command {
 			"user.updated; 1,000,000 events hold 100,000 users), and a second log a tenth as long, then\n" +
 			"measures, --runs times each, and prints the medians with a baseline:\n" +
 			"  rebuild of the memory read model from the log (events/s), against a plain scan of the log;\n" +
-			"  user(asOf:) at the head (projections.History, p50/p99), against the same on the short log;\n" +
+			"  user(asOf:) as the API answers it (TimeTravel.PositionAt, then projections.History.UserAt;\n" +
+			"    p50/p99) at instants through the log, against the same on the short log;\n" +
 			"  the environment-wide DirectoryAt the head from a snapshot 100,000 events behind (seconds),\n" +
 			"    against a replay of the whole log;\n" +
 			"  projections verify (a rebuild to the live position and a checksum of both, seconds);\n" +
@@ -114,6 +115,12 @@ type auditLog struct {
 	targets []string // users with events spread through the log
 	noise   []string // users with all their events in one place
 	head    eventstore.Position
+	// marks[k] is an instant after step k's event of every target and before anything of step
+	// k+1: each target's title then is "step k" (k ≥ 1).
+	marks []time.Time
+	// tt answers PositionAt as the server does: its index of the log is built once, before the
+	// first timed read.
+	tt *projections.TimeTravel
 }
 
 // fillAuditLog appends about n events to store: an environment with its default population
@@ -221,6 +228,7 @@ func fillAuditLog(ctx context.Context, store eventstore.Store, reg *eventstore.R
 				return nil, err
 			}
 		}
+		l.marks = append(l.marks, time.Now())
 	}
 	if c, ok := store.(interface{ Compact(context.Context) error }); ok {
 		if err := c.Compact(ctx); err != nil {
@@ -264,25 +272,39 @@ func userCount(d *projections.Directory, env string) int {
 	return p.TotalCount
 }
 
-// userAtLatency reads each target of l as of the head reads times (round robin) and returns
-// the latencies; a user that does not read as the log wrote it is an error.
-func userAtLatency(ctx context.Context, l *auditLog, reg *eventstore.Registry, reads int) (*latencies, error) {
-	h := projections.NewHistory(l.store, reg)
-	want := fmt.Sprint("step ", auditBenchSteps-1)
-	lat := &latencies{}
-	for i := range reads {
-		id := l.targets[i%len(l.targets)]
-		t0 := time.Now()
-		u, err := h.UserAt(ctx, l.env, id, l.head)
-		if err != nil {
-			return nil, fmt.Errorf("bench: user %s as of %s: %w", id, l.head, err)
-		}
-		lat.add(time.Since(t0))
-		if u.Profile.Title != want {
-			return nil, fmt.Errorf("bench: user %s as of the head has title %q, want %q", id, u.Profile.Title, want)
+// asOfLatency reads targets of l as of instants through the log, reads times (round robin
+// over targets and instants), as user(asOf:) does: TimeTravel.PositionAt, then History.UserAt.
+// It returns the latencies of the whole read and of UserAt alone; a user that does not read as
+// the log had it then is an error.
+func asOfLatency(ctx context.Context, l *auditLog, reg *eventstore.Registry, reads int) (total, userAt *latencies, err error) {
+	if l.tt == nil {
+		l.tt = projections.NewTimeTravel(l.store, reg, nil)
+		if _, err := l.tt.PositionAt(ctx, time.Now()); err != nil { // builds the index
+			return nil, nil, err
 		}
 	}
-	return lat, nil
+	h := projections.NewHistory(l.store, reg)
+	total, userAt = &latencies{}, &latencies{}
+	for i := range reads {
+		id := l.targets[i%len(l.targets)]
+		step := 1 + (i/len(l.targets))%(len(l.marks)-1)
+		t0 := time.Now()
+		pos, err := l.tt.PositionAt(ctx, l.marks[step])
+		if err != nil {
+			return nil, nil, err
+		}
+		t1 := time.Now()
+		u, err := h.UserAt(ctx, l.env, id, pos)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench: user %s as of %s: %w", id, pos, err)
+		}
+		userAt.add(time.Since(t1))
+		total.add(time.Since(t0))
+		if want := fmt.Sprint("step ", step); u.Profile.Title != want {
+			return nil, nil, fmt.Errorf("bench: user %s as of %s has title %q, want %q", id, l.marks[step].Format(time.RFC3339Nano), u.Profile.Title, want)
+		}
+	}
+	return total, userAt, nil
 }
 
 // projectionLag starts a Runner on d (which holds l's log up to its position), then appends
@@ -458,6 +480,7 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 		return stop
 	}
 	var scanRate, rebuildRate, verifySecs, atSnap, atReplay auditRuns
+	var histP50, histP99 auditRuns // History.UserAt alone
 	var uaP50, uaP99, uaShortP50, uaShortP99, lagP50, lagP99, lagRate, liveP50, liveP99 auditRuns
 	var live *projections.Directory
 	for run := 1; run <= o.Runs; run++ {
@@ -498,13 +521,14 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 		progress("  verify: %.2f s (%d events)", res.Duration.Seconds(), res.EventsReplayed)
 
 		for _, l := range []*auditLog{big, short} {
-			lat, err := userAtLatency(ctx, l, reg, o.Reads)
+			lat, userAt, err := asOfLatency(ctx, l, reg, o.Reads)
 			if err != nil {
 				return err
 			}
 			p50, p99 := float64(lat.quantile(.5)), float64(lat.quantile(.99))
 			if l == big {
 				uaP50, uaP99 = append(uaP50, p50), append(uaP99, p99)
+				histP50, histP99 = append(histP50, float64(userAt.quantile(.5))), append(histP99, float64(userAt.quantile(.99)))
 			} else {
 				uaShortP50, uaShortP99 = append(uaShortP50, p50), append(uaShortP99, p99)
 			}
@@ -563,7 +587,8 @@ func benchAuditFirst(ctx context.Context, o benchAuditOptions, open storeOpener,
 		{fmt.Sprintf("user(asOf:) p50 / p99, log of %s events", fmtRate(float64(big.events))), fmtMillis(uaP50.median()) + " / " + fmtMillis(uaP99.median()) + " ms",
 			fmt.Sprintf("log of %s: %s / %s ms", fmtRate(float64(short.events)), fmtMillis(uaShortP50.median()), fmtMillis(uaShortP99.median())),
 			"p99 < 5 ms, flat in the log", verdict(uaP99.median() < float64(5*time.Millisecond)),
-			fmt.Sprintf("%d reads per run of %d users with %d events; p50 ratio to the short log %.2f", o.Reads, len(big.targets), auditBenchSteps, uaP50.median()/uaShortP50.median())},
+			fmt.Sprintf("PositionAt then History.UserAt (UserAt alone %s / %s ms); %d reads per run of %d users with %d events, as of instants through the log; p50 ratio to the short log %.2f",
+				fmtMillis(histP50.median()), fmtMillis(histP99.median()), o.Reads, len(big.targets), auditBenchSteps, uaP50.median()/uaShortP50.median())},
 		{fmt.Sprintf("DirectoryAt the head, %s users", fmtRate(float64(big.users))), fmtSeconds(atSnap.median()) + " s",
 			"replay of the log " + fmtSeconds(atReplay.median()) + " s", "< 1 s", verdict(atSnap.median() < 1),
 			fmt.Sprintf("from a snapshot %s events behind; runs %s s", fmtRate(float64(tail)), atSnap.list(fmtSeconds))},
