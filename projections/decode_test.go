@@ -107,3 +107,77 @@ func FuzzUserCreatedDecoder(f *testing.F) {
 		checkUserCreatedDecoder(t, newUserCreatedDecoder(), data)
 	})
 }
+
+// checkUserUpdatedDecoder asserts that when decodeUpdated accepts data, encoding/json accepts it
+// too and decodes the same payload; it returns whether decodeUpdated accepted.
+func checkUserUpdatedDecoder(t *testing.T, d *userCreatedDecoder, data []byte) bool {
+	t.Helper()
+	orig := bytes.Clone(data)
+	got, ok := d.decodeUpdated(data)
+	if !bytes.Equal(orig, data) {
+		t.Fatalf("decoder modified its input %q", orig)
+	}
+	if !ok {
+		return false
+	}
+	var want domain.UserUpdated
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("fast decoder accepted %q, encoding/json refuses it: %v", data, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decodeUpdated(%q):\n got %#v\nwant %#v", data, got, want)
+	}
+	return true
+}
+
+func TestUserUpdatedDecoderMatchesEncodingJSON(t *testing.T) {
+	d := newUserCreatedDecoder()
+	full, err := json.Marshal(domain.UserUpdated{EnvironmentID: "env", UserID: "u1",
+		Profile: domain.Profile{Username: "Ann", Email: "ann@example.com", Name: domain.Name{Given: "Ann", Family: "Lee"}, Title: "Dr",
+			ExternalID: "EXT-1", Address: domain.Address{Locality: "Paris", CountryCode: "FR"}},
+		Custom: domain.CustomValues{"badge": raw(`"B-1"`), "vip": raw(`true`), "off": raw(`false`), "zé": raw(`"ünï"`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := []string{
+		string(full),
+		`{}`,
+		`{"userId":"u","custom":{}}`,
+		` { "userId" : "u" , "profile" : { } , "custom" : { } } `,
+		`{"userId":"a","userId":"b"}`,
+		`{"profile":{"username":"a","email":"e"},"profile":{"username":"b"}}`,
+		`{"custom":{"x":"1","x":true,"y":false}}`,
+		`{"custom":{"x":"1"},"custom":{"y":"2"}}`,
+		`{"profile":{"username":"日本語","name":{},"address":{}}}`,
+	}
+	for _, in := range accepted {
+		if !checkUserUpdatedDecoder(t, d, []byte(in)) {
+			t.Errorf("fast decoder declined %q", in)
+		}
+	}
+	declined := []string{
+		``, `null`, `{`, `{"userId":"u",}`, `{"userId":"u"}x`, `{"userid":"u"}`, `{"populationId":"p"}`, `{"enabled":true}`,
+		`{"userId":null}`, `{"userId":"a\"b"}`, "{\"userId\":\"\xff\"}", `{"profile":{"Username":"a"}}`, `{"custom":{"x":1}}`,
+		`{"custom":null}`, `{"profile":null}`,
+	}
+	for _, in := range declined {
+		if checkUserUpdatedDecoder(t, d, []byte(in)) {
+			t.Errorf("fast decoder accepted %q", in)
+		}
+	}
+	// What one call returns is its own: the next call changes none of it.
+	p1, _ := d.decodeUpdated([]byte(`{"userId":"u1","profile":{"username":"one"},"custom":{"b":"x"}}`))
+	d.decodeUpdated([]byte(`{"userId":"u2","profile":{"username":"two"},"custom":{"b":"y"}}`))
+	if p1.UserID != "u1" || p1.Profile.Username != "one" || string(p1.Custom["b"]) != `"x"` {
+		t.Fatalf("first payload changed: %+v", p1)
+	}
+}
+
+func FuzzUserUpdatedDecoder(f *testing.F) {
+	f.Add([]byte(`{"environmentId":"e","userId":"u","profile":{"username":"a","name":{"given":"G"}},"custom":{"x":"1","y":true}}`))
+	f.Add([]byte(`{"custom":{"x":"1","x":false}}`))
+	f.Add([]byte(`{"profile":{"address":{"region":"R"}},"custom":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkUserUpdatedDecoder(t, newUserCreatedDecoder(), data)
+	})
+}

@@ -156,10 +156,12 @@ func raiseGCPercent() (restore func()) {
 	}
 }
 
-// fastUserDecoding reports whether reg's user.created payload has the shape userCreatedDecoder reads.
+// fastUserDecoding reports whether reg's user.created and user.updated payloads have the shapes
+// userCreatedDecoder reads (version 1).
 func fastUserDecoding(reg *eventstore.Registry) bool {
-	v, ok := reg.Version(domain.EvUserCreated)
-	return ok && v == 1
+	c, okc := reg.Version(domain.EvUserCreated)
+	u, oku := reg.Version(domain.EvUserUpdated)
+	return okc && c == 1 && oku && u == 1
 }
 
 // directoryFilter matches the event types the Directory folds: every category (the type's name
@@ -258,10 +260,17 @@ func decodeChunk(reg *eventstore.Registry, unknown *atomic.Uint64, c *chunk, use
 			done = e.Position
 			continue
 		}
-		if users != nil && e.Type == domain.EvUserCreated && e.PayloadVersion <= 1 {
-			// Sealed personal data is opened first (Clear); the decoder reads the result.
+		if users != nil && e.PayloadVersion <= 1 && (e.Type == domain.EvUserCreated || e.Type == domain.EvUserUpdated) {
+			// Sealed personal data is opened first (Clear); the decoders read the result.
 			if data, erased, err := reg.Clear(e); err == nil {
-				if p, ok := users.decode(data); ok {
+				var p any
+				ok := false
+				if e.Type == domain.EvUserCreated {
+					p, ok = users.decode(data)
+				} else {
+					p, ok = users.decodeUpdated(data)
+				}
+				if ok {
 					done = e.Position
 					c.changes = append(c.changes, Change{Position: e.Position, Type: e.Type, Metadata: e.Metadata, Payload: p, Erased: erased})
 					continue

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -276,10 +277,18 @@ func benchAPI(ctx context.Context, o benchAPIOptions, lookupEnv func(string) (st
 			fmt.Sprintf("%d events in the log", events)})
 	}
 
-	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "measurement\trate\tp50\tp95\tp99\tnote")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.what, r.rate, r.p50, r.p95, r.p99, r.note)
+	table := make([][]string, len(rows))
+	for i, r := range rows {
+		table[i] = []string{r.what, r.rate, r.p50, r.p95, r.p99, r.note}
+	}
+	return writeTable(stdout, []string{"measurement", "rate", "p50", "p95", "p99", "note"}, table)
+}
+
+// writeTable prints a header and rows as columns two spaces apart.
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, r := range append([][]string{header}, rows...) {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
 }
