@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,12 +109,33 @@ func NewBootstrap(d *Deps) *BootstrapHandler { return &BootstrapHandler{d: d} }
 // BootstrapClientName is the name of the client Bootstrap creates.
 const BootstrapClientName = "bootstrap admin"
 
-// Handle creates the organization-wide "bootstrap admin" API client holding ENVIRONMENT_ADMIN
-// over every environment, and returns its ID and bearer token (shown once). The caller (cmd)
-// calls it only on an empty log; calling it again creates another such client.
+// FirstAdminClientID is the ID of the API client HandleFirst creates: a fixed ID, so that of
+// several servers starting on one empty log exactly one creates it (its stream is appended with
+// NoStream expected) on every backend.
+const FirstAdminClientID = "00000000-0000-7000-8000-000000000001"
+
+// Handle creates an organization-wide "bootstrap admin" API client holding ENVIRONMENT_ADMIN
+// over every environment, with a new ID, and returns its ID and bearer token (shown once).
+// Calling it again creates another such client: it is the offline recovery path. A server
+// starting on an empty log calls HandleFirst instead.
 func (h *BootstrapHandler) Handle(ctx context.Context) (clientID, token string, pos eventstore.Position, err error) {
+	return h.handle(ctx, h.d.NewID())
+}
+
+// HandleFirst creates the first administrator, the "bootstrap admin" client with ID
+// FirstAdminClientID, as Handle does. When that client exists already (another server
+// bootstrapped the same log, maybe at the same instant) it creates nothing and returns created
+// false with no error: of any number of concurrent callers exactly one gets created true.
+func (h *BootstrapHandler) HandleFirst(ctx context.Context) (token string, pos eventstore.Position, created bool, err error) {
+	_, token, pos, err = h.handle(ctx, FirstAdminClientID)
+	if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+		return "", eventstore.Position{}, false, nil
+	}
+	return token, pos, err == nil, err
+}
+
+func (h *BootstrapHandler) handle(ctx context.Context, id string) (clientID, token string, pos eventstore.Position, err error) {
 	d := h.d
-	id := d.NewID()
 	created, err := domain.NewAPIClient("", id, BootstrapClientName,
 		[]domain.RoleAssignment{{ID: d.NewID(), Role: domain.RoleEnvironmentAdmin}})
 	if err != nil {

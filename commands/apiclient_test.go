@@ -2,6 +2,7 @@ package commands
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,4 +101,55 @@ func TestAPIClients(t *testing.T) {
 	}
 	_, err = f.dir.DeleteAPIClient.Handle(f.ctx, DeleteAPIClient{ClientID: id})
 	wantKind(t, err, domain.ErrNotFound, "clientId")
+}
+
+// TestBootstrapFirstOnce: of servers bootstrapping one log at the same instant exactly one
+// creates the first admin; the others create nothing and do not fail. Handle (the offline
+// recovery path) still adds another admin afterwards.
+func TestBootstrapFirstOnce(t *testing.T) {
+	f := newFixture(t)
+	const n = 8
+	type result struct {
+		token   string
+		created bool
+		err     error
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			token, _, created, err := f.dir.Bootstrap.HandleFirst(f.ctx)
+			results <- result{token, created, err}
+		})
+	}
+	wg.Wait()
+	close(results)
+	var winners []string
+	for r := range results {
+		switch {
+		case r.err != nil:
+			t.Errorf("HandleFirst: %v", r.err)
+		case r.created:
+			winners = append(winners, r.token)
+		case r.token != "":
+			t.Errorf("HandleFirst returned token %q with created false", r.token)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d of %d concurrent HandleFirst calls created the first admin, want 1", len(winners), n)
+	}
+	evs := f.events("apiclient-" + FirstAdminClientID)
+	if len(evs) != 2 {
+		t.Fatalf("first admin's stream holds %d events, want created and token_issued", len(evs))
+	}
+	if issued := evs[1].(domain.APIClientTokenIssued); issued.SHA256 != HashToken(winners[0]) {
+		t.Errorf("the stored token digest is not the winner's token's")
+	}
+	if _, _, created, err := f.dir.Bootstrap.HandleFirst(f.ctx); created || err != nil {
+		t.Errorf("HandleFirst on a bootstrapped log: created %v, err %v; want false, nil", created, err)
+	}
+	id, _, _, err := f.dir.Bootstrap.Handle(f.ctx)
+	if err != nil || id == FirstAdminClientID {
+		t.Errorf("Handle after HandleFirst: id %s, err %v; want another client", id, err)
+	}
 }

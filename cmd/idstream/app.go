@@ -159,15 +159,23 @@ func openSubjectKeys(ctx context.Context, cfg Config, sealer *secret.Sealer) (su
 
 // bootstrap creates the organization-wide admin API client when the log is empty, writes its
 // token to <data dir>/admin.token (mode 0600) and prints that path on stdout. On a log that
-// holds anything it does nothing: the token is issued once, on first start.
+// holds anything it does nothing: the token is issued once, on first start. Of several servers
+// starting at once on one empty shared log (EventStoreDB), exactly one creates the client and
+// writes the token, into its own data directory; the others go on without one.
 func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, log *slog.Logger) error {
 	for _, err := range a.store.ReadAll(ctx, eventstore.ReadAllOptions{MaxCount: 1}) {
 		return err // the log holds an event (or cannot be read): no bootstrap
 	}
-	clientID, token, pos, err := a.cmds.Bootstrap.Handle(commands.WithActor(ctx, commands.Actor{ID: "system:bootstrap"}))
+	token, pos, created, err := a.cmds.Bootstrap.HandleFirst(commands.WithActor(ctx, commands.Actor{ID: "system:bootstrap"}))
 	if err != nil {
 		return fmt.Errorf("bootstrap the admin API client: %w", err)
 	}
+	if !created {
+		log.Info("bootstrap admin API client created by another server on this log: no token written here",
+			"client", commands.FirstAdminClientID)
+		return nil
+	}
+	clientID := commands.FirstAdminClientID
 	path, err := writeAdminToken(dataDir, token)
 	if err != nil {
 		// The client exists in the log, so the next start will not bootstrap again.

@@ -24,7 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(execMainEnv) == "1" {
 		os.Exit(runMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTestBuilds()
+	os.Exit(code)
 }
 
 // syncBuffer collects a child's stderr while the test reads it.
@@ -48,8 +50,15 @@ func (b *syncBuffer) String() string {
 // idstreamProcess starts "idstream args..." as a child process.
 func idstreamProcess(ctx context.Context, t *testing.T, args ...string) (*exec.Cmd, io.Reader, *syncBuffer) {
 	t.Helper()
+	return idstreamProcessEnv(ctx, t, nil, args...)
+}
+
+// idstreamProcessEnv starts "idstream args..." as a child process with env ("KEY=value") added
+// to this process's environment, winning over it.
+func idstreamProcessEnv(ctx context.Context, t *testing.T, env []string, args ...string) (*exec.Cmd, io.Reader, *syncBuffer) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), execMainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), env...), execMainEnv+"=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
