@@ -147,6 +147,10 @@ func openSubjectKeys(ctx context.Context, cfg Config, sealer *secret.Sealer) (su
 			where = cfg.ReadModels
 		}
 	}
+	if where == SubjectKeysLocal && cfg.EventStore != EventStoreEmbedded {
+		slog.Warn("subject keys are local to this data directory while the event store is shared: other servers on it " +
+			"will read this server's users' personal data as erased. Set IDSTREAM_SUBJECT_KEYS to a postgres:// URL they share")
+	}
 	if where == SubjectKeysLocal {
 		keys, err := subjectkeys.Open(filepath.Join(cfg.DataDir, subjectKeysDir), sealer)
 		if err != nil {

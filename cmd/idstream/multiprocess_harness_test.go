@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The multi-process harness: several "idstream serve" processes on one event store. The
@@ -127,9 +130,10 @@ type cluster struct {
 	// eventStore is the shared store's connection string; readModels is IDSTREAM_READMODELS of
 	// every server ("memory", or a postgres:// URL they share).
 	eventStore, readModels string
-	// keyFile is the operator key (secret.key) of the first server, copied into the data
-	// directory of every later one: servers of one log must seal and open secrets with one key.
-	keyFile string
+	// keyFile is the operator key every server uses (IDSTREAM_SECRET_KEY_FILE), subjectKeys the
+	// PostgreSQL schema of the subject keys they share: servers of one log must seal and open
+	// secrets and personal data with the same keys.
+	keyFile, subjectKeys string
 	// token is the bootstrap admin's token, written by the server that bootstrapped the log.
 	token string
 }
@@ -137,7 +141,8 @@ type cluster struct {
 // newCluster starts a shared event store; servers are started with start.
 func newCluster(t *testing.T, readModels string) *cluster {
 	t.Helper()
-	return &cluster{t: t, eventStore: startSharedEventStore(t), readModels: readModels}
+	return &cluster{t: t, eventStore: startSharedEventStore(t), readModels: readModels,
+		keyFile: filepath.Join(t.TempDir(), "shared-secret.key"), subjectKeys: sharedSubjectKeys(t)}
 }
 
 // server is one running "idstream serve" of a cluster.
@@ -186,17 +191,10 @@ func (c *cluster) launch(name, dataDir string) *server {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, secretKeyFile)); c.keyFile != "" && errors.Is(err, os.ErrNotExist) {
-		key, err := os.ReadFile(c.keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dataDir, secretKeyFile), key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Servers of one log share the operator key and the subject keys (in PostgreSQL).
 	env := []string{"IDSTREAM_EVENTSTORE=" + c.eventStore, "IDSTREAM_READMODELS=" + c.readModels,
-		"IDSTREAM_DATA_DIR=" + dataDir, "IDSTREAM_LISTEN=127.0.0.1:0", "IDSTREAM_BUS=" + BusGoChannel}
+		"IDSTREAM_DATA_DIR=" + dataDir, "IDSTREAM_LISTEN=127.0.0.1:0", "IDSTREAM_BUS=" + BusGoChannel,
+		"IDSTREAM_SECRET_KEY_FILE=" + c.keyFile, "IDSTREAM_SUBJECT_KEYS=" + c.subjectKeys}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	cmd, stdout, stderr := idstreamProcessEnv(ctx, t, env, "serve")
 	s := &server{name: name, dataDir: dataDir, cmd: cmd, stderr: stderr, exited: make(chan struct{})}
@@ -255,9 +253,6 @@ func (c *cluster) adopt(s *server) {
 		}
 		c.token = strings.TrimSpace(string(raw))
 	}
-	if c.keyFile == "" {
-		c.keyFile = filepath.Join(s.dataDir, secretKeyFile)
-	}
 	s.client = newGQLClient(s.base, c.token)
 }
 
@@ -280,4 +275,28 @@ func (s *server) kill() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	})
+}
+
+// sharedSubjectKeys returns a postgres:// URL of a fresh schema for a cluster's subject keys; it
+// skips loudly without PostgreSQL, except under CI=true.
+func sharedSubjectKeys(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("IDSTREAM_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	schema := fmt.Sprintf("mp_keys_%d", time.Now().UnixNano())
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("servers sharing one log share their subject keys in PostgreSQL, which is needed under CI=true: %v", err)
+		}
+		t.Skipf("SKIPPING: servers sharing one log need PostgreSQL for their subject keys: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`)
+		conn.Close(context.Background())
+	})
+	return base + "&schema=" + schema
 }
