@@ -147,8 +147,8 @@ func (s *Store) Close() {
 	s.pool.Close()
 }
 
-// Schema returns the schema holding the tables.
-func (s *Store) Schema() string { return s.opts.Schema }
+// SchemaName returns the PostgreSQL schema holding the tables.
+func (s *Store) SchemaName() string { return s.opts.Schema }
 
 // DropSchema drops the store's schema and everything in it (tests use a fresh schema each).
 func (s *Store) DropSchema(ctx context.Context) error {
