@@ -384,3 +384,9 @@ func headOf(ctx context.Context, log eventstore.Store) (eventstore.Position, err
 	}
 	return eventstore.Position{}, nil
 }
+
+// Exec runs a statement on the store's pool (tests and tools).
+func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := s.pool.Exec(ctx, sql, args...)
+	return err
+}

@@ -105,7 +105,7 @@ type rows struct {
 	uEnv, uID, uPop, uName, uEmail, uExt []string
 	uDoc                                 [][]byte
 	// group_users and group_children rows to insert
-	guEnv, guGroup, guUser []string
+	guEnv, guGroup, guUser   []string
 	gcEnv, gcParent, gcChild []string
 }
 
