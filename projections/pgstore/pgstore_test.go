@@ -67,3 +67,18 @@ func pgHarness(t *testing.T) readmodeltest.Harness {
 }
 
 func TestPostgresConformance(t *testing.T) { readmodeltest.Run(t, pgHarness) }
+
+func memoryHarness(t *testing.T) readmodeltest.Harness {
+	d := projections.NewDirectory()
+	return readmodeltest.Harness{Store: d, Apply: func(_ testing.TB, changes []projections.Change) { d.Apply(changes...) }}
+}
+
+// TestDifferential: one randomized workload applied to the memory Directory and to PostgreSQL,
+// every query answered identically.
+func TestDifferential(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			readmodeltest.Differential(t, seed, 120, memoryHarness, pgHarness)
+		})
+	}
+}
