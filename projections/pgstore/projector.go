@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/projections"
 )
@@ -224,4 +225,54 @@ func (s *Store) LeaseBackendPID(ctx context.Context) (int, error) {
 	var pid int32
 	err := s.pool.QueryRow(ctx, "SELECT backend_pid FROM lease WHERE projection = $1", ProjectionName).Scan(&pid)
 	return int(pid), err
+}
+
+// Rebuild replaces the tables by a fold of the whole log (read up to its head as of the call):
+// it folds into memory (projections.Rebuild, progress as there), then bulk-loads with COPY into
+// fresh tables switched in one transaction with the checkpoint. It takes the applier's lease
+// for its duration, so it fails with an error of kind domain.ErrConflict while a Projector
+// applies (stop it, or let it rebuild: a Projector rebuilds tables of no checkpoint or of
+// another ProjectionVersion when it takes the lease).
+func (s *Store) Rebuild(ctx context.Context, log eventstore.Store, reg *eventstore.Registry,
+	progress func(projections.RebuildProgress)) (LoadStats, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.conn)
+	if err != nil {
+		return LoadStats{}, unavailable("connect", err)
+	}
+	defer conn.Close(context.Background())
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockApplier, s.opts.Schema).Scan(&got); err != nil {
+		return LoadStats{}, unavailable("take the lease", err)
+	}
+	if !got {
+		return LoadStats{}, domain.Conflictf("pgstore: an applier holds the lease of schema %s: stop it to rebuild", s.opts.Schema)
+	}
+	head, err := headOf(ctx, log)
+	if err != nil {
+		return LoadStats{}, err
+	}
+	dir, err := projections.Rebuild(ctx, log, reg, head, progress)
+	if err != nil {
+		return LoadStats{}, err
+	}
+	advance(dir, head)
+	return load(ctx, conn, s.opts.Schema, dir, head)
+}
+
+// Load replaces the tables by dir's state at dir's position (bulk COPY, one switching
+// transaction), under the applier's lease like Rebuild.
+func (s *Store) Load(ctx context.Context, dir *projections.Directory) (LoadStats, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.conn)
+	if err != nil {
+		return LoadStats{}, unavailable("connect", err)
+	}
+	defer conn.Close(context.Background())
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockApplier, s.opts.Schema).Scan(&got); err != nil {
+		return LoadStats{}, unavailable("take the lease", err)
+	}
+	if !got {
+		return LoadStats{}, domain.Conflictf("pgstore: an applier holds the lease of schema %s: stop it to load", s.opts.Schema)
+	}
+	return load(ctx, conn, s.opts.Schema, dir, dir.Position())
 }

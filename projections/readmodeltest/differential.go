@@ -16,18 +16,28 @@ import (
 // answer that differs (values compared by their JSON, errors by their text).
 func Differential(t *testing.T, seed uint64, batches int, a, b Factory) {
 	ha, hb := a(t), b(t)
-	w := &workload{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
-		users: map[string][]string{}, groups: map[string][]string{}}
+	w := NewWorkload(seed)
 	for i := range batches {
-		payloads := w.batch()
+		payloads := w.Batch()
 		ha.Apply(t, Changes(&w.pos, &w.now, payloads...))
 		w.pos -= uint64(len(payloads))
 		w.now = w.now.Add(-time.Duration(len(payloads)) * time.Second)
 		hb.Apply(t, Changes(&w.pos, &w.now, payloads...))
 		if i%5 == 4 || i == batches-1 {
-			compare(t, fmt.Sprintf("seed %d batch %d", seed, i), w, ha.Store, hb.Store)
+			w.Compare(t, fmt.Sprintf("seed %d batch %d", seed, i), ha.Store, hb.Store)
 		}
 	}
+}
+
+// Workload generates a randomized directory workload: environments, users created, updated,
+// moved, deleted, direct and dynamic groups, nesting (cycles included), schema changes, API
+// clients and tokens, the odd environment deleted.
+type Workload = workload
+
+// NewWorkload returns the workload of seed.
+func NewWorkload(seed uint64) *Workload {
+	return &workload{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
+		users: map[string][]string{}, groups: map[string][]string{}}
 }
 
 type workload struct {
@@ -35,7 +45,8 @@ type workload struct {
 	pos     uint64
 	now     time.Time
 	n       int
-	envs    []string
+	envs    []string // every environment created (deleted ones are still asked about)
+	live    []string
 	users   map[string][]string // by environment: IDs ever created
 	groups  map[string][]string
 	clients []string
@@ -51,7 +62,8 @@ func (w *workload) pick(s []string) string {
 	return s[w.r.IntN(len(s))]
 }
 
-func (w *workload) batch() []any {
+// Batch returns the next batch of payloads.
+func (w *workload) Batch() []any {
 	var out []any
 	for range 1 + w.r.IntN(12) {
 		out = append(out, w.op()...)
@@ -61,16 +73,16 @@ func (w *workload) batch() []any {
 
 func (w *workload) op() []any {
 	w.n++
-	if len(w.envs) < 2 || w.r.IntN(200) == 0 {
+	if len(w.live) < 2 || w.r.IntN(300) == 0 {
 		env := fmt.Sprintf("env-%d", w.n)
-		w.envs = append(w.envs, env)
+		w.envs, w.live = append(w.envs, env), append(w.live, env)
 		return []any{domain.PopulationCreated{EnvironmentID: env, PopulationID: env + "-p0", Name: "P0"},
 			domain.EnvironmentCreated{EnvironmentID: env, Name: env, DefaultPopulationID: env + "-p0", PasswordPolicy: domain.DefaultPasswordPolicy()},
 			domain.PopulationCreated{EnvironmentID: env, PopulationID: env + "-p1", Name: "P1"},
 			domain.SchemaAttributeAdded{EnvironmentID: env, Attribute: domain.AttributeDef{Name: "site", Type: domain.AttributeString}},
 			domain.SchemaAttributeAdded{EnvironmentID: env, Attribute: domain.AttributeDef{Name: "tags", Type: domain.AttributeString, MultiValued: true}}}
 	}
-	env := w.pick(w.envs)
+	env := w.pick(w.live)
 	uid := w.pick(w.users[env])
 	gid := w.pick(w.groups[env])
 	pop := env + "-p" + fmt.Sprint(w.r.IntN(2))
@@ -89,7 +101,7 @@ func (w *workload) op() []any {
 	}
 	profile := func() domain.Profile {
 		return domain.Profile{Username: fmt.Sprintf("User%d", w.n), Email: fmt.Sprintf("u%d@Example.com", w.r.IntN(50)),
-			Name: domain.Name{Given: w.pick([]string{"Ann", "bob", "Cé"}), Family: fmt.Sprintf("F%d", w.r.IntN(4))},
+			Name:  domain.Name{Given: w.pick([]string{"Ann", "bob", "Cé"}), Family: fmt.Sprintf("F%d", w.r.IntN(4))},
 			Title: w.pick([]string{"", "CTO", "dev"})}
 	}
 	switch k := w.r.IntN(100); {
@@ -150,13 +162,22 @@ func (w *workload) op() []any {
 		return []any{domain.APIClientTokenRevoked{ClientID: w.pick(w.clients), TokenID: fmt.Sprintf("t-%d", w.n-w.r.IntN(20))}}
 	case k < 99:
 		return []any{domain.APIClientDeleted{ClientID: w.pick(w.clients)}}
-	default:
+	case w.r.IntN(4) == 0:
+		for i, e := range w.live {
+			if e == env {
+				w.live = append(w.live[:i:i], w.live[i+1:]...)
+			}
+		}
 		return []any{domain.EnvironmentDeleted{EnvironmentID: env}}
+	default:
+		return []any{domain.UserEnabled{EnvironmentID: env, UserID: uid}, domain.UserUnlocked{EnvironmentID: env, UserID: uid}}
 	}
 }
 
-// compare asks a and b everything and fails on the first difference.
-func compare(t *testing.T, at string, w *workload, a, b ReadModel) {
+// Compare asks a and b every query about what the workload created so far (token validity at
+// the workload's clock) and fails on the first difference: values compared by their JSON,
+// errors by their text.
+func (w *workload) Compare(t testing.TB, at string, a, b ReadModel) {
 	t.Helper()
 	check := func(what string, fa, fb func() (any, error)) {
 		t.Helper()
