@@ -37,9 +37,9 @@ CREATE TABLE users (
 	env text COLLATE "C" NOT NULL,
 	id text COLLATE "C" NOT NULL,
 	population_id text COLLATE "C" NOT NULL,
-	username_l text NOT NULL,   -- strings.ToLower, as the Directory's indexes
-	email_l text NOT NULL,
-	external_id_l text NOT NULL,
+	username_l text COLLATE "C" NOT NULL,   -- strings.ToLower, as the Directory's indexes
+	email_l text COLLATE "C" NOT NULL,
+	external_id_l text COLLATE "C" NOT NULL,
 	doc json NOT NULL,          -- *projections.User
 	PRIMARY KEY (env, id)
 );
@@ -80,7 +80,7 @@ CREATE TABLE api_clients (
 CREATE INDEX api_clients_env ON api_clients (env, id);
 
 CREATE TABLE api_tokens (
-	sha256 text PRIMARY KEY,   -- lower-case hex
+	sha256 text COLLATE "C" PRIMARY KEY,   -- lower-case hex
 	client_id text COLLATE "C" NOT NULL,
 	token_id text NOT NULL
 );
