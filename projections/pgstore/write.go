@@ -23,13 +23,15 @@ type touched struct {
 	envGroup map[string]bool // every group and membership of the environment (the schema changed)
 	envUsers map[string]bool // every user of the environment (an attribute was removed)
 	users    map[entityKey]bool
-	groups   map[entityKey]bool
+	groups   map[entityKey]bool // the group's row, its users and its children
+	rowsOnly map[entityKey]bool // the group's row and its children only
+	updated  []entityKey        // groups updated (written whole when dynamic)
 	clients  map[string]bool
 }
 
 func newTouched() *touched {
 	return &touched{envs: map[string]bool{}, pops: map[string]bool{}, envGroup: map[string]bool{}, envUsers: map[string]bool{},
-		users: map[entityKey]bool{}, groups: map[entityKey]bool{}, clients: map[string]bool{}}
+		users: map[entityKey]bool{}, groups: map[entityKey]bool{}, rowsOnly: map[entityKey]bool{}, clients: map[string]bool{}}
 }
 
 func (t *touched) add(payload any) {
@@ -41,6 +43,12 @@ func (t *touched) add(payload any) {
 	group := func(env, id string) {
 		t.groups[entityKey{env, id}] = true
 		t.envs[env] = true // the configuration lists groups
+	}
+	// groupRow: the group's document or children changed, not its users (a big group's
+	// members are not rewritten for a new role).
+	groupRow := func(env, id string) {
+		t.rowsOnly[entityKey{env, id}] = true
+		t.envs[env] = true
 	}
 	switch e := payload.(type) {
 	case domain.EnvironmentCreated:
@@ -67,22 +75,23 @@ func (t *touched) add(payload any) {
 		t.envs[e.EnvironmentID], t.envGroup[e.EnvironmentID], t.envUsers[e.EnvironmentID] = true, true, true
 	case domain.GroupCreated:
 		group(e.EnvironmentID, e.GroupID)
-	case domain.GroupUpdated:
-		group(e.EnvironmentID, e.GroupID)
+	case domain.GroupUpdated: // a dynamic group's filter may have changed, its users with it: see collect
+		groupRow(e.EnvironmentID, e.GroupID)
+		t.updated = append(t.updated, entityKey{e.EnvironmentID, e.GroupID})
 	case domain.GroupDeleted:
 		group(e.EnvironmentID, e.GroupID)
-	case domain.GroupMemberAdded:
-		group(e.EnvironmentID, e.GroupID)
+	case domain.GroupMemberAdded: // the user's memberships are rewritten, not the group's
+		t.users[entityKey{e.EnvironmentID, e.UserID}] = true
 	case domain.GroupMemberRemoved:
-		group(e.EnvironmentID, e.GroupID)
+		t.users[entityKey{e.EnvironmentID, e.UserID}] = true
 	case domain.GroupRoleAssigned:
-		group(e.EnvironmentID, e.GroupID)
+		groupRow(e.EnvironmentID, e.GroupID)
 	case domain.GroupRoleUnassigned:
-		group(e.EnvironmentID, e.GroupID)
+		groupRow(e.EnvironmentID, e.GroupID)
 	case domain.GroupNested:
-		group(e.EnvironmentID, e.ParentID)
+		groupRow(e.EnvironmentID, e.ParentID)
 	case domain.GroupUnnested:
-		group(e.EnvironmentID, e.ParentID)
+		groupRow(e.EnvironmentID, e.ParentID)
 	case domain.APIClientCreated:
 		t.clients[e.ClientID] = true
 	case domain.APIClientDeleted:
@@ -251,6 +260,11 @@ func (t *touched) collect(dir *projections.Directory, r *rows) error {
 			after = page.EndCursor
 		}
 	}
+	for _, k := range t.updated {
+		if g, err := dir.Group(k.env, k.id); err == nil && g.Kind == domain.GroupDynamic {
+			t.groups[k] = true
+		}
+	}
 	// Groups: the row, its users (direct and dynamic) and its children.
 	for k := range t.groups {
 		g, err := dir.Group(k.env, k.id)
@@ -273,6 +287,26 @@ func (t *touched) collect(dir *projections.Directory, r *rows) error {
 		for _, u := range m.Users {
 			r.member(k.env, k.id, u.ID)
 		}
+		for _, c := range m.Groups {
+			r.child(k.env, k.id, c.ID)
+		}
+	}
+	// Groups whose row and children changed, not their users.
+	for k := range t.rowsOnly {
+		if t.groups[k] || t.envGroup[k.env] {
+			continue // written whole
+		}
+		r.del.Queue("DELETE FROM groups WHERE env = $1 AND id = $2", k.env, k.id)
+		r.del.Queue("DELETE FROM group_children WHERE env = $1 AND parent_id = $2", k.env, k.id)
+		g, err := dir.Group(k.env, k.id)
+		if err != nil {
+			continue
+		}
+		m, err := dir.GroupMembers(k.env, k.id, false)
+		if err != nil {
+			continue
+		}
+		r.ins.Queue("INSERT INTO groups (env, id, doc) VALUES ($1, $2, $3)", k.env, k.id, mustJSON(g))
 		for _, c := range m.Groups {
 			r.child(k.env, k.id, c.ID)
 		}
