@@ -613,3 +613,21 @@ func (s *Store) APIClientByTokenHash(sha256hex string, now time.Time) (projectio
 	}
 	return projections.APIClient{}, projections.APIToken{}, false
 }
+
+// UsersWithAttribute returns how many users of env hold a value of the custom attribute name
+// (case-insensitive; the write side asks before removing an attribute).
+func (s *Store) UsersWithAttribute(ctx context.Context, env, name string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.snapshot(func(qctx context.Context, q querier) error {
+		if _, _, err := envRow(qctx, q, env, false); err != nil {
+			return err
+		}
+		return dbErr(q.QueryRow(qctx, `SELECT count(*) FROM users WHERE env = $1 AND json_typeof(doc->'Custom') = 'array'
+			AND EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(doc->'Custom') = 'array' THEN doc->'Custom' ELSE '[]' END) c
+			WHERE lower(c->>'Name') = $2)`, env, strings.ToLower(name)).Scan(&n))
+	})
+	return n, err
+}

@@ -1,6 +1,7 @@
 package readmodeltest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -251,6 +252,22 @@ func (w *workload) Compare(t testing.TB, at string, a, b ReadModel) {
 			for _, tr := range []bool{false, true} {
 				check(fmt.Sprint("GroupMembers ", id, tr), func() (any, error) { return a.GroupMembers(env, id, tr) },
 					func() (any, error) { return b.GroupMembers(env, id, tr) })
+			}
+		}
+	}
+	type usage interface {
+		UsersWithAttribute(ctx context.Context, env, name string) (int, error)
+		PopulationUserCount(ctx context.Context, env, pop string) (int, error)
+	}
+	if ua, ok := a.(usage); ok {
+		if ub, ok := b.(usage); ok {
+			for _, env := range envs {
+				for _, name := range []string{"site", "TAGS", "extra", "none"} {
+					check("UsersWithAttribute "+env+" "+name, func() (any, error) { return ua.UsersWithAttribute(context.Background(), env, name) },
+						func() (any, error) { return ub.UsersWithAttribute(context.Background(), env, name) })
+				}
+				check("PopulationUserCount "+env, func() (any, error) { return ua.PopulationUserCount(context.Background(), env, env+"-p0") },
+					func() (any, error) { return ub.PopulationUserCount(context.Background(), env, env+"-p0") })
 			}
 		}
 	}
