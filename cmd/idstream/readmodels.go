@@ -36,7 +36,9 @@ var (
 	_ readModels = (*pgDirectory)(nil)
 )
 
-func (l *liveDirectory) Lag(ctx context.Context) (projections.Lag, error) { return l.runnerNow().Lag(ctx) }
+func (l *liveDirectory) Lag(ctx context.Context) (projections.Lag, error) {
+	return l.runnerNow().Lag(ctx)
+}
 
 func (l *liveDirectory) Health() error {
 	r := l.runnerNow()

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -55,7 +56,8 @@ const (
 type Options struct {
 	// URL is a PostgreSQL connection string (postgres://…). Required.
 	URL string
-	// Schema holds the tables: lower-case letters, digits and underscores; default "idstream".
+	// Schema holds the tables: lower-case letters, digits and underscores; default the URL's
+	// "schema" query parameter (removed before connecting), else "idstream".
 	Schema string
 	// Log is the event log, for CatchUp (optional).
 	Log eventstore.Store
@@ -74,6 +76,17 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 func (o *Options) normalize() error {
 	if o.URL == "" {
 		return domain.Invalidf("url", "a postgres:// connection string is required")
+	}
+	if u, err := url.Parse(o.URL); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		if sc := q.Get("schema"); sc != "" || q.Has("schema") {
+			if o.Schema == "" {
+				o.Schema = sc
+			}
+			q.Del("schema")
+			u.RawQuery = q.Encode()
+			o.URL = u.String()
+		}
 	}
 	if o.Schema == "" {
 		o.Schema = "idstream"
