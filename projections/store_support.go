@@ -1,7 +1,13 @@
 package projections
 
 import (
+	"encoding/json"
+	"reflect"
 	"sort"
+	"strings"
+	"unicode"
+
+	scim "github.com/scim2/filter-parser/v2"
 
 	"github.com/idstream/idstream/domain"
 )
@@ -18,6 +24,10 @@ type UserFilter struct {
 	// externalId or populationId (case-insensitive) that every matching user satisfies: a
 	// store may narrow its candidates by it, then apply Match.
 	Index, Value string
+	// Needles is a necessary condition on UserSearchText in conjunctive form: a user the
+	// filter matches has, for every clause, one of its needles in its search text. A store
+	// may narrow its candidates by it (nil: no narrowing), then apply Match.
+	Needles [][]string
 }
 
 // CompileUserFilter compiles a SCIM users filter against an environment's schema, with the
@@ -30,6 +40,9 @@ func CompileUserFilter(filter string, schema []domain.AttributeDef) (UserFilter,
 	out := UserFilter{Index: f.index, Value: f.value}
 	if f.match != nil {
 		out.Match = f.match
+		if expr, err := parseFilter(filter); err == nil {
+			out.Needles = filterNeedles(expr, userResolver(schema), 0)
+		}
 	}
 	return out, nil
 }
@@ -75,4 +88,102 @@ func CompileGroupFilter(filter string) (func(*Group) bool, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// UserSearchText returns a text holding every string value a users filter can compare of u
+// (its ID, population, every string of its profile, its custom values' strings), each both
+// lower-cased and case-folded, separated by U+001F, NUL removed. A store keeps it beside the
+// user to narrow filtered queries by UserFilter.Needles.
+func UserSearchText(u *User) string {
+	var b strings.Builder
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		v = strings.ReplaceAll(v, "\x00", "")
+		b.WriteString(strings.ToLower(v))
+		b.WriteByte(0x1f)
+		b.WriteString(foldString(v))
+		b.WriteByte(0x1f)
+	}
+	add(u.ID)
+	add(u.PopulationID)
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			add(v.String())
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i))
+			}
+		}
+	}
+	walk(reflect.ValueOf(u.Profile))
+	for _, c := range u.Custom {
+		anyRawValue(c.Value, func(v json.RawMessage) bool {
+			if s, ok := rawString(v); ok {
+				add(s)
+			}
+			return false
+		})
+	}
+	return b.String()
+}
+
+// foldString maps every rune to the smallest rune of its simple case-folding orbit, so that
+// strings.EqualFold(a, b) holds exactly when foldString(a) == foldString(b).
+func foldString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < m {
+				m = f
+			}
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
+}
+
+// filterNeedles derives from a parsed users filter a necessary condition on UserSearchText, in
+// conjunctive form: every clause holds at least one needle contained in the search text of any
+// user the filter matches. It is empty when nothing narrows (not, ne, gt, pr, booleans...).
+func filterNeedles(e scim.Expression, resolve resolver[*User], depth int) [][]string {
+	if depth > 64 {
+		return nil
+	}
+	switch x := e.(type) {
+	case *scim.LogicalExpression:
+		l, r := filterNeedles(x.Left, resolve, depth+1), filterNeedles(x.Right, resolve, depth+1)
+		if x.Operator == scim.AND {
+			return append(l, r...)
+		}
+		if x.Operator == scim.OR && len(l) > 0 && len(r) > 0 {
+			return [][]string{append(append([]string(nil), l[0]...), r[0]...)}
+		}
+	case *scim.AttributeExpression:
+		s, ok := x.CompareValue.(string)
+		if !ok {
+			return nil
+		}
+		path := attrPathName(x.AttributePath)
+		if x.AttributePath.URIPrefix != nil {
+			path = *x.AttributePath.URIPrefix + ":" + path
+		}
+		a, err := resolve(path)
+		if err != nil || a.kind != kindString {
+			return nil
+		}
+		s = strings.ReplaceAll(s, "\x00", "")
+		switch x.Operator {
+		case scim.EQ:
+			return [][]string{{foldString(s)}}
+		case scim.CO, scim.SW, scim.EW:
+			return [][]string{{strings.ToLower(s)}}
+		}
+	}
+	return nil
 }

@@ -124,3 +124,52 @@ func BenchmarkPostgresApply(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkPostgresUsers: user queries on an environment of 100,000 users, from PostgreSQL and
+// from the memory Directory: a first page, a page deep in the list, an indexed equality, and a
+// filter evaluated on every user (the Directory's predicate in Go over each row's document).
+func BenchmarkPostgresUsers(b *testing.B) {
+	s := openStore(b)
+	log, reg, _ := benchLog(b, benchUsers)
+	ctx := context.Background()
+	dir, err := projections.Rebuild(ctx, log, reg, eventstore.Position{Commit: ^uint64(0) >> 1, Prepare: ^uint64(0) >> 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Load(ctx, dir); err != nil {
+		b.Fatal(err)
+	}
+	mid := must(dir.Users("env-bench", projections.UserQuery{First: 1000}))
+	for _, q := range []struct {
+		name string
+		q    projections.UserQuery
+	}{
+		{"first-page", projections.UserQuery{First: 50}},
+		{"after-1000", projections.UserQuery{First: 50, After: mid.EndCursor}},
+		{"username-eq", projections.UserQuery{Filter: `userName eq "user77777"`}},
+		{"scan-site-eq", projections.UserQuery{Filter: `site eq "site-3"`, First: 50}},
+	} {
+		for _, st := range []struct {
+			name string
+			s    interface {
+				Users(string, projections.UserQuery) (projections.UserPage, error)
+			}
+		}{{"postgres", s}, {"memory", dir}} {
+			b.Run(q.name+"/"+st.name, func(b *testing.B) {
+				for b.Loop() {
+					p, err := st.s.Users("env-bench", q.q)
+					if err != nil || len(p.Users) == 0 {
+						b.Fatalf("%d users, %v", len(p.Users), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

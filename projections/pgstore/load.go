@@ -19,9 +19,9 @@ var loadTables = []struct {
 	name string
 	cols []string
 }{
-	{"environments", []string{"id", "doc", "schema_doc", "config_doc"}},
+	{"environments", []string{"id", "doc", "schema_doc", "config_doc", "user_count"}},
 	{"populations", []string{"env", "id", "user_count", "doc"}},
-	{"users", []string{"env", "id", "population_id", "username_l", "email_l", "external_id_l", "doc"}},
+	{"users", []string{"env", "id", "population_id", "username_l", "email_l", "external_id_l", "search", "doc"}},
 	{"groups", []string{"env", "id", "doc"}},
 	{"group_users", []string{"env", "group_id", "user_id"}},
 	{"group_children", []string{"env", "parent_id", "child_id"}},
@@ -102,7 +102,11 @@ func copyAll(ctx context.Context, tx pgx.Tx, dir *projections.Directory, st *Loa
 		if err := firstErr(err1, err2, err3); err != nil {
 			return err
 		}
-		envRows = append(envRows, []any{e.ID, mustJSON(e), mustJSON(schema), mustJSON(cfg)})
+		all, err := dir.Users(e.ID, projections.UserQuery{First: 1})
+		if err != nil {
+			return err
+		}
+		envRows = append(envRows, []any{e.ID, mustJSON(e), mustJSON(schema), mustJSON(cfg), all.TotalCount})
 		for _, p := range pops {
 			n := p.UserCount
 			p.UserCount = 0
@@ -214,7 +218,7 @@ func copyUsers(ctx context.Context, tx pgx.Tx, dir *projections.Directory, envs 
 				for i, u := range pg.users {
 					doc, _ := json.Marshal(u)
 					pg.rows[i] = []any{u.EnvironmentID, u.ID, u.PopulationID, strings.ToLower(u.Profile.Username),
-						strings.ToLower(u.Profile.Email), strings.ToLower(u.Profile.ExternalID), doc}
+						strings.ToLower(u.Profile.Email), strings.ToLower(u.Profile.ExternalID), projections.UserSearchText(u), doc}
 				}
 				close(pg.done)
 			}

@@ -324,8 +324,30 @@ func (s *Store) Users(env string, q projections.UserQuery) (projections.UserPage
 			args = append(args, q.PopulationIDs)
 			where += " AND population_id = ANY($2)"
 		}
+		// popCount returns the user count of population id, ok false when it does not exist
+		// (the Directory answers nobody for a scope or a populationId equality naming one).
+		popCount := func(id string) (n int, ok bool, err error) {
+			err = tx.QueryRow(ctx, "SELECT user_count FROM populations WHERE env = $1 AND id = $2", env, id).Scan(&n)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, false, nil
+			}
+			return n, err == nil, dbErr(err)
+		}
 		if f.Match == nil {
-			if err := tx.QueryRow(ctx, "SELECT count(*) FROM users WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
+			var err error
+			switch {
+			case q.PopulationIDs == nil:
+				err = tx.QueryRow(ctx, "SELECT user_count FROM environments WHERE id = $1", env).Scan(&page.TotalCount)
+			case len(q.PopulationIDs) == 1:
+				var ok bool
+				page.TotalCount, ok, err = popCount(q.PopulationIDs[0])
+				if err == nil && !ok {
+					return nil
+				}
+			default:
+				err = tx.QueryRow(ctx, "SELECT count(*) FROM users WHERE "+where, args...).Scan(&page.TotalCount)
+			}
+			if err != nil {
 				return dbErr(err)
 			}
 			rows, err := tx.Query(ctx, "SELECT doc FROM users WHERE "+where+" AND id > $"+itoa(len(args)+1)+
@@ -353,12 +375,23 @@ func (s *Store) Users(env string, q projections.UserQuery) (projections.UserPage
 		}
 		switch f.Index {
 		case "populationId":
+			if _, ok, err := popCount(f.Value); err != nil || !ok {
+				return err
+			}
 			args = append(args, f.Value)
 			where += " AND population_id = $" + itoa(len(args))
 		case "username", "email", "externalId":
 			col := map[string]string{"username": "username_l", "email": "email_l", "externalId": "external_id_l"}[f.Index]
 			args = append(args, strings.ToLower(f.Value))
 			where += " AND " + col + " = $" + itoa(len(args))
+		}
+		for _, clause := range f.Needles {
+			var or []string
+			for _, needle := range clause {
+				args = append(args, needle)
+				or = append(or, "strpos(search, $"+itoa(len(args))+") > 0")
+			}
+			where += " AND (" + strings.Join(or, " OR ") + ")"
 		}
 		rows, err := tx.Query(ctx, "SELECT doc FROM users WHERE "+where+" ORDER BY id", args...)
 		if err != nil {

@@ -111,7 +111,7 @@ func (t *touched) add(payload any) {
 type rows struct {
 	del, ins pgx.Batch
 	// user rows to upsert, as column arrays
-	uEnv, uID, uPop, uName, uEmail, uExt []string
+	uEnv, uID, uPop, uName, uEmail, uExt, uSearch []string
 	uDoc                                 [][]byte
 	// group_users and group_children rows to insert
 	guEnv, guGroup, guUser   []string
@@ -127,6 +127,7 @@ func (r *rows) user(u *projections.User) error {
 	r.uName = append(r.uName, strings.ToLower(u.Profile.Username))
 	r.uEmail = append(r.uEmail, strings.ToLower(u.Profile.Email))
 	r.uExt = append(r.uExt, strings.ToLower(u.Profile.ExternalID))
+	r.uSearch = append(r.uSearch, projections.UserSearchText(u))
 	r.uDoc = append(r.uDoc, doc)
 	return nil
 }
@@ -198,6 +199,8 @@ func (t *touched) collect(dir *projections.Directory, r *rows) error {
 			return // the environment is gone: deleted with it
 		}
 		r.del.Queue("DELETE FROM populations WHERE env = $1", env)
+		all, _ := dir.Users(env, projections.UserQuery{First: 1})
+		r.ins.Queue("UPDATE environments SET user_count = $2 WHERE id = $1", env, all.TotalCount)
 		for _, p := range list {
 			n := p.UserCount
 			p.UserCount = 0
@@ -215,7 +218,7 @@ func (t *touched) collect(dir *projections.Directory, r *rows) error {
 		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
-		r.ins.Queue(`INSERT INTO environments (id, doc, schema_doc, config_doc) VALUES ($1, $2, $3, $4)
+		r.ins.Queue(`INSERT INTO environments (id, doc, schema_doc, config_doc, user_count) VALUES ($1, $2, $3, $4, 0)
 			ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, schema_doc = EXCLUDED.schema_doc, config_doc = EXCLUDED.config_doc`,
 			env, mustJSON(e), mustJSON(schema), mustJSON(cfg))
 		pops(env)
@@ -369,11 +372,11 @@ func (t *touched) groupsOf(env string) []string {
 // send runs r's deletions, then its insertions, in two round trips.
 func (r *rows) send(ctx context.Context, tx pgx.Tx) error {
 	if len(r.uID) > 0 {
-		r.ins.Queue(`INSERT INTO users (env, id, population_id, username_l, email_l, external_id_l, doc)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[])
+		r.ins.Queue(`INSERT INTO users (env, id, population_id, username_l, email_l, external_id_l, search, doc)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::json[])
 			ON CONFLICT (env, id) DO UPDATE SET population_id = EXCLUDED.population_id, username_l = EXCLUDED.username_l,
-			email_l = EXCLUDED.email_l, external_id_l = EXCLUDED.external_id_l, doc = EXCLUDED.doc`,
-			r.uEnv, r.uID, r.uPop, r.uName, r.uEmail, r.uExt, jsonArray(r.uDoc))
+			email_l = EXCLUDED.email_l, external_id_l = EXCLUDED.external_id_l, search = EXCLUDED.search, doc = EXCLUDED.doc`,
+			r.uEnv, r.uID, r.uPop, r.uName, r.uEmail, r.uExt, r.uSearch, jsonArray(r.uDoc))
 	}
 	if len(r.guUser) > 0 {
 		r.ins.Queue(`INSERT INTO group_users (env, group_id, user_id) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])

@@ -219,7 +219,8 @@ func (w *workload) Compare(t testing.TB, at string, a, b ReadModel) {
 		} {
 			check(s.what+" "+env, func() (any, error) { return s.f(q(a)) }, func() (any, error) { return s.f(q(b)) })
 		}
-		for _, uq := range []projections.UserQuery{{}, {First: 7}, {PopulationIDs: []string{}}, {PopulationIDs: []string{env + "-p1"}},
+		for _, uq := range []projections.UserQuery{{}, {First: 7}, {PopulationIDs: []string{}}, {PopulationIDs: []string{env + "-p1"}}, {PopulationIDs: []string{"gone"}},
+			{Filter: `populationId eq "gone"`}, {Filter: `populationId eq "` + env + `-P0"`},
 			{PopulationIDs: []string{env + "-p0", env + "-p1"}, First: 3}, {Filter: `site eq "PARIS"`}, {Filter: `tags eq "t2"`, First: 2},
 			{Filter: `userName sw "user1" and not (title eq "cto")`}, {Filter: `emails ew "example.COM" or extra pr`, First: 5},
 			{Filter: `email eq "u7@example.com"`}, {Filter: `populationId eq "` + env + `-p1" and enabled eq true`},

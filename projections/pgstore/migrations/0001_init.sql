@@ -22,7 +22,8 @@ CREATE TABLE environments (
 	id text COLLATE "C" PRIMARY KEY,
 	doc json NOT NULL,          -- projections.Environment
 	schema_doc json NOT NULL,   -- []domain.AttributeDef
-	config_doc json NOT NULL    -- domain.Configuration
+	config_doc json NOT NULL,   -- domain.Configuration
+	user_count int NOT NULL     -- every user of the environment
 );
 
 CREATE TABLE populations (
@@ -40,6 +41,7 @@ CREATE TABLE users (
 	username_l text COLLATE "C" NOT NULL,   -- strings.ToLower, as the Directory's indexes
 	email_l text COLLATE "C" NOT NULL,
 	external_id_l text COLLATE "C" NOT NULL,
+	search text COLLATE "C" NOT NULL,  -- projections.UserSearchText: narrows filtered queries
 	doc json NOT NULL,          -- *projections.User
 	PRIMARY KEY (env, id)
 );
