@@ -112,7 +112,7 @@ type rows struct {
 	del, ins pgx.Batch
 	// user rows to upsert, as column arrays
 	uEnv, uID, uPop, uName, uEmail, uExt, uSearch []string
-	uDoc                                 [][]byte
+	uDoc                                          [][]byte
 	// group_users and group_children rows to insert
 	guEnv, guGroup, guUser   []string
 	gcEnv, gcParent, gcChild []string
