@@ -33,6 +33,9 @@ type Runner struct {
 
 	unknown atomic.Uint64
 
+	// onApplied, when set, is called after each batch is folded; see OnApplied.
+	onApplied func(changes []Change, upTo eventstore.Position) error
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the state below changes
 	applied eventstore.Position
@@ -51,6 +54,17 @@ var ErrStopped = fmt.Errorf("projection runner stopped: %w", domain.ErrUnavailab
 // NewRunner returns a runner feeding dir from store, decoding with reg (see NewRegistry).
 func NewRunner(store eventstore.Store, reg *eventstore.Registry, dir *Directory) *Runner {
 	return &Runner{store: store, reg: reg, dir: dir, changed: make(chan struct{}), done: make(chan struct{})}
+}
+
+// OnApplied sets fn to be called, from the runner's fold goroutine, after every batch is folded
+// into the Directory: with the batch's changes (valid only during the call) and the position
+// the Directory has reached. The runner reports the batch applied (Position, WaitFor) only once
+// fn returns nil; on an error it calls fn again with the same batch, backing off from 50 ms to
+// 5 s, until fn succeeds or the runner's context ends (then the runner stops with ErrStopped and
+// the batch is never reported applied). A store persisting the Directory (pgstore) writes the
+// batch's rows there. Call it before Start.
+func (r *Runner) OnApplied(fn func(changes []Change, upTo eventstore.Position) error) {
+	r.onApplied = fn
 }
 
 // catchUpBatch bounds the events decoded and applied together while catching up; live events
@@ -121,7 +135,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		sub.Close()
 	}()
 	go r.read(ctx, sub, head, work, ordered, free)
-	go r.applyLoop(sub, ordered, free, restoreGC)
+	go r.applyLoop(ctx, sub, ordered, free, restoreGC)
 	return nil
 }
 
@@ -296,13 +310,27 @@ func decodeChunk(reg *eventstore.Registry, unknown *atomic.Uint64, c *chunk, use
 
 // applyLoop folds chunks in order until one carries an error, and hands catch-up chunks back to
 // the reader through free. It calls caughtUp once ready, or when it stops before.
-func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk, free chan<- *chunk, caughtUp func()) {
+func (r *Runner) applyLoop(ctx context.Context, sub eventstore.Subscription, ordered <-chan *chunk, free chan<- *chunk, caughtUp func()) {
 	defer close(r.done)
 	defer caughtUp()
 	for c := range ordered {
 		<-c.done
 		if len(c.changes) > 0 || !c.last.IsZero() {
 			r.dir.applyUpTo(c.changes, c.last)
+			if r.onApplied != nil {
+				if err := r.persist(ctx, c); err != nil {
+					r.mu.Lock()
+					if r.err == nil {
+						r.err = err
+					}
+					r.broadcastLocked()
+					r.mu.Unlock()
+					sub.Close()
+					for range ordered { // let the reader finish
+					}
+					return
+				}
+			}
 		}
 		r.mu.Lock()
 		if r.applied.Less(c.last) {
@@ -337,6 +365,26 @@ func (r *Runner) applyLoop(sub eventstore.Subscription, ordered <-chan *chunk, f
 			}
 			return
 		}
+	}
+}
+
+// persist calls onApplied for chunk c until it succeeds, backing off between attempts; it fails
+// only when ctx ends.
+func (r *Runner) persist(ctx context.Context, c *chunk) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := r.onApplied(c.changes, r.dir.Position())
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: %w (persisting the batch up to %s: %w)", ErrStopped, ctx.Err(), c.last, err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

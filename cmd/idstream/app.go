@@ -43,7 +43,7 @@ const (
 // and the GraphQL API.
 type app struct {
 	store eventstore.Store
-	live  *liveDirectory
+	live  readModels
 	cmds  *commands.Directory
 	api   http.Handler
 	// replay is how long the read model took to catch up with the log at start.
@@ -104,7 +104,12 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		return nil, fmt.Errorf("read-model snapshots: %w", err)
 	}
 	start := time.Now()
-	live, err := startLive(ctx, store, preg, snaps, log.With("component", "projections"))
+	var live readModels
+	if cfg.ReadModels == ReadModelsMemory || cfg.ReadModels == "" {
+		live, err = startLive(ctx, store, preg, snaps, log.With("component", "projections"))
+	} else {
+		live, err = startPostgres(ctx, cfg.ReadModels, store, preg, log.With("component", "projections"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +133,7 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
-	log.Info("read model ready", "position", live.runnerNow().Position().String(), "replay", a.replay.Round(time.Millisecond))
+	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }
 
@@ -186,7 +191,7 @@ func (a *app) bootstrap(ctx context.Context, dataDir string, stdout io.Writer, l
 		return fmt.Errorf("%w (the admin API client %s was created but its token is lost: stop idstream and run "+
 			"\"idstream token bootstrap\" to issue a new one)", err, clientID)
 	}
-	if err := a.live.runnerNow().WaitFor(ctx, pos); err != nil {
+	if err := a.live.WaitFor(ctx, pos); err != nil {
 		return err
 	}
 	log.Info("bootstrap admin API client created", "client", clientID, "token_file", path)
@@ -239,7 +244,7 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
 			defer cancel()
-			l, err := a.live.runnerNow().Lag(ctx)
+			l, err := a.live.Lag(ctx)
 			if err != nil {
 				return -1
 			}
@@ -258,13 +263,7 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 
 // ready reports whether the read model is usable: caught up once and not failed.
 func (a *app) ready() error {
-	if err := a.live.runnerNow().Err(); err != nil {
-		return fmt.Errorf("read model: %w", err)
-	}
-	if !a.live.runnerNow().Ready() {
-		return errCatchingUp
-	}
-	return nil
+	return a.live.Health()
 }
 
 // errCatchingUp is readiness's answer while the read model replays the log.

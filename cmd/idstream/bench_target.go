@@ -107,7 +107,7 @@ func openBenchTarget(ctx context.Context, o benchAPIOptions, lookupEnv func(stri
 		}
 		d := time.Since(t0)
 		t.url = "http://" + addr
-		return d, current.live.runnerNow().Position().Commit, nil
+		return d, current.live.Position().Commit, nil
 	}
 	t.heapPerUser = func(users int) float64 {
 		runtime.GC()

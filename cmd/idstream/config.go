@@ -21,7 +21,8 @@ type Config struct {
 	// EventStore is "embedded" or an EventStoreDB / KurrentDB connection string
 	// (esdb://, esdb+discover://, kurrentdb://, kurrentdb+discover://).
 	EventStore string
-	// ReadModels is "memory". PostgreSQL URLs are recognised and refused until supported.
+	// ReadModels is "memory" or a postgres:// (postgresql://) URL: the directory read model in
+	// PostgreSQL, shared by every server given the same URL (projections/pgstore).
 	ReadModels string
 	// Bus is "gochannel". NATS URLs are recognised and refused until supported.
 	Bus string
@@ -67,7 +68,7 @@ func (c *Config) settings() []setting {
 		{"listen", "IDSTREAM_LISTEN", "HTTP listen address (host:port)", &c.Listen},
 		{"data-dir", "IDSTREAM_DATA_DIR", "directory of the embedded backends' files", &c.DataDir},
 		{"eventstore", "IDSTREAM_EVENTSTORE", `event log: "embedded", or an esdb:// or kurrentdb:// connection string`, &c.EventStore},
-		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" (PostgreSQL not yet supported)`, &c.ReadModels},
+		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" or a postgres://… URL (shared by several servers; tables in schema "idstream")`, &c.ReadModels},
 		{"bus", "IDSTREAM_BUS", `message bus: "gochannel" (NATS not yet supported)`, &c.Bus},
 		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
@@ -137,9 +138,12 @@ func (c Config) Validate() error {
 	switch scheme := schemeOf(c.ReadModels); {
 	case c.ReadModels == ReadModelsMemory:
 	case scheme == "postgres", scheme == "postgresql":
-		bad("readmodels", "IDSTREAM_READMODELS", `PostgreSQL read models are not yet supported; use "memory"`)
+		if _, err := url.Parse(c.ReadModels); err != nil {
+			// url.Error quotes the input, which may hold a password: report the scheme only.
+			bad("readmodels", "IDSTREAM_READMODELS", "the %s:// connection string is not a valid URL", scheme)
+		}
 	default:
-		bad("readmodels", "IDSTREAM_READMODELS", `want "memory", got %q`, redact(c.ReadModels))
+		bad("readmodels", "IDSTREAM_READMODELS", `want "memory" or a postgres://… URL, got %q`, redact(c.ReadModels))
 	}
 
 	switch scheme := schemeOf(c.Bus); {

@@ -48,9 +48,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.DataDir = " " }, "--data-dir (IDSTREAM_DATA_DIR): is empty"},
 		{func(c *Config) { c.EventStore = "pebble" }, `--eventstore (IDSTREAM_EVENTSTORE): want "embedded", esdb://… or kurrentdb://…, got "pebble"`},
 		{func(c *Config) { c.EventStore = "http://localhost:2113" }, `unknown scheme "http"`},
-		{func(c *Config) { c.ReadModels = "postgres://u:secret@localhost/idstream" }, "--readmodels (IDSTREAM_READMODELS): PostgreSQL read models are not yet supported"},
-		{func(c *Config) { c.ReadModels = "postgresql://localhost/idstream" }, "PostgreSQL read models are not yet supported"},
-		{func(c *Config) { c.ReadModels = "mysql://u:secret@localhost/x" }, `want "memory", got "mysql://u:xxxxx@localhost/x"`},
+		{func(c *Config) { c.ReadModels = "postgres://u:secret@localhost:99999999/idstream%zz" }, "--readmodels (IDSTREAM_READMODELS): the postgres:// connection string is not a valid URL"},
+		{func(c *Config) { c.ReadModels = "mysql://u:secret@localhost/x" }, `want "memory" or a postgres://… URL, got "mysql://u:xxxxx@localhost/x"`},
 		{func(c *Config) { c.Bus = "nats://localhost:4222" }, "--bus (IDSTREAM_BUS): the NATS bus is not yet supported"},
 		{func(c *Config) { c.Bus = "kafka" }, `--bus (IDSTREAM_BUS): want "gochannel", got "kafka"`},
 	}
@@ -69,7 +68,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	c := Config{Listen: "nowhere", DataDir: "", EventStore: "embedded", ReadModels: "postgres://x", Bus: "nats://y"}
+	c := Config{Listen: "nowhere", DataDir: "", EventStore: "embedded", ReadModels: "mysql://x", Bus: "nats://y"}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil")
@@ -117,11 +116,11 @@ func TestServeRejectsBadConfigurationAtOnce(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"serve", "--listen", "nowhere", "--bus", "nats://localhost:4222"},
-		envOf(map[string]string{"IDSTREAM_READMODELS": "postgres://localhost/idstream"}), &stdout, &stderr)
+		envOf(map[string]string{"IDSTREAM_READMODELS": "mysql://localhost/idstream"}), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
 	}
-	for _, want := range []string{"--listen (IDSTREAM_LISTEN)", "--readmodels (IDSTREAM_READMODELS): PostgreSQL read models are not yet supported", "--bus (IDSTREAM_BUS)"} {
+	for _, want := range []string{"--listen (IDSTREAM_LISTEN)", "--readmodels (IDSTREAM_READMODELS): want \"memory\"", "--bus (IDSTREAM_BUS)"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}

@@ -29,8 +29,8 @@ var multiProcessReadModels = []struct {
 	readModels func(t *testing.T) string
 }{
 	{"memory", func(*testing.T) string { return ReadModelsMemory }},
-	// Once projections/pgstore lands (servers then share one read model):
-	// {"postgres", func(t *testing.T) string { return "postgres://127.0.0.1:5432/test?sslmode=disable" }},
+	// Servers sharing one read model in PostgreSQL (a fresh schema each run).
+	{"postgres", sharedSubjectKeys},
 }
 
 // TestMultiProcessServe is issue 4's "several serve processes on one event store": servers A
@@ -310,9 +310,13 @@ func multiProcessServe(t *testing.T, readModels string) {
 			map[string]any{"e": e, "u": alice, "to": pos}, servers...)
 	}
 	compare(b, cs)
-	out := cli(t, "projections", "verify", "--url", cs.base, "--token", c.token)
-	if !strings.Contains(out, "directory: EQUAL") {
-		t.Errorf("projections verify on C printed:\n%s", out)
+	// verify compares a replay with the in-memory model; on PostgreSQL it is declared
+	// unsupported (CONFLICT) — the read-model conformance suite covers that store instead.
+	if readModels == ReadModelsMemory {
+		out := cli(t, "projections", "verify", "--url", cs.base, "--token", c.token)
+		if !strings.Contains(out, "directory: EQUAL") {
+			t.Errorf("projections verify on C printed:\n%s", out)
+		}
 	}
 
 	// B restarted on its own data directory (its snapshots, if any) answers the same.
