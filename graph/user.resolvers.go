@@ -100,7 +100,13 @@ func (r *mutationResolver) ForgetUser(ctx context.Context, input model.UserRefIn
 	if err != nil {
 		return nil, renameFields(err, userIDField)
 	}
-	return r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
+	payload, err := r.userPayload(ctx, input.EnvironmentID, input.ID, res.Position)
+	if errors.Is(err, domain.ErrNotFound) {
+		// A read model that keeps no stub of forgotten users (PostgreSQL): the erasure is done.
+		stub := &projections.User{ID: input.ID, EnvironmentID: input.EnvironmentID, Erased: true}
+		return &model.UserPayload{User: toUser(stub), Position: res.Position.String()}, nil
+	}
+	return payload, err
 }
 
 func (r *mutationResolver) EnableUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error) {

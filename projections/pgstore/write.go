@@ -320,7 +320,7 @@ func (t *touched) collect(dir *projections.Directory, r *rows) error {
 	for k := range t.users {
 		byEnv[k.env] = append(byEnv[k.env], k.id)
 		u, err := dir.User(k.env, k.id)
-		if err != nil {
+		if err != nil || u.Erased { // a forgotten user is no row (the memory store keeps a stub out of every list)
 			gone = append(gone, k)
 			continue
 		}
