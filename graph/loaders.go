@@ -11,27 +11,9 @@ import (
 	"github.com/idstream/idstream/projections"
 )
 
-// ReadModel is what the API reads: *projections.Directory. Every environment-scoped query
+// ReadModel is what the API reads (the memory Directory or PostgreSQL). Every environment-scoped query
 // answers domain.ErrNotFound for an unknown environment and for another environment's resources.
-type ReadModel interface {
-	Environment(id string) (projections.Environment, error)
-	Environments() []projections.Environment
-	PasswordPolicy(env string) (domain.PasswordPolicy, error)
-	Schema(env string) ([]domain.AttributeDef, error)
-	Population(env, id string) (projections.Population, error)
-	Populations(env string) ([]projections.Population, error)
-	User(env, id string) (*projections.User, error)
-	UsersByIDs(env string, ids []string) ([]*projections.User, error)
-	Users(env string, q projections.UserQuery) (projections.UserPage, error)
-	Group(env, id string) (projections.Group, error)
-	Groups(env string, q projections.GroupQuery) (projections.GroupPage, error)
-	GroupMembers(env, groupID string, transitive bool) (projections.GroupMembers, error)
-	UserGroups(env, userID string, transitive bool) ([]projections.Group, error)
-	APIClient(id string) (projections.APIClient, error)
-	APIClients(env string) ([]projections.APIClient, error)
-	APIClientByTokenHash(sha256hex string, now time.Time) (projections.APIClient, projections.APIToken, bool)
-	Configuration(env string) (domain.Configuration, error)
-}
+type ReadModel = projections.Queries
 
 var _ ReadModel = (*projections.Directory)(nil)
 

@@ -180,7 +180,7 @@ func (l *AuditLog) WaitFor(ctx context.Context, pos eventstore.Position) error {
 
 // CatchUp waits until the index has passed the log's head as of the call.
 func (l *AuditLog) CatchUp(ctx context.Context) error {
-	head, _, err := lastEventOf(ctx, l.store)
+	head, _, err := LastEvent(ctx, l.store)
 	if err != nil {
 		return err
 	}

@@ -194,3 +194,25 @@ type GroupMembers struct {
 func sortGroups(gs []Group) {
 	sort.Slice(gs, func(i, j int) bool { return gs[i].ID < gs[j].ID })
 }
+
+// Queries is everything the API reads of the directory's read models; the memory Directory and
+// the PostgreSQL store (projections/pgstore) answer it alike (projections/readmodeltest).
+type Queries interface {
+	Environment(id string) (Environment, error)
+	Environments() []Environment
+	PasswordPolicy(env string) (domain.PasswordPolicy, error)
+	Schema(env string) ([]domain.AttributeDef, error)
+	Population(env, id string) (Population, error)
+	Populations(env string) ([]Population, error)
+	User(env, id string) (*User, error)
+	UsersByIDs(env string, ids []string) ([]*User, error)
+	Users(env string, q UserQuery) (UserPage, error)
+	Group(env, id string) (Group, error)
+	Groups(env string, q GroupQuery) (GroupPage, error)
+	GroupMembers(env, groupID string, transitive bool) (GroupMembers, error)
+	UserGroups(env, userID string, transitive bool) ([]Group, error)
+	APIClient(id string) (APIClient, error)
+	APIClients(env string) ([]APIClient, error)
+	APIClientByTokenHash(sha256hex string, now time.Time) (APIClient, APIToken, bool)
+	Configuration(env string) (domain.Configuration, error)
+}

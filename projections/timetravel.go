@@ -66,7 +66,7 @@ func NewTimeTravel(store eventstore.Store, reg *eventstore.Registry, snaps *Snap
 // read is passed over for an older one or the log's start. Errors are of kind
 // domain.ErrUnavailable (the store failed, ctx ended).
 func (t *TimeTravel) DirectoryAt(ctx context.Context, pos eventstore.Position) (*Directory, error) {
-	head, _, err := lastEventOf(ctx, t.store)
+	head, _, err := LastEvent(ctx, t.store)
 	if err != nil {
 		return nil, err
 	}
@@ -195,8 +195,8 @@ func (t *TimeTravel) extendIndex(ctx context.Context) error {
 	return nil
 }
 
-// lastEventOf returns the position and recording time of store's last event (zero when empty).
-func lastEventOf(ctx context.Context, store eventstore.Store) (eventstore.Position, time.Time, error) {
+// LastEvent returns the position and recording time of store's last event (zero when empty).
+func LastEvent(ctx context.Context, store eventstore.Store) (eventstore.Position, time.Time, error) {
 	opts := eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}
 	for e, err := range store.ReadAll(ctx, opts) {
 		if err != nil {
@@ -213,7 +213,7 @@ func lastEventOf(ctx context.Context, store eventstore.Store) (eventstore.Positi
 // cannot be read are passed over (an older one or the log's start serves). Errors are of kind
 // domain.ErrUnavailable.
 func LoadLatest(ctx context.Context, store eventstore.Store, reg *eventstore.Registry, snaps *SnapshotStore) (*Directory, error) {
-	head, _, err := lastEventOf(ctx, store)
+	head, _, err := LastEvent(ctx, store)
 	if err != nil {
 		return nil, err
 	}

@@ -255,13 +255,8 @@ func (l *liveDirectory) Verify(ctx context.Context, name string) ([]graph.Verify
 
 // headOf returns the position of the log's last event (zero when empty).
 func headOf(ctx context.Context, store eventstore.Store) (eventstore.Position, error) {
-	for e, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, MaxCount: 1}) {
-		if err != nil {
-			return eventstore.Position{}, fmt.Errorf("read the head of the log: %w: %w", domain.ErrUnavailable, err)
-		}
-		return e.Position, nil
-	}
-	return eventstore.Position{}, nil
+	pos, _, err := projections.LastEvent(ctx, store)
+	return pos, err
 }
 
 // timeTravel answers the API's queries about the past: environment-wide from snapshots, one

@@ -15,26 +15,8 @@ import (
 	"github.com/idstream/idstream/projections"
 )
 
-// ReadModel is what the API reads (graph.ReadModel's methods).
-type ReadModel interface {
-	Environment(id string) (projections.Environment, error)
-	Environments() []projections.Environment
-	PasswordPolicy(env string) (domain.PasswordPolicy, error)
-	Schema(env string) ([]domain.AttributeDef, error)
-	Population(env, id string) (projections.Population, error)
-	Populations(env string) ([]projections.Population, error)
-	User(env, id string) (*projections.User, error)
-	UsersByIDs(env string, ids []string) ([]*projections.User, error)
-	Users(env string, q projections.UserQuery) (projections.UserPage, error)
-	Group(env, id string) (projections.Group, error)
-	Groups(env string, q projections.GroupQuery) (projections.GroupPage, error)
-	GroupMembers(env, groupID string, transitive bool) (projections.GroupMembers, error)
-	UserGroups(env, userID string, transitive bool) ([]projections.Group, error)
-	APIClient(id string) (projections.APIClient, error)
-	APIClients(env string) ([]projections.APIClient, error)
-	APIClientByTokenHash(sha256hex string, now time.Time) (projections.APIClient, projections.APIToken, bool)
-	Configuration(env string) (domain.Configuration, error)
-}
+// ReadModel is what the API reads: projections.Queries.
+type ReadModel = projections.Queries
 
 // Harness is a fresh, empty store under test.
 type Harness struct {
