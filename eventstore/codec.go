@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // Upcaster turns the JSON of payload version From into that of version From+1.
@@ -23,7 +24,7 @@ type Registry struct {
 	byType   map[reflect.Type]*registration
 	keys     SubjectKeys // nil: personal data is written in the clear
 	cache    keyCache
-	erasures erasureCounter
+	erasures atomic.Uint64 // see ErasureEpoch
 	erasedMu sync.Mutex
 	erasedAt Position // the newest erasure event decoded
 }

@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // Personal data in events is sealed with a key of its own subject (crypto-shredding): the log is
@@ -111,9 +110,6 @@ type sealedPersonal struct {
 	C string `json:"c"`
 }
 
-// erasureCounter counts erasures (see Registry.ErasureEpoch).
-type erasureCounter = atomic.Uint64
-
 // keyCache keeps recently used subject keys (bounded: it forgets everything when full).
 type keyCache struct {
 	mu   sync.Mutex
@@ -195,7 +191,6 @@ func (r *Registry) DestroySubject(ctx context.Context, subject string) error {
 	if r.keys == nil {
 		return fmt.Errorf("%w: no subject key store: personal data is not sealed and cannot be erased", ErrInvalidArgument)
 	}
-	r.cache.drop(subject)
 	if err := r.keys.Destroy(ctx, subject); err != nil {
 		return fmt.Errorf("destroy the key of subject %s: %w", subject, err)
 	}
