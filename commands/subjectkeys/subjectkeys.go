@@ -4,7 +4,7 @@
 //
 // Forgetting a subject replaces its wrapped key by a tombstone (so that it never gets a key
 // again) and then compacts the database's files over that key, so the wrapped key does not
-// linger in them. What may linger is outside this package's reach: copies in backups of the data
+// linger in them (the engine deletes the replaced files in the background, within moments). What may linger is outside this package's reach: copies in backups of the data
 // directory, and blocks of the file system not yet reused — which hold the key only wrapped by
 // the operator key. Destroy the operator key with the last backup that needs it.
 //
