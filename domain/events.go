@@ -380,7 +380,7 @@ type EventType struct {
 
 // EventTypes lists every event of the directory with its current payload version.
 func EventTypes() []EventType {
-	return []EventType{
+	return append([]EventType{
 		{EvEnvironmentCreated, 1, EnvironmentCreated{}},
 		{EvEnvironmentRenamed, 1, EnvironmentRenamed{}},
 		{EvEnvironmentDeleted, 1, EnvironmentDeleted{}},
@@ -432,5 +432,5 @@ func EventTypes() []EventType {
 		{EvReservationClaimed, 1, ReservationClaimed{}},
 		{EvConfigRevisionCreated, 1, ConfigRevisionCreated{}},
 		{EvConfigRevisionRestored, 1, ConfigRevisionRestored{}},
-	}
+	}, propagationEventTypes()...)
 }
