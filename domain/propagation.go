@@ -310,3 +310,55 @@ func propagationEventTypes() []EventType {
 		{EvPropResyncFinished, 1, PropagationResyncFinished{}},
 	}
 }
+
+// ProvisionTrace is the step-by-step account of one identity run through one rule
+// (provisionUserNow, and the preview's per-identity predictions).
+type ProvisionTrace struct {
+	RuleID     string          `json:"ruleId"`
+	IdentityID string          `json:"identityId"`
+	InScope    bool            `json:"inScope"`
+	Operation  ChangeOperation `json:"operation"`
+	// TargetID is the target account matched or created ("" when none).
+	TargetID string `json:"targetId,omitempty"`
+	// Diff lists the target attributes that differ (and were or would be written).
+	Diff []AttributeDiff `json:"diff,omitempty"`
+	// Result: "applied", "skipped", "failed", "disputed", "would apply" (dry run).
+	Result string      `json:"result"`
+	Error  string      `json:"error,omitempty"`
+	Steps  []TraceStep `json:"steps"`
+}
+
+// TraceStep is one step of a trace: Name ("scope", "match", "map", "diff", "apply"...) and what it
+// found.
+type TraceStep struct {
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+}
+
+// AttributeDiff is one target attribute that differs: its value in the target (Current) and the
+// value the mappings give (Desired), as JSON; Sensitive hides both.
+type AttributeDiff struct {
+	Path    string `json:"path"`
+	Current string `json:"current,omitempty"`
+	Desired string `json:"desired,omitempty"`
+}
+
+// PropagationPreview predicts, per rule of the draft, what publishing it would do, from
+// idstream's own record of each target account (no store is contacted).
+type PropagationPreview struct {
+	// DraftHash and PublishedHash are the content hashes compared.
+	DraftHash     string        `json:"draftHash"`
+	PublishedHash string        `json:"publishedHash"`
+	Rules         []RulePreview `json:"rules"`
+}
+
+// RulePreview is one rule's predicted effect: counts by operation, and the first identities of
+// each (Samples, bounded).
+type RulePreview struct {
+	RuleID   string           `json:"ruleId"`
+	Creates  int              `json:"creates"`
+	Updates  int              `json:"updates"`
+	Disables int              `json:"disables"`
+	Deletes  int              `json:"deletes"`
+	Samples  []ProvisionTrace `json:"samples"`
+}
