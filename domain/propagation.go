@@ -225,7 +225,7 @@ type ChangeOutcome struct {
 	StoreID       string          `json:"storeId"`
 	RevisionID    string          `json:"revisionId"`
 	Kind          IdentityKind    `json:"kind"`
-	IdentityID    string          `json:"identityId" personal:"subject"`
+	IdentityID    string          `json:"identityId"`
 	Operation     ChangeOperation `json:"operation"`
 	// TargetID is the target account's ID in the store, once known.
 	TargetID string `json:"targetId,omitempty"`
@@ -238,9 +238,11 @@ type ChangeOutcome struct {
 // PropagationChangeApplied records a change order applied to the target. Attributes names the
 // target attribute paths written (never their values). Digests holds, per path written, a digest
 // of the value written, sealed as the identity's personal data, so that drift can be detected
-// and erasure shreds it.
+// and erasure shreds it: Subject is the identity's ID (the codec does not look into the embedded
+// ChangeOutcome for the subject).
 type PropagationChangeApplied struct {
 	ChangeOutcome
+	Subject    string            `json:"subject" personal:"subject"`
 	Attributes []string          `json:"attributes,omitempty"`
 	Digests    map[string]string `json:"digests,omitempty" personal:"data"`
 	// CreatedByIdstream: the account was created by idstream (a managed store's deletion or a
