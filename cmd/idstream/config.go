@@ -24,7 +24,8 @@ type Config struct {
 	// ReadModels is "memory" or a postgres:// (postgresql://) URL: the directory read model in
 	// PostgreSQL, shared by every server given the same URL (projections/pgstore).
 	ReadModels string
-	// Bus is "gochannel". NATS URLs are recognised and refused until supported.
+	// Bus is "gochannel" (in process) or a nats:// URL: NATS JetStream, whose consumer group
+	// lets several servers share propagation work.
 	Bus string
 	// SecretKeyFile is the operator key's file (default DataDir/secret.key). Processes sharing
 	// one event store must share it.
@@ -69,7 +70,7 @@ func (c *Config) settings() []setting {
 		{"data-dir", "IDSTREAM_DATA_DIR", "directory of the embedded backends' files", &c.DataDir},
 		{"eventstore", "IDSTREAM_EVENTSTORE", `event log: "embedded", or an esdb:// or kurrentdb:// connection string`, &c.EventStore},
 		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" or a postgres://… URL (shared by several servers; tables in schema "idstream")`, &c.ReadModels},
-		{"bus", "IDSTREAM_BUS", `message bus: "gochannel" (NATS not yet supported)`, &c.Bus},
+		{"bus", "IDSTREAM_BUS", `message bus for propagation: "gochannel" or a nats://… URL (JetStream)`, &c.Bus},
 		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
@@ -149,9 +150,11 @@ func (c Config) Validate() error {
 	switch scheme := schemeOf(c.Bus); {
 	case c.Bus == BusGoChannel:
 	case scheme == "nats":
-		bad("bus", "IDSTREAM_BUS", `the NATS bus is not yet supported; use "gochannel"`)
+		if u, err := url.Parse(c.Bus); err != nil || u.Host == "" {
+			bad("bus", "IDSTREAM_BUS", "the nats:// URL names no host")
+		}
 	default:
-		bad("bus", "IDSTREAM_BUS", `want "gochannel", got %q`, redact(c.Bus))
+		bad("bus", "IDSTREAM_BUS", `want "gochannel" or a nats://… URL, got %q`, redact(c.Bus))
 	}
 
 	switch scheme := schemeOf(c.SubjectKeys); {

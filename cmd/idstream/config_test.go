@@ -50,8 +50,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.EventStore = "http://localhost:2113" }, `unknown scheme "http"`},
 		{func(c *Config) { c.ReadModels = "postgres://u:secret@localhost:99999999/idstream%zz" }, "--readmodels (IDSTREAM_READMODELS): the postgres:// connection string is not a valid URL"},
 		{func(c *Config) { c.ReadModels = "mysql://u:secret@localhost/x" }, `want "memory" or a postgres://… URL, got "mysql://u:xxxxx@localhost/x"`},
-		{func(c *Config) { c.Bus = "nats://localhost:4222" }, "--bus (IDSTREAM_BUS): the NATS bus is not yet supported"},
-		{func(c *Config) { c.Bus = "kafka" }, `--bus (IDSTREAM_BUS): want "gochannel", got "kafka"`},
+		{func(c *Config) { c.Bus = "nats://" }, "--bus (IDSTREAM_BUS): the nats:// URL names no host"},
+		{func(c *Config) { c.Bus = "kafka" }, `--bus (IDSTREAM_BUS): want "gochannel" or a nats://… URL, got "kafka"`},
 	}
 	for _, tc := range bad {
 		c := DefaultConfig()
@@ -68,7 +68,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	c := Config{Listen: "nowhere", DataDir: "", EventStore: "embedded", ReadModels: "mysql://x", Bus: "nats://y"}
+	c := Config{Listen: "nowhere", DataDir: "", EventStore: "embedded", ReadModels: "mysql://x", Bus: "amqp://y"}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil")
@@ -115,7 +115,7 @@ func TestConfigPrecedence(t *testing.T) {
 func TestServeRejectsBadConfigurationAtOnce(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--listen", "nowhere", "--bus", "nats://localhost:4222"},
+	code := run(t.Context(), []string{"serve", "--listen", "nowhere", "--bus", "kafka://localhost:9092"},
 		envOf(map[string]string{"IDSTREAM_READMODELS": "mysql://localhost/idstream"}), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
