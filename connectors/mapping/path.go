@@ -451,7 +451,10 @@ func (p Path) Set(obj map[string]any, v any) error {
 			setKey(el, nk, nv)
 		}
 	} else {
-		el[p.sub] = v
+		setKey(el, p.sub, v)
+	}
+	if !matches(p.filter, el) {
+		return fmt.Errorf("path %q: a new element with this value would not match the filter", p)
 	}
 	r[k] = append(list, el)
 	return nil
