@@ -110,6 +110,7 @@ func checkSourcePath(p string) error {
 type Set struct {
 	ms      []mapping
 	hasExpr bool
+	paths   map[string]Path // canonical target path → parsed; read-only after Compile
 }
 
 // Compile compiles a rule's mappings. It reports every problem (errors.Join), each a
@@ -118,7 +119,7 @@ type Set struct {
 // path (names compared case-insensitively), or of a whole attribute and a part of it
 // (`name` and `name.givenName`), are an error.
 func Compile(ms []domain.AttributeMapping) (*Set, error) {
-	s := &Set{ms: make([]mapping, 0, len(ms))}
+	s := &Set{ms: make([]mapping, 0, len(ms)), paths: make(map[string]Path, len(ms))}
 	var errs []error
 	seen := map[string]int{}   // target key → index
 	wholes := map[string]int{} // attribute key of a whole-attribute target → index
@@ -153,6 +154,7 @@ func Compile(ms []domain.AttributeMapping) (*Set, error) {
 		}
 		s.hasExpr = s.hasExpr || c.expr != nil
 		s.ms = append(s.ms, c)
+		s.paths[c.target.String()] = c.target
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -250,7 +252,16 @@ func (s *Set) Evaluate(src map[string]any, creating bool) ([]connectors.Change, 
 // Value returns the Value of the change of path (compared as paths: case-insensitively) and
 // whether there is one.
 func Value(changes []connectors.Change, path string) (any, bool) {
-	p, err := parseCached(path)
+	return value(parsePath, changes, path)
+}
+
+// Value is the package's Value, resolving the Set's own targets without parsing them.
+func (s *Set) Value(changes []connectors.Change, path string) (any, bool) {
+	return value(s.path, changes, path)
+}
+
+func value(parse func(string) (Path, error), changes []connectors.Change, path string) (any, bool) {
+	p, err := parse(path)
 	if err != nil {
 		return nil, false
 	}
@@ -259,7 +270,7 @@ func Value(changes []connectors.Change, path string) (any, bool) {
 		if c.Path == path {
 			return c.Value, true
 		}
-		if q, err := parseCached(c.Path); err == nil && q.Key() == key {
+		if q, err := parse(c.Path); err == nil && q.Key() == key {
 			return c.Value, true
 		}
 	}
@@ -270,12 +281,21 @@ func Value(changes []connectors.Change, path string) (any, bool) {
 // its path (nil values are left out). It fails, naming the path, on a change whose path does
 // not parse or whose value conflicts with another's shape.
 func Build(changes []connectors.Change) (map[string]any, error) {
+	return build(parsePath, changes)
+}
+
+// Build is the package's Build, resolving the Set's own targets without parsing them.
+func (s *Set) Build(changes []connectors.Change) (map[string]any, error) {
+	return build(s.path, changes)
+}
+
+func build(parse func(string) (Path, error), changes []connectors.Change) (map[string]any, error) {
 	obj := map[string]any{}
 	for _, c := range changes {
 		if c.Value == nil {
 			continue
 		}
-		p, err := parseCached(c.Path)
+		p, err := parse(c.Path)
 		if err != nil {
 			return nil, fmt.Errorf("build: %w", err)
 		}
@@ -290,8 +310,17 @@ func Build(changes []connectors.Change) (map[string]any, error) {
 // one removes the attribute (see Path.Set and Path.Remove). It is the read-modify-replace
 // (PUT) fallback. On error, naming the path, obj may hold the changes before the failing one.
 func Apply(obj map[string]any, changes []connectors.Change) error {
+	return apply(parsePath, obj, changes)
+}
+
+// Apply is the package's Apply, resolving the Set's own targets without parsing them.
+func (s *Set) Apply(obj map[string]any, changes []connectors.Change) error {
+	return apply(s.path, obj, changes)
+}
+
+func apply(parse func(string) (Path, error), obj map[string]any, changes []connectors.Change) error {
 	for _, c := range changes {
-		p, err := parseCached(c.Path)
+		p, err := parse(c.Path)
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
@@ -306,10 +335,23 @@ func Apply(obj map[string]any, changes []connectors.Change) error {
 // path (a filtered path reads the matching element). Values compare JSON-normalized (1 ==
 // 1.0; strings exactly); a nil desired Value equals an absent, null or "" current value. A
 // change whose path does not parse is kept (it differs).
+//
+// Diff parses each change's path; a Set's own Diff does not, for its targets (a filtered
+// path costs the filter parser about a hundred microseconds).
 func Diff(desired []connectors.Change, current map[string]any) []connectors.Change {
+	return diff(parsePath, desired, current)
+}
+
+// Diff is the package's Diff, resolving the Set's own targets without parsing them: use it
+// for the changes of the Set's Evaluate.
+func (s *Set) Diff(desired []connectors.Change, current map[string]any) []connectors.Change {
+	return diff(s.path, desired, current)
+}
+
+func diff(parse func(string) (Path, error), desired []connectors.Change, current map[string]any) []connectors.Change {
 	var out []connectors.Change
 	for _, c := range desired {
-		p, err := parseCached(c.Path)
+		p, err := parse(c.Path)
 		if err != nil {
 			out = append(out, c)
 			continue
@@ -328,9 +370,17 @@ func Diff(desired []connectors.Change, current map[string]any) []connectors.Chan
 	return out
 }
 
-// parseCached parses a change's path. Simple attribute paths (`userName`, `name.givenName`)
+// path resolves one of the Set's targets from its table, parsing any other path.
+func (s *Set) path(p string) (Path, error) {
+	if q, ok := s.paths[p]; ok {
+		return q, nil
+	}
+	return parsePath(p)
+}
+
+// parsePath parses a change's path. Simple attribute paths (`userName`, `name.givenName`)
 // take a fast path that does not run the filter parser; they are what most mappings target.
-func parseCached(s string) (Path, error) {
+func parsePath(s string) (Path, error) {
 	if p, ok := simplePath(s); ok {
 		return p, nil
 	}

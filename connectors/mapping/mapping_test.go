@@ -313,6 +313,10 @@ func TestRoundTrip(t *testing.T) {
 		built, err := Build(desired)
 		require.NoError(t, err)
 		assert.Empty(t, Diff(desired, built), "Build then Diff of the same values")
+		setBuilt, err := s.Build(desired)
+		require.NoError(t, err)
+		assert.Equal(t, built, setBuilt, "the Set's Build is the package's")
+		assert.Empty(t, s.Diff(desired, built))
 
 		// Apply over the built object with the same values changes nothing.
 		again := obj(t, mustJSON(t, built))
@@ -330,7 +334,14 @@ func TestRoundTrip(t *testing.T) {
 		diff := Diff(next, built)
 		require.Len(t, diff, 1)
 		assert.Equal(t, `emails[type eq "work"].value`, diff[0].Path)
+		assert.Equal(t, diff, s.Diff(next, built), "the Set's Diff is the package's")
+		v, ok := s.Value(next, `EMAILS[type eq "work"].value`)
+		assert.True(t, ok)
+		assert.Equal(t, "new@example.com", v)
+		viaSet := obj(t, mustJSON(t, built))
+		require.NoError(t, s.Apply(viaSet, diff))
 		require.NoError(t, Apply(built, diff))
+		assert.Equal(t, built, viaSet, "the Set's Apply is the package's")
 		assert.Empty(t, Diff(next, built))
 	}
 }
@@ -407,8 +418,19 @@ func BenchmarkEvaluateDiff(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if d := Diff(changes, current); len(d) != 0 {
+		if d := s.Diff(changes, current); len(d) != 0 {
 			b.Fatalf("diff %v", d)
+		}
+	}
+}
+
+// BenchmarkParsePath measures parsing a filtered path (the filter parser's cost, which the
+// Set's own Build/Apply/Diff avoid).
+func BenchmarkParsePath(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParsePath(`phoneNumbers[type eq "mobile" and primary eq true].value`); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
