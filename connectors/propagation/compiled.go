@@ -30,6 +30,20 @@ type compiledRule struct {
 	corrKey string // canonical key of the correlation attribute path
 	corr    string // the correlation attribute as configured
 	groups  map[string]bool
+	// paths caches parsed target paths (filtered paths are costly to parse).
+	paths sync.Map
+}
+
+// path parses a target path once per rule.
+func (cr *compiledRule) path(s string) (mapping.Path, error) {
+	if p, ok := cr.paths.Load(s); ok {
+		return p.(mapping.Path), nil
+	}
+	p, err := mapping.ParsePath(s)
+	if err == nil {
+		cr.paths.Store(s, p)
+	}
+	return p, err
 }
 
 // inactive returns why the rule does not run ("" when it does).

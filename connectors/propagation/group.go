@@ -162,7 +162,7 @@ func (x *run) updateGroup(ctx context.Context, cur connectors.Resource, name str
 	memberChange := connectors.Change{Path: "members", Value: list}
 	written := append(slices.Clone(diff), memberChange)
 	x.trace.TargetID = cur.ID
-	x.trace.Diff = diffs(diff, cur.Attributes)
+	x.trace.Diff = x.diffs(diff, cur.Attributes)
 	if len(add)+len(del) > 0 {
 		x.trace.Diff = append(x.trace.Diff, domain.AttributeDiff{Path: "members", Current: jsonText(have), Desired: jsonText(members)})
 	}
@@ -214,7 +214,7 @@ func (x *run) updateGroup(ctx context.Context, cur connectors.Resource, name str
 // whose recorded digest differs.
 func (x *run) previewChanges(desired []connectors.Change) error {
 	if x.acct.TargetID == "" {
-		x.trace.Diff = diffs(desired, nil)
+		x.trace.Diff = x.diffs(desired, nil)
 		if !x.cr.target.Actions.Create {
 			x.trace.Result = "skipped"
 			x.step("apply", "skipped: action not allowed: create")
@@ -229,7 +229,7 @@ func (x *run) previewChanges(desired []connectors.Change) error {
 			differ = append(differ, c)
 		}
 	}
-	x.trace.Diff = diffs(differ, nil)
+	x.trace.Diff = x.diffs(differ, nil)
 	x.step("diff", "%d of %d attributes differ from idstream's record", len(differ), len(desired))
 	if len(differ) == 0 && !x.acct.Disabled {
 		x.trace.Result = "applied"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -308,11 +309,11 @@ func (x *run) user(ctx context.Context) error {
 	}
 }
 
-// changeValue returns the string value of the change of canonical path key.
+// changeValue returns the string value of the change whose canonical path has key (Evaluate
+// gives canonical paths).
 func changeValue(cs []connectors.Change, key string) (string, bool) {
 	for _, c := range cs {
-		p, err := mapping.ParsePath(c.Path)
-		if err != nil || p.Key() != key {
+		if pathKey(c.Path) != key {
 			continue
 		}
 		switch v := c.Value.(type) {
@@ -363,7 +364,7 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 		return x.skipped(ctx, "action not allowed: create")
 	}
 	x.trace.Operation = domain.OpCreate
-	x.trace.Diff = diffs(desired, nil)
+	x.trace.Diff = x.diffs(desired, nil)
 	if x.o.DryRun {
 		x.trace.Result = "would apply"
 		return nil
@@ -371,7 +372,11 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 	if err := x.write(ctx); err != nil {
 		return err
 	}
-	res, err := x.conn.c.Create(ctx, kind, mapping.Build(desired))
+	attrs, err := mapping.Build(desired)
+	if err != nil {
+		return x.failed(ctx, string(connectors.ClassInvalid), err.Error(), true)
+	}
+	res, err := x.conn.c.Create(ctx, kind, attrs)
 	if err != nil {
 		return x.connectorError(ctx, "create "+string(kind), err)
 	}
@@ -382,9 +387,9 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 
 // update converges resource cur with desired: only the differing paths are written.
 func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.Resource, desired []connectors.Change, op domain.ChangeOperation) error {
-	diff := mapping.Diff(desired, cur.Attributes)
+	diff := x.diff(desired, cur.Attributes)
 	x.trace.TargetID = cur.ID
-	x.trace.Diff = diffs(diff, cur.Attributes)
+	x.trace.Diff = x.diffs(diff, cur.Attributes)
 	x.step("diff", "%d of %d attributes differ", len(diff), len(desired))
 	if op == domain.OpLink {
 		x.trace.Operation = domain.OpLink
@@ -443,20 +448,16 @@ func (x *run) recordDiffers(desired []connectors.Change) bool {
 	return x.acct.Disabled
 }
 
-func pathKey(path string) string {
-	if p, err := mapping.ParsePath(path); err == nil {
-		return p.Key()
-	}
-	return path
-}
+// pathKey is the key of a canonical target path (mapping.Path.Key of the path Evaluate gives).
+func pathKey(path string) string { return strings.ToLower(path) }
 
 // diffs renders changes as trace diffs, with the current values of cur.
-func diffs(cs []connectors.Change, cur map[string]any) []domain.AttributeDiff {
+func (x *run) diffs(cs []connectors.Change, cur map[string]any) []domain.AttributeDiff {
 	out := make([]domain.AttributeDiff, 0, len(cs))
 	for _, c := range cs {
 		d := domain.AttributeDiff{Path: c.Path, Desired: jsonText(c.Value)}
 		if cur != nil {
-			if p, err := mapping.ParsePath(c.Path); err == nil {
+			if p, err := x.cr.path(c.Path); err == nil {
 				if v, ok := p.Get(cur); ok {
 					d.Current = jsonText(v)
 				}
@@ -505,4 +506,12 @@ func (r *Reconciler) recordFailure(ctx context.Context, o Order, err error) erro
 		}
 		return ferr
 	}
+}
+
+// diff returns the desired changes cur does not have (the rule's Set resolves its own paths).
+func (x *run) diff(desired []connectors.Change, cur map[string]any) []connectors.Change {
+	if x.cr.set != nil {
+		return x.cr.set.Diff(desired, cur)
+	}
+	return mapping.Diff(desired, cur)
 }

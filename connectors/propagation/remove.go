@@ -55,7 +55,7 @@ func (x *run) remove(ctx context.Context, kind connectors.Kind) error {
 		}
 		x.trace.Operation = domain.OpDisable
 		change := []connectors.Change{{Path: "active", Value: false}}
-		x.trace.Diff = diffs(change, nil)
+		x.trace.Diff = x.diffs(change, nil)
 		if x.o.DryRun || x.o.Preview {
 			x.trace.Result = "would apply"
 			return nil
