@@ -179,18 +179,18 @@ func (s *memStore) groups() map[string]map[string]any {
 // env is a test environment: an embedded store, the directory's commands and read model, and
 // an environment with a published revision.
 type env struct {
-	t      *testing.T
-	ctx    context.Context
-	dir    string
-	store  eventstore.Store
-	reg    *eventstore.Registry
-	deps   *commands.Deps
-	cmds   *commands.Directory
-	read   *projections.Directory
-	runner *projections.Runner
-	envID  string
-	target *memStore
-	revN   int
+	t       *testing.T
+	ctx     context.Context
+	dir     string
+	store   eventstore.Store
+	reg     *eventstore.Registry
+	deps    *commands.Deps
+	cmds    *commands.Directory
+	read    *projections.Directory
+	runner  *projections.Runner
+	envID   string
+	target  *memStore
+	revN    int
 	lastRev string
 }
 

@@ -314,9 +314,9 @@ func ruleFingerprint(rev domain.PropagationRevisionPublished, ruleID string) str
 			continue
 		}
 		v := struct {
-			R        domain.PropagationRule
-			P        []domain.PropagationPlan
-			S        []domain.PropagationStore
+			R domain.PropagationRule
+			P []domain.PropagationPlan
+			S []domain.PropagationStore
 		}{R: r}
 		for _, p := range rev.Content.Plans {
 			if p.ID == r.PlanID {
