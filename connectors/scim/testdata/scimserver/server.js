@@ -1,0 +1,217 @@
+// An in-memory SCIM 2.0 service provider for idstream's connector tests, built on the
+// third-party packages scimmy (resource handling, filters, PATCH) and scimmy-routers (the
+// express 4 HTTP endpoints). It is a test target, not part of idstream.
+//
+// Usage: node server.js [--token TOKEN] [--basic user:pass] [--no-patch] [--port N]
+//   --token     the accepted bearer token (default: env SCIM_TOKEN)
+//   --basic     accept HTTP basic authentication with these credentials instead of a token
+//   --no-patch  declare PATCH unsupported in /ServiceProviderConfig and refuse it (501)
+//   --port      the port to listen on (default 0: any free port)
+// The SCIM root is http://127.0.0.1:PORT/scim/v2. The first line on stdout is
+// "listening 127.0.0.1:PORT". The process exits when stdin closes (its parent is gone).
+//
+// Test scaffolding, outside the SCIM root and unauthenticated (loopback only):
+//   POST /_test/fault {"status": 429, "count": 2, "retryAfter": "3"}: the next count SCIM
+//        requests answer status (with Retry-After when given) instead of being served.
+//   GET  /_test/count: {"writes": N}, the number of successful writes (POST, PUT, PATCH, DELETE).
+//   POST /_test/reset: forget every resource, fault and count.
+import crypto from "node:crypto";
+import express from "express";
+import SCIMMY from "scimmy";
+import SCIMMYRouters from "scimmy-routers";
+
+function parseArgs(argv) {
+  const opts = {token: process.env.SCIM_TOKEN ?? "", basic: "", patch: true, port: 0};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`flag ${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case "--token": opts.token = next(); break;
+      case "--basic": opts.basic = next(); break;
+      case "--no-patch": opts.patch = false; break;
+      case "--port": opts.port = Number.parseInt(next(), 10); break;
+      default: throw new Error(`unknown flag ${a}`);
+    }
+  }
+  if (!opts.basic && !opts.token) throw new Error("need --token, SCIM_TOKEN or --basic");
+  if (opts.basic && !opts.basic.includes(":")) throw new Error("--basic wants user:pass");
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error("bad --port");
+  return opts;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+
+// State: resources by ID, faults, write count.
+const users = new Map();
+const groups = new Map();
+let fault = {status: 0, count: 0, retryAfter: ""};
+let writes = 0;
+
+// Attributes compared case-exactly (RFC 7643: id and externalId are caseExact; meta is left alone).
+const exactKeys = new Set(["id", "externalid", "meta", "$ref"]);
+
+// fold returns a copy of v with every string lowercased except under case-exact keys, so that
+// scimmy's (case-sensitive) filter matching compares caseExact=false attributes such as userName
+// and emails.value case-insensitively, as RFC 7643 requires.
+function fold(v) {
+  if (typeof v === "string") return v.toLowerCase();
+  if (Array.isArray(v)) return v.map(fold);
+  if (v && typeof v === "object" && !(v instanceof Date)) {
+    const out = {};
+    for (const [k, x] of Object.entries(v)) out[k] = exactKeys.has(k.toLowerCase()) ? x : fold(x);
+    return out;
+  }
+  return v;
+}
+
+// matching returns the stored resources that match resource's filter (all when it has none).
+function matching(store, resource) {
+  const all = [...store.values()];
+  if (!resource.filter) return all;
+  const folded = all.map(fold);
+  const byFolded = new Map(folded.map((f, i) => [f, all[i]]));
+  const filter = new SCIMMY.Types.Filter(fold([...resource.filter]));
+  return filter.match(folded).map((f) => byFolded.get(f));
+}
+
+function plain(instance) {
+  return JSON.parse(JSON.stringify(instance));
+}
+
+function egressFrom(store, kind) {
+  return (resource) => {
+    if (resource.id) {
+      const found = store.get(resource.id);
+      if (!found) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+      return found;
+    }
+    return matching(store, resource);
+  };
+}
+
+function ingressFrom(store, kind, unique) {
+  return (resource, instance) => {
+    const data = plain(instance);
+    const now = new Date().toISOString();
+    let prev;
+    if (resource.id) {
+      prev = store.get(resource.id);
+      if (!prev) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    }
+    if (unique) {
+      const value = String(data[unique] ?? "").toLowerCase();
+      for (const other of store.values()) {
+        if (other.id !== resource.id && String(other[unique] ?? "").toLowerCase() === value) {
+          throw new SCIMMY.Types.Error(409, "uniqueness", `${unique} is already taken`);
+        }
+      }
+    }
+    const id = resource.id ?? crypto.randomUUID();
+    delete data.schemas;
+    delete data.meta;
+    const stored = {...data, id, meta: {created: prev?.meta.created ?? now, lastModified: now}};
+    store.set(id, stored);
+    return stored;
+  };
+}
+
+function degressFrom(store, kind, onDelete) {
+  return (resource) => {
+    if (!store.delete(resource.id)) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    onDelete?.(resource.id);
+  };
+}
+
+SCIMMY.Resources.declare(SCIMMY.Resources.User)
+  .ingress(ingressFrom(users, "User", "userName"))
+  .egress(egressFrom(users, "User"))
+  .degress(degressFrom(users, "User", (id) => {
+    for (const g of groups.values()) {
+      if (Array.isArray(g.members)) g.members = g.members.filter((m) => m.value !== id);
+    }
+  }));
+SCIMMY.Resources.declare(SCIMMY.Resources.Group)
+  .ingress(ingressFrom(groups, "Group", ""))
+  .egress(egressFrom(groups, "Group"))
+  .degress(degressFrom(groups, "Group"));
+
+function authorized(req) {
+  const header = req.header("Authorization") ?? "";
+  let want;
+  if (opts.basic) want = "Basic " + Buffer.from(opts.basic).toString("base64");
+  else want = "Bearer " + opts.token;
+  const a = Buffer.from(header);
+  const b = Buffer.from(want);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+const scim = new SCIMMYRouters({
+  type: opts.basic ? "basic" : "bearer",
+  docUri: "https://example.invalid/scim-test-server",
+  handler: (req) => {
+    if (!authorized(req)) throw new Error("Authentication failed");
+    return "test-client";
+  },
+});
+// scimmy-routers declares patch, filter, sort and bulk; this server does no bulk.
+SCIMMY.Config.set({patch: opts.patch, bulk: false, filter: {supported: true, maxResults: 200}});
+
+const app = express();
+app.disable("x-powered-by");
+
+app.post("/_test/fault", express.json(), (req, res) => {
+  const {status = 0, count = 1, retryAfter = ""} = req.body ?? {};
+  fault = {status: Number(status), count: Number(count), retryAfter: String(retryAfter)};
+  res.json(fault);
+});
+app.get("/_test/count", (req, res) => res.json({writes}));
+app.post("/_test/reset", (req, res) => {
+  users.clear();
+  groups.clear();
+  fault = {status: 0, count: 0, retryAfter: ""};
+  writes = 0;
+  res.json({});
+});
+
+app.use("/scim/v2", (req, res, next) => {
+  if (fault.count > 0 && fault.status) {
+    fault.count--;
+    if (fault.retryAfter) res.setHeader("Retry-After", fault.retryAfter);
+    res.status(fault.status).type("application/scim+json").send(JSON.stringify({
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
+      status: String(fault.status),
+      detail: `injected fault ${fault.status}`,
+    }));
+    return;
+  }
+  if (!opts.patch && req.method === "PATCH") {
+    res.status(501).type("application/scim+json").send(JSON.stringify({
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
+      status: "501",
+      detail: "PATCH is not supported by this service provider",
+    }));
+    return;
+  }
+  if (["POST", "PUT", "PATCH", "DELETE"].includes(req.method)) {
+    res.on("finish", () => {
+      if (res.statusCode >= 200 && res.statusCode < 300) writes++;
+    });
+  }
+  next();
+});
+app.use("/scim/v2", scim);
+
+const server = app.listen(opts.port, "127.0.0.1", () => {
+  const {address, port} = server.address();
+  process.stdout.write(`listening ${address}:${port}\n`);
+});
+server.keepAliveTimeout = 60000;
+
+const stop = () => server.close(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
