@@ -138,6 +138,7 @@ func memberValues(attrs map[string]any) []string {
 
 func (x *run) updateGroup(ctx context.Context, cur connectors.Resource, name string, members []string, op domain.ChangeOperation) error {
 	have := memberValues(cur.Attributes)
+	duplicated := len(slices.Compact(slices.Clone(have))) != len(have)
 	var add, del []string
 	want := map[string]bool{}
 	for _, m := range members {
@@ -167,7 +168,7 @@ func (x *run) updateGroup(ctx context.Context, cur connectors.Resource, name str
 		x.trace.Diff = append(x.trace.Diff, domain.AttributeDiff{Path: "members", Current: jsonText(have), Desired: jsonText(members)})
 	}
 	x.step("diff", "displayName %s, %d members to add, %d to remove", map[bool]string{true: "differs", false: "same"}[len(diff) > 0], len(add), len(del))
-	if len(diff) == 0 && len(add)+len(del) == 0 {
+	if len(diff) == 0 && len(add)+len(del) == 0 && !duplicated {
 		if op == domain.OpLink || x.recordDiffers(written) {
 			if op != domain.OpLink {
 				op = domain.OpNone
@@ -188,7 +189,12 @@ func (x *run) updateGroup(ctx context.Context, cur connectors.Resource, name str
 	if err := x.write(ctx); err != nil {
 		return err
 	}
-	if mu, ok := x.conn.c.(connectors.MemberUpdater); ok && len(add)+len(del) > 0 {
+	if duplicated {
+		// A member listed twice (a race of another process): replace the whole list.
+		if _, err := x.conn.c.Update(ctx, connectors.KindGroup, cur.ID, append(diff, memberChange)); err != nil {
+			return x.connectorError(ctx, "update group", err)
+		}
+	} else if mu, ok := x.conn.c.(connectors.MemberUpdater); ok && len(add)+len(del) > 0 {
 		if len(diff) > 0 {
 			if _, err := x.conn.c.Update(ctx, connectors.KindGroup, cur.ID, diff); err != nil {
 				return x.connectorError(ctx, "update group", err)

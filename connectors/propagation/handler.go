@@ -45,7 +45,10 @@ func (rt *Runtime) newRouter() (*message.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueue(rt.bus.Publisher, TopicPoison)
+	// A handler stopped by the router's close is not poisoned: the message is redelivered.
+	poison, err := middleware.PoisonQueueWithFilter(rt.bus.Publisher, TopicPoison, func(err error) bool {
+		return !errors.Is(err, context.Canceled)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +90,11 @@ func (rt *Runtime) waitRetryAfter(h message.HandlerFunc) message.HandlerFunc {
 // exhausted, before the poison queue takes the message.
 func (rt *Runtime) recordFinal(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		outer := msg.Context() // inner middleware (Timeout) replaces and cancels its own
 		out, err := h(msg)
 		var oe *ordersError
-		if errors.As(err, &oe) {
-			ctx := context.WithoutCancel(msg.Context())
+		if errors.As(err, &oe) && outer.Err() == nil {
+			ctx := context.WithoutCancel(outer)
 			for i, o := range oe.orders {
 				o.Attempt = rt.cfg.MaxRetries + 1
 				if ferr := rt.rec.recordFailure(ctx, o, oe.errs[i]); ferr != nil {

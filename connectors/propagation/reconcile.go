@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,6 +100,18 @@ type Reconciler struct {
 	now       func() time.Time
 	log       *slog.Logger
 	metrics   *metrics
+	// stripes serialize the orders of one account within this process, so that two orders of
+	// one account never both write before either records its outcome (two creates of one
+	// user, two member additions to one group).
+	stripes [64]sync.Mutex
+}
+
+func (r *Reconciler) lock(stream string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(stream))
+	m := &r.stripes[h.Sum32()%uint32(len(r.stripes))]
+	m.Lock()
+	return m.Unlock
 }
 
 // errNoRevision: env has no published revision (nothing to do).
@@ -145,7 +159,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, o Order) (domain.ProvisionTr
 	for race := 0; ; race++ {
 		run := &run{r: r, o: &o, rev: rev, cr: cr, orderID: ChangeOrderID(o.RuleID, o.Cause, o.IdentityID)}
 		run.trace.RuleID, run.trace.IdentityID, run.trace.Operation = o.RuleID, o.IdentityID, domain.OpNone
+		unlock := r.lock(AccountStream(o.RuleID, o.IdentityID))
 		err := run.do(ctx)
+		unlock()
 		if errors.Is(err, eventstore.ErrWrongExpectedRevision) && race < maxRaces && ctx.Err() == nil {
 			continue
 		}

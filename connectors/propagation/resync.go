@@ -208,7 +208,10 @@ func (rt *Runtime) reconcileRetrying(ctx context.Context, o Order) (domain.Provi
 		if err == nil {
 			return tr, nil
 		}
-		if attempt > rt.cfg.MaxRetries || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return tr, err // stopped, not failed: the next resync or delivery runs it
+		}
+		if attempt > rt.cfg.MaxRetries {
 			if ferr := rt.rec.recordFailure(ctx, o, err); ferr != nil {
 				rt.log.Error("propagation resync: record failure", "rule", o.RuleID, "identity", o.IdentityID, "err", ferr)
 			}

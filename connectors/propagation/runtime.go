@@ -125,8 +125,10 @@ type Runtime struct {
 	fwd    *Forwarder
 	router *message.Router
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc // the read models and the router
+	fwdCancel context.CancelFunc
+	wg        sync.WaitGroup
+	fwdDone   chan struct{}
 
 	mu      sync.Mutex
 	resyncs map[string]*ResyncProgress
@@ -213,15 +215,19 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if rt.fwd != nil {
-		rt.wg.Add(1)
-		go func() {
-			defer rt.wg.Done()
-			if err := rt.fwd.Run(ctx); err != nil {
-				rt.fail(err)
-			}
-		}()
+	rt.fwdDone = make(chan struct{})
+	fctx, fcancel := context.WithCancel(ctx)
+	rt.fwdCancel = fcancel
+	if rt.fwd == nil {
+		close(rt.fwdDone)
+		return nil
 	}
+	go func() {
+		defer close(rt.fwdDone)
+		if err := rt.fwd.Run(fctx); err != nil {
+			rt.fail(err)
+		}
+	}()
 	return nil
 }
 
@@ -246,11 +252,19 @@ func (rt *Runtime) Forwarder() *Forwarder { return rt.fwd }
 
 // Close stops the forwarder (its checkpoint saved), then the router (in-flight orders
 // finish), then closes the bus and the connectors.
+//
+// The forwarder stops first, while the router still runs: with gochannel a publish returns
+// once a handler acknowledged it, and a message published with no handler subscribed would be
+// dropped, so the router must outlive every publish.
 func (rt *Runtime) Close() error {
+	if rt.fwdCancel != nil {
+		rt.fwdCancel()
+		<-rt.fwdDone
+	}
+	err := rt.router.Close()
 	if rt.cancel != nil {
 		rt.cancel()
 	}
-	err := rt.router.Close()
 	rt.wg.Wait()
 	if berr := rt.bus.Close(); err == nil {
 		err = berr
