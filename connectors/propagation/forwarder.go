@@ -37,6 +37,7 @@ type Forwarder struct {
 	dir    Directory
 	wait   Waiter
 	shards int
+	topics Topics
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -48,9 +49,9 @@ type Forwarder struct {
 // NewForwarder returns a forwarder named name (its checkpoint's name) publishing on pub over
 // shards identity topics. dir and wait serve the fan-out of group changes.
 func NewForwarder(name string, store eventstore.Store, reg *eventstore.Registry, pub message.Publisher, cps Checkpoints,
-	dir Directory, wait Waiter, shards int, log *slog.Logger) *Forwarder {
+	dir Directory, wait Waiter, topics Topics, shards int, log *slog.Logger) *Forwarder {
 	return &Forwarder{name: name, store: store, reg: reg, pub: pub, cps: cps, dir: dir, wait: wait, shards: max(shards, 1),
-		log: log, changed: make(chan struct{})}
+		topics: topics, log: log, changed: make(chan struct{})}
 }
 
 type fwdJob struct {
@@ -222,10 +223,10 @@ func (f *Forwarder) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("forwarder %s: %w", f.name, err)
 			}
-			q, topic := f.shards, TopicRevision
+			q, topic := f.shards, f.topics.Revision()
 			if c.Kind != KindRevision {
 				q = ShardOf(c.IdentityID, f.shards)
-				topic = ShardTopic(q)
+				topic = f.topics.Shard(q)
 			}
 			select {
 			case queues[q] <- fwdJob{seq: seq, topic: topic, msg: msg}:

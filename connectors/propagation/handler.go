@@ -46,7 +46,7 @@ func (rt *Runtime) newRouter() (*message.Router, error) {
 		return nil, err
 	}
 	// A handler stopped by the router's close is not poisoned: the message is redelivered.
-	poison, err := middleware.PoisonQueueWithFilter(rt.bus.Publisher, TopicPoison, func(err error) bool {
+	poison, err := middleware.PoisonQueueWithFilter(rt.bus.Publisher, rt.topics.Poison(), func(err error) bool {
 		return !errors.Is(err, context.Canceled)
 	})
 	if err != nil {
@@ -57,11 +57,11 @@ func (rt *Runtime) newRouter() (*message.Router, error) {
 		ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, errBadMessage) }}
 	r.AddMiddleware(middleware.CorrelationID, poison)
 	for n := range rt.cfg.Shards {
-		h := r.AddConsumerHandler(fmt.Sprintf("propagation-identity-%d", n), ShardTopic(n), rt.bus.Subscriber, rt.handleIdentity)
+		h := r.AddConsumerHandler(fmt.Sprintf("propagation-identity-%d", n), rt.topics.Shard(n), rt.bus.Subscriber, rt.handleIdentity)
 		h.AddMiddleware(rt.recordFinal, retry.Middleware, rt.waitRetryAfter, middleware.Timeout(rt.cfg.Timeout))
 	}
 	// A revision's resync may run long: no timeout, and its orders record their own failures.
-	h := r.AddConsumerHandler("propagation-revision", TopicRevision, rt.bus.Subscriber, rt.handleRevision)
+	h := r.AddConsumerHandler("propagation-revision", rt.topics.Revision(), rt.bus.Subscriber, rt.handleRevision)
 	h.AddMiddleware(retry.Middleware)
 	return r, nil
 }
@@ -114,6 +114,7 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 		rt.log.Error("propagation: malformed message", "uuid", msg.UUID, "err", err)
 		return fmt.Errorf("%w: %w", errBadMessage, err)
 	}
+	rt.handled.Add(1)
 	ctx := msg.Context()
 	if err := rt.waitDirectory(ctx, pos); err != nil {
 		return &ordersError{orders: nil, errs: []error{err}}

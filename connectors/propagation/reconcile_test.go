@@ -269,7 +269,7 @@ func TestPoisonQueue(t *testing.T) {
 	})
 	rt := e.runtime(nil)
 	defer rt.Close()
-	poisoned, err := rt.bus.Subscriber.Subscribe(e.ctx, TopicPoison)
+	poisoned, err := rt.bus.Subscriber.Subscribe(e.ctx, rt.topics.Poison())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -32,7 +33,10 @@ type Config struct {
 	// OpenCredentials opens a store's sealed credentials (commands/secret).
 	OpenCredentials func(domain.PropagationStore) (map[string]string, error)
 	// BusURL: "" or "gochannel", or "nats://host:port".
-	BusURL      string
+	BusURL string
+	// Namespace names the bus topics (default "idstream"); every process sharing a bus and
+	// a log uses the same.
+	Namespace   string
 	Checkpoints Checkpoints
 	Logger      *slog.Logger
 	// Workers is the number of identity shards handled concurrently and of resync workers
@@ -118,6 +122,7 @@ type Runtime struct {
 	cfg    Config
 	log    *slog.Logger
 	wlog   watermill.LoggerAdapter
+	topics Topics
 	revLog *RevisionLog
 	index  *accountIndex
 	rec    *Reconciler
@@ -129,6 +134,8 @@ type Runtime struct {
 	fwdCancel context.CancelFunc
 	wg        sync.WaitGroup
 	fwdDone   chan struct{}
+
+	handled atomic.Int64 // identity messages handled
 
 	mu      sync.Mutex
 	resyncs map[string]*ResyncProgress
@@ -145,13 +152,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("propagation runtime: metrics: %w", err)
 	}
-	rt := &Runtime{cfg: cfg, log: cfg.Logger, wlog: watermill.NewSlogLogger(cfg.Logger), resyncs: map[string]*ResyncProgress{}}
+	rt := &Runtime{cfg: cfg, log: cfg.Logger, wlog: watermill.NewSlogLogger(cfg.Logger), resyncs: map[string]*ResyncProgress{}, topics: NewTopics(cfg.Namespace)}
 	rt.revLog = NewRevisionLog(cfg.Store, cfg.Registry)
 	rt.index = newAccountIndex(cfg.Store, cfg.Registry)
 	rt.rec = &Reconciler{store: cfg.Store, reg: cfg.Registry, dir: cfg.Directory, wait: cfg.Runner, revisions: rt.revisions(),
 		conns: newConnections(cfg.Factories, cfg.OpenCredentials), limits: newLimiter(cfg.Now, cfg.WritesPerMinute),
 		now: cfg.Now, log: cfg.Logger, metrics: m}
-	if rt.bus, err = NewBus(cfg.BusURL, rt.wlog); err != nil {
+	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, rt.wlog); err != nil {
 		return nil, fmt.Errorf("propagation runtime: %w", err)
 	}
 	if rt.router, err = rt.newRouter(); err != nil {
@@ -160,7 +167,7 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if !cfg.NoForward {
 		rt.fwd = NewForwarder("propagation", cfg.Store, cfg.Registry, rt.bus.Publisher, cfg.Checkpoints, cfg.Directory, cfg.Runner,
-			cfg.Shards, cfg.Logger)
+			rt.topics, cfg.Shards, cfg.Logger)
 	}
 	return rt, nil
 }
@@ -291,3 +298,6 @@ func (rt *Runtime) catchUp(ctx context.Context) error {
 	}
 	return rt.waitDirectory(ctx, head)
 }
+
+// Handled returns the number of identity change messages this runtime's router handled.
+func (rt *Runtime) Handled() int64 { return rt.handled.Load() }
