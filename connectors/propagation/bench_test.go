@@ -112,7 +112,11 @@ func BenchmarkResync(b *testing.B) {
 	if err != nil || res.Created != users {
 		b.Fatalf("import: %+v %v", res, err)
 	}
-	rt := s.runtime(func(c *Config) { s.scimConfig(c); c.NoForward = true; c.Workers = 16 })
+	ct := &callTimes{}
+	rt := s.runtime(func(c *Config) {
+		s.scimConfig(c)
+		c.NoForward, c.Workers, c.Factories = true, 2*resyncWorkers, ct.wrap(c.Factories)
+	})
 	defer rt.Close()
 	if err := rt.catchUp(s.ctx); err != nil {
 		b.Fatal(err)
@@ -136,8 +140,11 @@ func BenchmarkResync(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(users*b.N)/elapsed.Seconds(), "users/s")
+	if n := ct.n.Load(); n > 0 {
+		b.ReportMetric(float64(ct.create.Load())/float64(n)/1e6, "create-ms")
+	}
 	s.srv.Reset()
-	own, err := scimtest.MeasureWriteRate(context.Background(), s.srv.URL, s.srv.Token, 5000, 16)
+	own, err := scimtest.MeasureWriteRate(context.Background(), s.srv.URL, s.srv.Token, users, resyncWorkers)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -147,3 +154,7 @@ func BenchmarkResync(b *testing.B) {
 
 // benchWorkers is the shard count of the latency benchmark.
 const benchWorkers = 16
+
+// resyncWorkers is the worker pool of the resync benchmark, and the concurrent clients of the
+// target's own write rate.
+const resyncWorkers = 16

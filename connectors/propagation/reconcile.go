@@ -407,7 +407,11 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 	if err := x.write(ctx); err != nil {
 		return err
 	}
-	attrs, err := mapping.Build(desired)
+	build := mapping.Build
+	if kind == connectors.KindUser && x.cr.set != nil {
+		build = x.cr.set.Build // resolves the Set's own paths without parsing them
+	}
+	attrs, err := build(desired)
 	if err != nil {
 		return x.failed(ctx, string(connectors.ClassInvalid), err.Error(), true)
 	}
