@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -140,7 +141,49 @@ func (e *Expression) run(env map[string]any) (out any, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("expression failed: %v", err)
 	}
+	if err := checkResult(v); err != nil {
+		return nil, fmt.Errorf("expression result: %w", err)
+	}
 	return Normalize(v), nil
+}
+
+// checkResult rejects results that are not JSON values: functions (`attr` without a call),
+// infinite or NaN numbers (`1/0`), and the like.
+func checkResult(v any) error {
+	switch x := v.(type) {
+	case nil, string, bool, json.Number:
+		return nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("%v is not a JSON number", x)
+		}
+		return nil
+	case []any:
+		for _, e := range x {
+			if err := checkResult(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		for _, e := range x {
+			if err := checkResult(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if f, ok := toFloat(v); ok {
+		return checkResult(f)
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Errorf("a %T is not a JSON value", v)
+	}
+	if _, err := json.Marshal(v); err != nil {
+		return fmt.Errorf("not a JSON value: %v", err)
+	}
+	return nil
 }
 
 // newEnv builds the evaluation environment of a source identity.
