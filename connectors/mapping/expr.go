@@ -49,8 +49,10 @@ func safeBuiltins() []string {
 // The environment exposes each top-level source attribute as a variable under its own name
 // (`username`, `email`, `name.given`, `groups`), the whole source as `source`, and
 // `attr("custom name")`, which reads any attribute by dotted path case-insensitively. Member
-// access is nil-safe: `name.given` is nil when name is absent. A function of the library
-// shadows nothing: `title` is the source's title, `title(x)` the function.
+// access is nil-safe: `name.given` is nil when name is absent. Variables are the source's
+// keys as spelled (use attr for case-insensitive reads); a source key named `source` or
+// `attr` is reachable through source["…"] only. A function of the library shadows nothing:
+// `title` is the source's title, `title(x)` the function. `let` is not supported.
 //
 // Library (every function accepts nil / absent arguments; string functions return nil for a
 // nil input so that an absent value stays absent and the mapping's default applies):
