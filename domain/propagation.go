@@ -69,7 +69,7 @@ type PropagationStore struct {
 	// password, clientSecret...) sealed with the operator's key (commands/secret), additional data
 	// "propagation-store:<id>". Write-only: never returned by the API, never in plain text in
 	// the log.
-	Credentials string `json:"credentials,omitempty"`
+	Credentials string `json:"credentials,omitempty" audit:"redact"`
 	// CredentialsVersion counts the credentials set on the store (0: none ever set). It never
 	// decreases, not even when a rollback brings older credentials back, so the content hash,
 	// which leaves the ciphertext out (it changes at each seal), still changes with them.

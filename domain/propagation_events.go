@@ -23,7 +23,7 @@ type PropagationStoreUpdated struct {
 type PropagationStoreCredentialsSet struct {
 	EnvironmentID string `json:"environmentId"`
 	StoreID       string `json:"storeId"`
-	Credentials   string `json:"credentials"`
+	Credentials   string `json:"credentials" audit:"redact"`
 	Version       int    `json:"version"`
 }
 
