@@ -4238,7 +4238,7 @@ type AuditEvent {
   userAgent: String
   "The ID (never the secret) of the API token the request used."
   tokenId: String
-  "user, group, population, environment, schema, grouptree, apiclient, configrevision…"
+  "user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…"
   resourceType: String
   resourceId: ID
   "The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased]."
