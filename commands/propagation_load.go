@@ -24,6 +24,13 @@ type MappingChecker func(domain.AttributeMapping) error
 // reported as INVALID on "config".
 type StoreConfigChecker func(typ domain.StoreType, config map[string]string) error
 
+// checksConfig reports whether a store type's configuration goes to the StoreConfigChecker: the
+// connector types (the directory has no configuration; an unknown type is the domain's INVALID
+// on "type").
+func checksConfig(typ domain.StoreType) bool {
+	return typ == domain.StoreSCIM || typ == domain.StoreSlack || typ == domain.StoreZoom
+}
+
 // PropagationPorts are what the propagation configuration commands need beyond Deps. Nil
 // checkers skip those checks.
 type PropagationPorts struct {

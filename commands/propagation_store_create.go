@@ -58,7 +58,7 @@ func (h *CreatePropagationStoreHandler) Handle(ctx context.Context, in CreatePro
 			return PropagationStoreResult{}, fmt.Errorf("create propagation store: %w", err)
 		}
 	}
-	if h.check != nil && in.Type != domain.StoreDirectory {
+	if h.check != nil && checksConfig(in.Type) {
 		if err := checked("config", h.check(in.Type, in.Config)); err != nil {
 			return PropagationStoreResult{}, fmt.Errorf("create propagation store: %w", err)
 		}

@@ -67,7 +67,7 @@ func (h *UpdatePropagationStoreHandler) Handle(ctx context.Context, in UpdatePro
 		if in.Actions != nil {
 			s.Actions = *in.Actions
 		}
-		if h.check != nil && in.Config != nil && s.Type != domain.StoreDirectory {
+		if h.check != nil && in.Config != nil && checksConfig(s.Type) {
 			if err := checked("config", h.check(s.Type, s.Config)); err != nil {
 				return nil, err
 			}

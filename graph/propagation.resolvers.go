@@ -244,7 +244,7 @@ func (r *mutationResolver) TestStoreConnection(ctx context.Context, input model.
 	if err != nil {
 		return nil, err
 	}
-	if creds == nil && input.StoreID != nil {
+	if input.StoreID != nil && (creds == nil || config == nil) {
 		m, err := r.propagation()
 		if err != nil {
 			return nil, err
@@ -253,8 +253,13 @@ func (r *mutationResolver) TestStoreConnection(ctx context.Context, input model.
 		if !ok {
 			return nil, &domain.FieldError{Field: "storeId", Reason: "no propagation store " + *input.StoreID, Kind: domain.ErrNotFound}
 		}
-		if creds, err = commands.OpenStoreCredentials(r.cfg.Secrets, s); err != nil {
-			return nil, err
+		if config == nil {
+			config = s.Config
+		}
+		if creds == nil {
+			if creds, err = commands.OpenStoreCredentials(r.cfg.Secrets, s); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return storeTestResult(r.cfg.StoreTester.TestStore(ctx, input.EnvironmentID, domain.StoreType(input.Type), config, creds)), nil

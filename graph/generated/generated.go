@@ -5270,10 +5270,11 @@ type PropagationRevisionPayload {
 input TestStoreConnectionInput {
   environmentId: ID!
   type: StoreType!
+  "The configuration to test; omitted with storeId: the store's own."
   config: [KeyValueInput!]
   "Credentials to test; omitted with storeId: the store's own."
   credentials: [KeyValueInput!]
-  "Test with this store's sealed credentials when credentials is omitted."
+  "The store whose configuration and credentials stand in for those omitted."
   storeId: ID
 }
 

@@ -976,12 +976,13 @@ type Subscription struct {
 }
 
 type TestStoreConnectionInput struct {
-	EnvironmentID string           `json:"environmentId"`
-	Type          StoreType        `json:"type"`
-	Config        []*KeyValueInput `json:"config,omitempty"`
+	EnvironmentID string    `json:"environmentId"`
+	Type          StoreType `json:"type"`
+	// The configuration to test; omitted with storeId: the store's own.
+	Config []*KeyValueInput `json:"config,omitempty"`
 	// Credentials to test; omitted with storeId: the store's own.
 	Credentials []*KeyValueInput `json:"credentials,omitempty"`
-	// Test with this store's sealed credentials when credentials is omitted.
+	// The store whose configuration and credentials stand in for those omitted.
 	StoreID *string `json:"storeId,omitempty"`
 }
 
