@@ -17,7 +17,7 @@ import (
 // TestAuditRedactionCoversSensitiveFields fails when an event payload gains a field whose name
 // looks secret without the audit:"redact" tag, so a new event cannot leak into the audit trail.
 func TestAuditRedactionCoversSensitiveFields(t *testing.T) {
-	sensitive := []string{"hash", "secret", "sha256", "token", "password", "key"}
+	sensitive := []string{"hash", "secret", "sha256", "token", "password", "key", "credential"}
 	allowed := map[string]bool{ // looks sensitive, is not
 		"TokenID": true, "PasswordPolicy": true, // an ID; the policy's rules
 		"ContentHash": true, "PreviousHash": true, "FromHash": true, "ToHash": true, // configuration hashes

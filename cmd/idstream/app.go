@@ -45,7 +45,10 @@ type app struct {
 	store eventstore.Store
 	live  readModels
 	cmds  *commands.Directory
-	api   http.Handler
+	// propagation is the propagation configuration: its commands and read model.
+	propagation     *commands.Propagation
+	propagationConf *projections.PropagationConfig
+	api             http.Handler
 	// replay is how long the read model took to catch up with the log at start.
 	replay time.Duration
 }
@@ -128,11 +131,23 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err := audit.Start(ctx); err != nil {
 		return nil, err
 	}
+	// Propagation configuration: its own small read model, rebuilt from the log at every start.
+	// The mapping and store configuration checkers (connectors) and the store tester are wired
+	// where the connectors are.
+	propConf := projections.NewPropagationConfig(store, preg)
+	if err := propConf.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := propConf.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("replay the propagation configuration: %w", err)
+	}
+	prop := commands.NewPropagation(deps, commands.PropagationPorts{Secrets: sealer})
 	hist := projections.NewHistory(store, preg)
-	a := &app{store: store, live: live, cmds: cmds, replay: time.Since(start)}
+	a := &app{store: store, live: live, cmds: cmds, propagation: prop, propagationConf: propConf, replay: time.Since(start)}
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
-		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
+		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
+		Propagation: prop, PropagationConfig: propConf, Secrets: sealer})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }
