@@ -208,6 +208,37 @@ type ruleStatus struct {
 	summary  RuleSummary
 	epoch    int // bumped at each publish: accounts of an older epoch are not in the summary
 	accounts map[string]*accountStatus
+	// added lists the identity IDs of accounts added since ids was last built (the fold
+	// appends under the model's lock); ids is every account's identity ID, sorted, built by
+	// queries under idsMu. A built ids is never changed in place: a query may iterate it unlocked.
+	added []string
+	idsMu sync.Mutex
+	ids   []string
+}
+
+// sortedIDs returns every account's identity ID, sorted. The caller holds the model's read
+// lock (so the fold does not run).
+func (r *ruleStatus) sortedIDs() []string {
+	r.idsMu.Lock()
+	defer r.idsMu.Unlock()
+	if len(r.added) == 0 {
+		return r.ids
+	}
+	slices.Sort(r.added)
+	merged := make([]string, 0, len(r.ids)+len(r.added))
+	i, j := 0, 0
+	for i < len(r.ids) && j < len(r.added) {
+		if r.ids[i] < r.added[j] {
+			merged = append(merged, r.ids[i])
+			i++
+		} else {
+			merged = append(merged, r.added[j])
+			j++
+		}
+	}
+	merged = append(append(merged, r.ids[i:]...), r.added[j:]...)
+	r.ids, r.added = merged, nil
+	return r.ids
 }
 
 type accountStatus struct {
@@ -365,8 +396,10 @@ func (s *PropagationStatus) outcome(o domain.ChangeOutcome, at time.Time, apply 
 	st := s.store(s.env(o.EnvironmentID), o.EnvironmentID, o.StoreID)
 	a := r.accounts[o.IdentityID]
 	if a == nil {
-		a = &accountStatus{AccountStatus: AccountStatus{EnvironmentID: o.EnvironmentID, RuleID: o.RuleID, IdentityID: o.IdentityID}, epoch: -1}
+		// The model's own copies of the IDs every account shares (a decoded payload's are its own).
+		a = &accountStatus{AccountStatus: AccountStatus{EnvironmentID: r.summary.EnvironmentID, RuleID: r.summary.RuleID, IdentityID: o.IdentityID}, epoch: -1}
 		r.accounts[o.IdentityID] = a
+		r.added = append(r.added, o.IdentityID)
 	}
 	if a.epoch == r.epoch {
 		r.count(a.Status, -1)
@@ -375,7 +408,7 @@ func (s *PropagationStatus) outcome(o domain.ChangeOutcome, at time.Time, apply 
 		a.epoch = r.epoch
 	}
 	wasLiveUser, liveStore := a.Live && a.Kind == domain.IdentityUser, a.StoreID
-	a.StoreID, a.Kind, a.LastOperation, a.LastOutcomeAt = o.StoreID, o.Kind, o.Operation, at
+	a.StoreID, a.Kind, a.LastOperation, a.LastOutcomeAt = st.StoreID, o.Kind, o.Operation, at
 	if o.TargetID != "" {
 		a.TargetID = o.TargetID
 	}
@@ -590,19 +623,16 @@ func (s *PropagationStatus) Accounts(ruleID string, fn func(AccountStatus) bool)
 // AccountsAfter is Accounts from the first identity ID after after ("": the first).
 func (s *PropagationStatus) AccountsAfter(ruleID, after string, fn func(AccountStatus) bool) {
 	s.mu.RLock()
-	r := s.rules[ruleID]
 	var ids []string
-	if r != nil {
-		ids = make([]string, 0, len(r.accounts))
-		for id := range r.accounts {
-			if id > after {
-				ids = append(ids, id)
-			}
-		}
+	if r := s.rules[ruleID]; r != nil {
+		ids = r.sortedIDs()
 	}
 	s.mu.RUnlock()
-	slices.Sort(ids)
-	for _, id := range ids {
+	i, _ := slices.BinarySearch(ids, after)
+	if i < len(ids) && ids[i] == after {
+		i++
+	}
+	for _, id := range ids[i:] {
 		a, ok := s.Account(ruleID, id)
 		if ok && !fn(a) {
 			return
