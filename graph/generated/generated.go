@@ -4094,7 +4094,7 @@ type AuditEvent {
   userAgent: String
   "The ID (never the secret) of the API token the request used."
   tokenId: String
-  "user, group, population, environment, schema, grouptree, apiclient, configrevision…"
+  "user, group, population, environment, schema, grouptree, apiclient, configrevision…; a propagation outcome's is the user or group it is about."
   resourceType: String
   resourceId: ID
   "The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased]."

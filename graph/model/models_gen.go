@@ -93,7 +93,7 @@ type AuditEvent struct {
 	UserAgent     *string   `json:"userAgent,omitempty"`
 	// The ID (never the secret) of the API token the request used.
 	TokenID *string `json:"tokenId,omitempty"`
-	// user, group, population, environment, schema, grouptree, apiclient, configrevision…
+	// user, group, population, environment, schema, grouptree, apiclient, configrevision…; a propagation outcome's is the user or group it is about.
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
 	// The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased].
