@@ -458,10 +458,10 @@ func (r *ruleStatus) count(state AccountState, n int) {
 const sweepEvery = time.Minute
 
 // expireLocked drops the details and last errors older than the retention, at most once per
-// sweepEvery (or per retention, when shorter).
+// sweepEvery (or per retention, when shorter, but not more than once a second).
 func (s *PropagationStatus) expireLocked() {
 	now := s.now()
-	if now.Sub(s.lastSweep) < min(sweepEvery, s.retention) {
+	if now.Sub(s.lastSweep) < max(min(sweepEvery, s.retention), time.Second) {
 		return
 	}
 	s.lastSweep = now
