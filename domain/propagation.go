@@ -248,7 +248,7 @@ type PropagationChangeApplied struct {
 	ChangeOutcome
 	Subject    string            `json:"subject" personal:"subject"`
 	Attributes []string          `json:"attributes,omitempty"`
-	Digests    map[string]string `json:"digests,omitempty" personal:"data"`
+	Digests    map[string]string `json:"digests,omitempty" audit:"redact" personal:"data"`
 	// CreatedByIdstream: the account was created by idstream (a managed store's deletion or a
 	// leaving identity may remove it), not linked.
 	CreatedByIdstream bool `json:"createdByIdstream,omitempty"`

@@ -57,6 +57,12 @@ type Config struct {
 	Revisions Revisions
 	// History answers diff (*projections.History); without it diff is UNAVAILABLE.
 	History History
+	// PropagationStatus answers the propagation status queries (*projections.PropagationStatus);
+	// without it they are UNAVAILABLE.
+	PropagationStatus PropagationStatus
+	// Propagator is the propagation runtime (resync, provision now, preview); without it those
+	// mutations are UNAVAILABLE.
+	Propagator Propagator
 	// Runner feeds ReadModel from the log (*projections.Runner).
 	Runner Runner
 	// Propagation is the propagation configuration's write side; without it its mutations are

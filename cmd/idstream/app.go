@@ -142,12 +142,16 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		return nil, fmt.Errorf("replay the propagation configuration: %w", err)
 	}
 	prop := commands.NewPropagation(deps, commands.PropagationPorts{Secrets: sealer})
+	propStatus, err := startPropagationStatus(ctx, cfg, store, preg)
+	if err != nil {
+		return nil, err
+	}
 	hist := projections.NewHistory(store, preg)
 	a := &app{store: store, live: live, cmds: cmds, propagation: prop, propagationConf: propConf, replay: time.Since(start)}
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
-		Propagation: prop, PropagationConfig: propConf, Secrets: sealer})
+		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }

@@ -318,6 +318,8 @@ type ComplexityRoot struct {
 		LockUser                       func(childComplexity int, input model.LockUserInput) int
 		MoveUser                       func(childComplexity int, input model.MoveUserInput) int
 		PatchUser                      func(childComplexity int, input map[string]any) int
+		PreviewPropagationRevision     func(childComplexity int, input model.PreviewPropagationRevisionInput) int
+		ProvisionUserNow               func(childComplexity int, input model.ProvisionUserNowInput) int
 		PublishPropagationRevision     func(childComplexity int, input model.PublishPropagationRevisionInput) int
 		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
 		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
@@ -327,6 +329,7 @@ type ComplexityRoot struct {
 		RenameEnvironment              func(childComplexity int, input model.RenameEnvironmentInput) int
 		ResetUserPassword              func(childComplexity int, input model.ResetUserPasswordInput) int
 		RestoreConfigRevision          func(childComplexity int, input model.RestoreConfigRevisionInput) int
+		ResyncPropagationRule          func(childComplexity int, input model.ResyncPropagationRuleInput) int
 		RevokeAPIToken                 func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeConsent                  func(childComplexity int, input model.RevokeConsentInput) int
 		RollbackPropagationRevision    func(childComplexity int, input model.RollbackPropagationRevisionInput) int
@@ -435,6 +438,21 @@ type ComplexityRoot struct {
 		Position func(childComplexity int) int
 	}
 
+	PropagationPreview struct {
+		DraftHash     func(childComplexity int) int
+		PublishedHash func(childComplexity int) int
+		Rules         func(childComplexity int) int
+	}
+
+	PropagationPreviewRule struct {
+		Creates  func(childComplexity int) int
+		Deletes  func(childComplexity int) int
+		Disables func(childComplexity int) int
+		RuleID   func(childComplexity int) int
+		Samples  func(childComplexity int) int
+		Updates  func(childComplexity int) int
+	}
+
 	PropagationRevision struct {
 		ContentHash        func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
@@ -487,6 +505,102 @@ type ComplexityRoot struct {
 		Rule     func(childComplexity int) int
 	}
 
+	PropagationStatusAccount struct {
+		CreatedByIdstream func(childComplexity int) int
+		Details           func(childComplexity int) int
+		EnvironmentID     func(childComplexity int) int
+		IdentityID        func(childComplexity int) int
+		Kind              func(childComplexity int) int
+		LastOperation     func(childComplexity int) int
+		LastOutcomeAt     func(childComplexity int) int
+		LastSyncAt        func(childComplexity int) int
+		Live              func(childComplexity int) int
+		RuleID            func(childComplexity int) int
+		Status            func(childComplexity int) int
+		StoreID           func(childComplexity int) int
+		TargetID          func(childComplexity int) int
+	}
+
+	PropagationStatusAccountConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PropagationStatusAccountEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PropagationStatusDetails struct {
+		At            func(childComplexity int) int
+		Attempt       func(childComplexity int) int
+		Attributes    func(childComplexity int) int
+		Candidates    func(childComplexity int) int
+		ChangeOrderID func(childComplexity int) int
+		ErrorClass    func(childComplexity int) int
+		ErrorMessage  func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Trigger       func(childComplexity int) int
+	}
+
+	PropagationStatusError struct {
+		At         func(childComplexity int) int
+		Class      func(childComplexity int) int
+		IdentityID func(childComplexity int) int
+		Message    func(childComplexity int) int
+		RuleID     func(childComplexity int) int
+	}
+
+	PropagationStatusResync struct {
+		Created    func(childComplexity int) int
+		Failed     func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		Identities func(childComplexity int) int
+		Processed  func(childComplexity int) int
+		Removed    func(childComplexity int) int
+		ResyncID   func(childComplexity int) int
+		RevisionID func(childComplexity int) int
+		Running    func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Trigger    func(childComplexity int) int
+		Unchanged  func(childComplexity int) int
+		Updated    func(childComplexity int) int
+	}
+
+	PropagationStatusRule struct {
+		Active          func(childComplexity int) int
+		EnvironmentID   func(childComplexity int) int
+		Failed          func(childComplexity int) int
+		Impacted        func(childComplexity int) int
+		InRevision      func(childComplexity int) int
+		LastResync      func(childComplexity int) int
+		Name            func(childComplexity int) int
+		PartiallySynced func(childComplexity int) int
+		PlanID          func(childComplexity int) int
+		RevisionID      func(childComplexity int) int
+		RuleID          func(childComplexity int) int
+		SourceStoreID   func(childComplexity int) int
+		Success         func(childComplexity int) int
+		TargetStoreID   func(childComplexity int) int
+		Unsynced        func(childComplexity int) int
+	}
+
+	PropagationStatusStore struct {
+		DeprovisionFailedCount func(childComplexity int) int
+		EnvironmentID          func(childComplexity int) int
+		FailedCount            func(childComplexity int) int
+		InRevision             func(childComplexity int) int
+		LastError              func(childComplexity int) int
+		LastSyncAt             func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		RevisionID             func(childComplexity int) int
+		State                  func(childComplexity int) int
+		StoreID                func(childComplexity int) int
+		SuccessCount           func(childComplexity int) int
+		Type                   func(childComplexity int) int
+		UsersInScope           func(childComplexity int) int
+	}
+
 	PropagationStore struct {
 		Actions            func(childComplexity int) int
 		Config             func(childComplexity int) int
@@ -506,36 +620,64 @@ type ComplexityRoot struct {
 		Store    func(childComplexity int) int
 	}
 
+	ProvisionTrace struct {
+		Diff       func(childComplexity int) int
+		Error      func(childComplexity int) int
+		IdentityID func(childComplexity int) int
+		InScope    func(childComplexity int) int
+		Operation  func(childComplexity int) int
+		Result     func(childComplexity int) int
+		RuleID     func(childComplexity int) int
+		Steps      func(childComplexity int) int
+		TargetID   func(childComplexity int) int
+	}
+
+	ProvisionTraceDiff struct {
+		Current func(childComplexity int) int
+		Desired func(childComplexity int) int
+		Path    func(childComplexity int) int
+	}
+
+	ProvisionTraceStep struct {
+		Detail func(childComplexity int) int
+		Name   func(childComplexity int) int
+	}
+
 	Query struct {
-		APIClients           func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		AuditEvent           func(childComplexity int, environmentID string, position string) int
-		AuditEvents          func(childComplexity int, environmentID string, filter *model.AuditFilter, first *int, after *string, minPosition *string) int
-		ConfigRevision       func(childComplexity int, environmentID string, id string, minPosition *string) int
-		ConfigRevisionDiff   func(childComplexity int, environmentID string, from string, to *string, minPosition *string) int
-		ConfigRevisions      func(childComplexity int, environmentID string, minPosition *string) int
-		Diff                 func(childComplexity int, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) int
-		Environment          func(childComplexity int, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Environments         func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
-		Group                func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Groups               func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Me                   func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
-		PasswordPolicy       func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Population           func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Populations          func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Projections          func(childComplexity int) int
-		PropagationDiff      func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
-		PropagationPlan      func(childComplexity int, environmentID string, id string, minPosition *string) int
-		PropagationPlans     func(childComplexity int, environmentID string, minPosition *string) int
-		PropagationRevision  func(childComplexity int, environmentID string, id string, minPosition *string) int
-		PropagationRevisions func(childComplexity int, environmentID string, first *int, after *string, minPosition *string) int
-		PropagationRule      func(childComplexity int, environmentID string, id string, minPosition *string) int
-		PropagationRules     func(childComplexity int, environmentID string, planID *string, minPosition *string) int
-		PropagationStore     func(childComplexity int, environmentID string, id string, minPosition *string) int
-		PropagationStores    func(childComplexity int, environmentID string, minPosition *string) int
-		ResourceHistory      func(childComplexity int, environmentID string, resourceID string, minPosition *string) int
-		Schema               func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		User                 func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Users                func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+		APIClients             func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		AuditEvent             func(childComplexity int, environmentID string, position string) int
+		AuditEvents            func(childComplexity int, environmentID string, filter *model.AuditFilter, first *int, after *string, minPosition *string) int
+		ConfigRevision         func(childComplexity int, environmentID string, id string, minPosition *string) int
+		ConfigRevisionDiff     func(childComplexity int, environmentID string, from string, to *string, minPosition *string) int
+		ConfigRevisions        func(childComplexity int, environmentID string, minPosition *string) int
+		Diff                   func(childComplexity int, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) int
+		Environment            func(childComplexity int, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Environments           func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		Group                  func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Groups                 func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Me                     func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		PasswordPolicy         func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Population             func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Populations            func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Projections            func(childComplexity int) int
+		PropagationAccounts    func(childComplexity int, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) int
+		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
+		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
+		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
+		PropagationRevision    func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationRevisions   func(childComplexity int, environmentID string, first *int, after *string, minPosition *string) int
+		PropagationRule        func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationRuleSummary func(childComplexity int, environmentID string, ruleID string, minPosition *string) int
+		PropagationRules       func(childComplexity int, environmentID string, planID *string, minPosition *string) int
+		PropagationStore       func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationStoreStatus func(childComplexity int, environmentID string, storeID string, minPosition *string) int
+		PropagationStores      func(childComplexity int, environmentID string, minPosition *string) int
+		PropagationUserStatus  func(childComplexity int, environmentID string, userID string, minPosition *string) int
+		ResourceHistory        func(childComplexity int, environmentID string, resourceID string, minPosition *string) int
+		Schema                 func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		User                   func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Users                  func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
 	}
 
 	RebuildProgress struct {
@@ -569,6 +711,11 @@ type ComplexityRoot struct {
 		ContentHash func(childComplexity int) int
 		Position    func(childComplexity int) int
 		Revision    func(childComplexity int) int
+	}
+
+	ResyncPropagationRulePayload struct {
+		Position func(childComplexity int) int
+		ResyncID func(childComplexity int) int
 	}
 
 	RoleAssignment struct {
@@ -754,6 +901,9 @@ type MutationResolver interface {
 	PublishPropagationRevision(ctx context.Context, input model.PublishPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
+	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
+	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
+	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
 	CreateConfigRevision(ctx context.Context, input model.CreateConfigRevisionInput) (*model.ConfigRevisionPayload, error)
 	RestoreConfigRevision(ctx context.Context, input model.RestoreConfigRevisionInput) (*model.RestoreConfigRevisionPayload, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*model.UserPayload, error)
@@ -792,6 +942,11 @@ type QueryResolver interface {
 	PropagationRevisions(ctx context.Context, environmentID string, first *int, after *string, minPosition *string) (*model.PropagationRevisionConnection, error)
 	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
 	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
+	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
+	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
+	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
+	PropagationGroupStatus(ctx context.Context, environmentID string, groupID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
+	PropagationAccounts(ctx context.Context, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) (*model.PropagationStatusAccountConnection, error)
 	ConfigRevisions(ctx context.Context, environmentID string, minPosition *string) ([]*model.ConfigRevision, error)
 	ConfigRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.ConfigRevision, error)
 	ConfigRevisionDiff(ctx context.Context, environmentID string, from string, to *string, minPosition *string) ([]*model.ConfigChange, error)
@@ -2083,6 +2238,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PatchUser(childComplexity, args["input"].(map[string]any)), true
+	case "Mutation.previewPropagationRevision":
+		if e.ComplexityRoot.Mutation.PreviewPropagationRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_previewPropagationRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PreviewPropagationRevision(childComplexity, args["input"].(model.PreviewPropagationRevisionInput)), true
+	case "Mutation.provisionUserNow":
+		if e.ComplexityRoot.Mutation.ProvisionUserNow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_provisionUserNow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ProvisionUserNow(childComplexity, args["input"].(model.ProvisionUserNowInput)), true
 	case "Mutation.publishPropagationRevision":
 		if e.ComplexityRoot.Mutation.PublishPropagationRevision == nil {
 			break
@@ -2182,6 +2359,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestoreConfigRevision(childComplexity, args["input"].(model.RestoreConfigRevisionInput)), true
+	case "Mutation.resyncPropagationRule":
+		if e.ComplexityRoot.Mutation.ResyncPropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resyncPropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResyncPropagationRule(childComplexity, args["input"].(model.ResyncPropagationRuleInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2732,6 +2920,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationPlanPayload.Position(childComplexity), true
 
+	case "PropagationPreview.draftHash":
+		if e.ComplexityRoot.PropagationPreview.DraftHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.DraftHash(childComplexity), true
+	case "PropagationPreview.publishedHash":
+		if e.ComplexityRoot.PropagationPreview.PublishedHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.PublishedHash(childComplexity), true
+	case "PropagationPreview.rules":
+		if e.ComplexityRoot.PropagationPreview.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.Rules(childComplexity), true
+
+	case "PropagationPreviewRule.creates":
+		if e.ComplexityRoot.PropagationPreviewRule.Creates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Creates(childComplexity), true
+	case "PropagationPreviewRule.deletes":
+		if e.ComplexityRoot.PropagationPreviewRule.Deletes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Deletes(childComplexity), true
+	case "PropagationPreviewRule.disables":
+		if e.ComplexityRoot.PropagationPreviewRule.Disables == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Disables(childComplexity), true
+	case "PropagationPreviewRule.ruleId":
+		if e.ComplexityRoot.PropagationPreviewRule.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.RuleID(childComplexity), true
+	case "PropagationPreviewRule.samples":
+		if e.ComplexityRoot.PropagationPreviewRule.Samples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Samples(childComplexity), true
+	case "PropagationPreviewRule.updates":
+		if e.ComplexityRoot.PropagationPreviewRule.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Updates(childComplexity), true
+
 	case "PropagationRevision.contentHash":
 		if e.ComplexityRoot.PropagationRevision.ContentHash == nil {
 			break
@@ -2942,6 +3186,446 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationRulePayload.Rule(childComplexity), true
 
+	case "PropagationStatusAccount.createdByIdstream":
+		if e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream(childComplexity), true
+	case "PropagationStatusAccount.details":
+		if e.ComplexityRoot.PropagationStatusAccount.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Details(childComplexity), true
+	case "PropagationStatusAccount.environmentId":
+		if e.ComplexityRoot.PropagationStatusAccount.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.EnvironmentID(childComplexity), true
+	case "PropagationStatusAccount.identityId":
+		if e.ComplexityRoot.PropagationStatusAccount.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.IdentityID(childComplexity), true
+	case "PropagationStatusAccount.kind":
+		if e.ComplexityRoot.PropagationStatusAccount.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Kind(childComplexity), true
+	case "PropagationStatusAccount.lastOperation":
+		if e.ComplexityRoot.PropagationStatusAccount.LastOperation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastOperation(childComplexity), true
+	case "PropagationStatusAccount.lastOutcomeAt":
+		if e.ComplexityRoot.PropagationStatusAccount.LastOutcomeAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastOutcomeAt(childComplexity), true
+	case "PropagationStatusAccount.lastSyncAt":
+		if e.ComplexityRoot.PropagationStatusAccount.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastSyncAt(childComplexity), true
+	case "PropagationStatusAccount.live":
+		if e.ComplexityRoot.PropagationStatusAccount.Live == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Live(childComplexity), true
+	case "PropagationStatusAccount.ruleId":
+		if e.ComplexityRoot.PropagationStatusAccount.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.RuleID(childComplexity), true
+	case "PropagationStatusAccount.status":
+		if e.ComplexityRoot.PropagationStatusAccount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Status(childComplexity), true
+	case "PropagationStatusAccount.storeId":
+		if e.ComplexityRoot.PropagationStatusAccount.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.StoreID(childComplexity), true
+	case "PropagationStatusAccount.targetId":
+		if e.ComplexityRoot.PropagationStatusAccount.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.TargetID(childComplexity), true
+
+	case "PropagationStatusAccountConnection.edges":
+		if e.ComplexityRoot.PropagationStatusAccountConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountConnection.Edges(childComplexity), true
+	case "PropagationStatusAccountConnection.pageInfo":
+		if e.ComplexityRoot.PropagationStatusAccountConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountConnection.PageInfo(childComplexity), true
+
+	case "PropagationStatusAccountEdge.cursor":
+		if e.ComplexityRoot.PropagationStatusAccountEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountEdge.Cursor(childComplexity), true
+	case "PropagationStatusAccountEdge.node":
+		if e.ComplexityRoot.PropagationStatusAccountEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountEdge.Node(childComplexity), true
+
+	case "PropagationStatusDetails.at":
+		if e.ComplexityRoot.PropagationStatusDetails.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.At(childComplexity), true
+	case "PropagationStatusDetails.attempt":
+		if e.ComplexityRoot.PropagationStatusDetails.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Attempt(childComplexity), true
+	case "PropagationStatusDetails.attributes":
+		if e.ComplexityRoot.PropagationStatusDetails.Attributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Attributes(childComplexity), true
+	case "PropagationStatusDetails.candidates":
+		if e.ComplexityRoot.PropagationStatusDetails.Candidates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Candidates(childComplexity), true
+	case "PropagationStatusDetails.changeOrderId":
+		if e.ComplexityRoot.PropagationStatusDetails.ChangeOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ChangeOrderID(childComplexity), true
+	case "PropagationStatusDetails.errorClass":
+		if e.ComplexityRoot.PropagationStatusDetails.ErrorClass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ErrorClass(childComplexity), true
+	case "PropagationStatusDetails.errorMessage":
+		if e.ComplexityRoot.PropagationStatusDetails.ErrorMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ErrorMessage(childComplexity), true
+	case "PropagationStatusDetails.reason":
+		if e.ComplexityRoot.PropagationStatusDetails.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Reason(childComplexity), true
+	case "PropagationStatusDetails.trigger":
+		if e.ComplexityRoot.PropagationStatusDetails.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Trigger(childComplexity), true
+
+	case "PropagationStatusError.at":
+		if e.ComplexityRoot.PropagationStatusError.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.At(childComplexity), true
+	case "PropagationStatusError.class":
+		if e.ComplexityRoot.PropagationStatusError.Class == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.Class(childComplexity), true
+	case "PropagationStatusError.identityId":
+		if e.ComplexityRoot.PropagationStatusError.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.IdentityID(childComplexity), true
+	case "PropagationStatusError.message":
+		if e.ComplexityRoot.PropagationStatusError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.Message(childComplexity), true
+	case "PropagationStatusError.ruleId":
+		if e.ComplexityRoot.PropagationStatusError.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.RuleID(childComplexity), true
+
+	case "PropagationStatusResync.created":
+		if e.ComplexityRoot.PropagationStatusResync.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Created(childComplexity), true
+	case "PropagationStatusResync.failed":
+		if e.ComplexityRoot.PropagationStatusResync.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Failed(childComplexity), true
+	case "PropagationStatusResync.finishedAt":
+		if e.ComplexityRoot.PropagationStatusResync.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.FinishedAt(childComplexity), true
+	case "PropagationStatusResync.identities":
+		if e.ComplexityRoot.PropagationStatusResync.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Identities(childComplexity), true
+	case "PropagationStatusResync.processed":
+		if e.ComplexityRoot.PropagationStatusResync.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Processed(childComplexity), true
+	case "PropagationStatusResync.removed":
+		if e.ComplexityRoot.PropagationStatusResync.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Removed(childComplexity), true
+	case "PropagationStatusResync.resyncId":
+		if e.ComplexityRoot.PropagationStatusResync.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.ResyncID(childComplexity), true
+	case "PropagationStatusResync.revisionId":
+		if e.ComplexityRoot.PropagationStatusResync.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.RevisionID(childComplexity), true
+	case "PropagationStatusResync.running":
+		if e.ComplexityRoot.PropagationStatusResync.Running == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Running(childComplexity), true
+	case "PropagationStatusResync.startedAt":
+		if e.ComplexityRoot.PropagationStatusResync.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.StartedAt(childComplexity), true
+	case "PropagationStatusResync.trigger":
+		if e.ComplexityRoot.PropagationStatusResync.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Trigger(childComplexity), true
+	case "PropagationStatusResync.unchanged":
+		if e.ComplexityRoot.PropagationStatusResync.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Unchanged(childComplexity), true
+	case "PropagationStatusResync.updated":
+		if e.ComplexityRoot.PropagationStatusResync.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Updated(childComplexity), true
+
+	case "PropagationStatusRule.active":
+		if e.ComplexityRoot.PropagationStatusRule.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Active(childComplexity), true
+	case "PropagationStatusRule.environmentId":
+		if e.ComplexityRoot.PropagationStatusRule.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.EnvironmentID(childComplexity), true
+	case "PropagationStatusRule.failed":
+		if e.ComplexityRoot.PropagationStatusRule.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Failed(childComplexity), true
+	case "PropagationStatusRule.impacted":
+		if e.ComplexityRoot.PropagationStatusRule.Impacted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Impacted(childComplexity), true
+	case "PropagationStatusRule.inRevision":
+		if e.ComplexityRoot.PropagationStatusRule.InRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.InRevision(childComplexity), true
+	case "PropagationStatusRule.lastResync":
+		if e.ComplexityRoot.PropagationStatusRule.LastResync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.LastResync(childComplexity), true
+	case "PropagationStatusRule.name":
+		if e.ComplexityRoot.PropagationStatusRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Name(childComplexity), true
+	case "PropagationStatusRule.partiallySynced":
+		if e.ComplexityRoot.PropagationStatusRule.PartiallySynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.PartiallySynced(childComplexity), true
+	case "PropagationStatusRule.planId":
+		if e.ComplexityRoot.PropagationStatusRule.PlanID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.PlanID(childComplexity), true
+	case "PropagationStatusRule.revisionId":
+		if e.ComplexityRoot.PropagationStatusRule.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.RevisionID(childComplexity), true
+	case "PropagationStatusRule.ruleId":
+		if e.ComplexityRoot.PropagationStatusRule.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.RuleID(childComplexity), true
+	case "PropagationStatusRule.sourceStoreId":
+		if e.ComplexityRoot.PropagationStatusRule.SourceStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.SourceStoreID(childComplexity), true
+	case "PropagationStatusRule.success":
+		if e.ComplexityRoot.PropagationStatusRule.Success == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Success(childComplexity), true
+	case "PropagationStatusRule.targetStoreId":
+		if e.ComplexityRoot.PropagationStatusRule.TargetStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.TargetStoreID(childComplexity), true
+	case "PropagationStatusRule.unsynced":
+		if e.ComplexityRoot.PropagationStatusRule.Unsynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Unsynced(childComplexity), true
+
+	case "PropagationStatusStore.deprovisionFailedCount":
+		if e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount(childComplexity), true
+	case "PropagationStatusStore.environmentId":
+		if e.ComplexityRoot.PropagationStatusStore.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.EnvironmentID(childComplexity), true
+	case "PropagationStatusStore.failedCount":
+		if e.ComplexityRoot.PropagationStatusStore.FailedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.FailedCount(childComplexity), true
+	case "PropagationStatusStore.inRevision":
+		if e.ComplexityRoot.PropagationStatusStore.InRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.InRevision(childComplexity), true
+	case "PropagationStatusStore.lastError":
+		if e.ComplexityRoot.PropagationStatusStore.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.LastError(childComplexity), true
+	case "PropagationStatusStore.lastSyncAt":
+		if e.ComplexityRoot.PropagationStatusStore.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.LastSyncAt(childComplexity), true
+	case "PropagationStatusStore.name":
+		if e.ComplexityRoot.PropagationStatusStore.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Name(childComplexity), true
+	case "PropagationStatusStore.revisionId":
+		if e.ComplexityRoot.PropagationStatusStore.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.RevisionID(childComplexity), true
+	case "PropagationStatusStore.state":
+		if e.ComplexityRoot.PropagationStatusStore.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.State(childComplexity), true
+	case "PropagationStatusStore.storeId":
+		if e.ComplexityRoot.PropagationStatusStore.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.StoreID(childComplexity), true
+	case "PropagationStatusStore.successCount":
+		if e.ComplexityRoot.PropagationStatusStore.SuccessCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.SuccessCount(childComplexity), true
+	case "PropagationStatusStore.type":
+		if e.ComplexityRoot.PropagationStatusStore.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Type(childComplexity), true
+	case "PropagationStatusStore.usersInScope":
+		if e.ComplexityRoot.PropagationStatusStore.UsersInScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.UsersInScope(childComplexity), true
+
 	case "PropagationStore.actions":
 		if e.ComplexityRoot.PropagationStore.Actions == nil {
 			break
@@ -3021,6 +3705,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStorePayload.Store(childComplexity), true
+
+	case "ProvisionTrace.diff":
+		if e.ComplexityRoot.ProvisionTrace.Diff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Diff(childComplexity), true
+	case "ProvisionTrace.error":
+		if e.ComplexityRoot.ProvisionTrace.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Error(childComplexity), true
+	case "ProvisionTrace.identityId":
+		if e.ComplexityRoot.ProvisionTrace.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.IdentityID(childComplexity), true
+	case "ProvisionTrace.inScope":
+		if e.ComplexityRoot.ProvisionTrace.InScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.InScope(childComplexity), true
+	case "ProvisionTrace.operation":
+		if e.ComplexityRoot.ProvisionTrace.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Operation(childComplexity), true
+	case "ProvisionTrace.result":
+		if e.ComplexityRoot.ProvisionTrace.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Result(childComplexity), true
+	case "ProvisionTrace.ruleId":
+		if e.ComplexityRoot.ProvisionTrace.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.RuleID(childComplexity), true
+	case "ProvisionTrace.steps":
+		if e.ComplexityRoot.ProvisionTrace.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Steps(childComplexity), true
+	case "ProvisionTrace.targetId":
+		if e.ComplexityRoot.ProvisionTrace.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.TargetID(childComplexity), true
+
+	case "ProvisionTraceDiff.current":
+		if e.ComplexityRoot.ProvisionTraceDiff.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Current(childComplexity), true
+	case "ProvisionTraceDiff.desired":
+		if e.ComplexityRoot.ProvisionTraceDiff.Desired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Desired(childComplexity), true
+	case "ProvisionTraceDiff.path":
+		if e.ComplexityRoot.ProvisionTraceDiff.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Path(childComplexity), true
+
+	case "ProvisionTraceStep.detail":
+		if e.ComplexityRoot.ProvisionTraceStep.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceStep.Detail(childComplexity), true
+	case "ProvisionTraceStep.name":
+		if e.ComplexityRoot.ProvisionTraceStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceStep.Name(childComplexity), true
 
 	case "Query.apiClients":
 		if e.ComplexityRoot.Query.APIClients == nil {
@@ -3194,6 +3965,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Projections(childComplexity), true
+	case "Query.propagationAccounts":
+		if e.ComplexityRoot.Query.PropagationAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationAccounts(childComplexity, args["environmentId"].(string), args["ruleId"].(string), args["status"].(*model.PropagationStatusAccountState), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
 	case "Query.propagationDiff":
 		if e.ComplexityRoot.Query.PropagationDiff == nil {
 			break
@@ -3205,6 +3987,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationDiff(childComplexity, args["environmentId"].(string), args["from"].(*string), args["to"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationGroupStatus":
+		if e.ComplexityRoot.Query.PropagationGroupStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationGroupStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationGroupStatus(childComplexity, args["environmentId"].(string), args["groupId"].(string), args["minPosition"].(*string)), true
 	case "Query.propagationPlan":
 		if e.ComplexityRoot.Query.PropagationPlan == nil {
 			break
@@ -3260,6 +4053,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationRule(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationRuleSummary":
+		if e.ComplexityRoot.Query.PropagationRuleSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRuleSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRuleSummary(childComplexity, args["environmentId"].(string), args["ruleId"].(string), args["minPosition"].(*string)), true
 	case "Query.propagationRules":
 		if e.ComplexityRoot.Query.PropagationRules == nil {
 			break
@@ -3282,6 +4086,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationStore(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationStoreStatus":
+		if e.ComplexityRoot.Query.PropagationStoreStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationStoreStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationStoreStatus(childComplexity, args["environmentId"].(string), args["storeId"].(string), args["minPosition"].(*string)), true
 	case "Query.propagationStores":
 		if e.ComplexityRoot.Query.PropagationStores == nil {
 			break
@@ -3293,6 +4108,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationStores(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationUserStatus":
+		if e.ComplexityRoot.Query.PropagationUserStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationUserStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationUserStatus(childComplexity, args["environmentId"].(string), args["userId"].(string), args["minPosition"].(*string)), true
 	case "Query.resourceHistory":
 		if e.ComplexityRoot.Query.ResourceHistory == nil {
 			break
@@ -3467,6 +4293,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RestoreConfigRevisionPayload.Revision(childComplexity), true
+
+	case "ResyncPropagationRulePayload.position":
+		if e.ComplexityRoot.ResyncPropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResyncPropagationRulePayload.Position(childComplexity), true
+	case "ResyncPropagationRulePayload.resyncId":
+		if e.ComplexityRoot.ResyncPropagationRulePayload.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResyncPropagationRulePayload.ResyncID(childComplexity), true
 
 	case "RoleAssignment.environmentId":
 		if e.ComplexityRoot.RoleAssignment.EnvironmentID == nil {
@@ -4006,6 +4845,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NameInput", ec.unmarshalInputNameInput),
 			graphql.NewInputUnmarshaler("PasswordPolicyInput", ec.unmarshalInputPasswordPolicyInput),
 			graphql.NewInputUnmarshaler("PatchUserInput", ec.unmarshalInputPatchUserInput),
+			graphql.NewInputUnmarshaler("PreviewPropagationRevisionInput", ec.unmarshalInputPreviewPropagationRevisionInput),
+			graphql.NewInputUnmarshaler("ProvisionUserNowInput", ec.unmarshalInputProvisionUserNowInput),
 			graphql.NewInputUnmarshaler("PublishPropagationRevisionInput", ec.unmarshalInputPublishPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
@@ -4014,6 +4855,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
 			graphql.NewInputUnmarshaler("ResetUserPasswordInput", ec.unmarshalInputResetUserPasswordInput),
 			graphql.NewInputUnmarshaler("RestoreConfigRevisionInput", ec.unmarshalInputRestoreConfigRevisionInput),
+			graphql.NewInputUnmarshaler("ResyncPropagationRuleInput", ec.unmarshalInputResyncPropagationRuleInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RevokeConsentInput", ec.unmarshalInputRevokeConsentInput),
 			graphql.NewInputUnmarshaler("RoleAssignmentInput", ec.unmarshalInputRoleAssignmentInput),
@@ -4238,7 +5080,7 @@ type AuditEvent {
   userAgent: String
   "The ID (never the secret) of the API token the request used."
   tokenId: String
-  "user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…"
+  "user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…; a propagation outcome's is the user or group it is about."
   resourceType: String
   resourceId: ID
   "The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased]."
@@ -5325,6 +6167,269 @@ extend type Mutation {
   testStoreConnection(input: TestStoreConnectionInput!): TestStoreConnectionPayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
+# outcomes the runtime appends to the log; resync, provisioning on demand and the dry run of a
+# draft. Status keeps only IDs, attribute names, error classes and reasons, never values of
+# another store's identities; an outcome's details are kept for a bounded time (7 days by
+# default), its status for good. Counters count since the environment's last published revision.
+#
+# Reading store and rule status needs ENVIRONMENT_ADMIN, AUDITOR or any role that reads the
+# environment (a store's last error is shown only to callers that read every identity); an
+# identity's status needs read access to that identity. The mutations need ENVIRONMENT_ADMIN;
+# without the propagation runtime on the server they are UNAVAILABLE.
+
+"A store's state: ACTIVE or INACTIVE as the published revision says; UNAVAILABLE when the runtime found it not answering."
+enum PropagationStatusStoreState {
+  ACTIVE
+  INACTIVE
+  UNAVAILABLE
+}
+
+"What an identity's last outcome under a rule says."
+enum PropagationStatusAccountState {
+  "The last change order was applied (created, linked, updated, or already converged)."
+  SYNCED
+  "The last change order failed for good."
+  FAILED
+  "The last change order did nothing (out of scope, action not allowed…): see details.reason."
+  SKIPPED
+  "The correlation attribute matched several target accounts: nothing was written."
+  DISPUTED
+  "The last attempt failed and the runtime retries it."
+  PENDING
+  "The target account was disabled or deleted."
+  REMOVED
+}
+
+"What a change order does to a target account."
+enum PropagationStatusOperation {
+  CREATE
+  "Matched an existing account by the correlation attribute, then updated it as needed."
+  LINK
+  UPDATE
+  DISABLE
+  DELETE
+  "Already converged."
+  NONE
+}
+
+enum PropagationStatusIdentityKind {
+  USER
+  GROUP
+}
+
+"A store's last failure."
+type PropagationStatusError {
+  at: DateTime!
+  ruleId: ID!
+  identityId: ID!
+  "The connector's error class: NOT_FOUND, CONFLICT, INVALID, AUTH, UNAVAILABLE, RATE_LIMITED."
+  class: String!
+  message: String!
+}
+
+"A store as propagation sees it."
+type PropagationStatusStore {
+  environmentId: ID!
+  storeId: ID!
+  name: String!
+  "DIRECTORY, SCIM, SLACK, ZOOM."
+  type: String!
+  state: PropagationStatusStoreState!
+  "The store is in the latest published revision."
+  inRevision: Boolean!
+  revisionId: ID
+  "When a change order was last applied to it."
+  lastSyncAt: DateTime
+  "Change orders applied since the last revision was published."
+  successCount: Int!
+  "Change orders failed for good since the last revision was published."
+  failedCount: Int!
+  "Of failedCount, those that tried to disable or delete an account."
+  deprovisionFailedCount: Int!
+  "Users with a live account in the store."
+  usersInScope: Int!
+  "The last failure, within the summary retention; null for callers that do not read every identity."
+  lastError: PropagationStatusError
+}
+
+"A rule's last resync: while running, processed counts its outcomes so far; once finished, the totals."
+type PropagationStatusResync {
+  resyncId: ID!
+  revisionId: ID
+  trigger: String
+  startedAt: DateTime
+  finishedAt: DateTime
+  running: Boolean!
+  processed: Int!
+  identities: Int!
+  created: Int!
+  updated: Int!
+  removed: Int!
+  failed: Int!
+  unchanged: Int!
+}
+
+"""
+A rule's identities since the last revision was published: impacted counts those with an outcome,
+split by their latest status into success (synced or removed), failed (failed for good) and
+unsynced (skipped, disputed, or pending a retry). partiallySynced is always 0: a change order is
+applied whole or not at all, so no outcome is partial.
+"""
+type PropagationStatusRule {
+  environmentId: ID!
+  ruleId: ID!
+  name: String
+  planId: ID
+  sourceStoreId: ID
+  targetStoreId: ID
+  "The rule and its plan are active in the latest revision."
+  active: Boolean!
+  inRevision: Boolean!
+  revisionId: ID
+  impacted: Int!
+  success: Int!
+  unsynced: Int!
+  partiallySynced: Int!
+  failed: Int!
+  lastResync: PropagationStatusResync
+}
+
+"The summary of an identity's last outcome: IDs, attribute names, error class and reason only."
+type PropagationStatusDetails {
+  at: DateTime!
+  changeOrderId: ID!
+  "event, resync, publish, on-demand."
+  trigger: String!
+  "The target attribute paths written."
+  attributes: [String!]!
+  reason: String
+  errorClass: String
+  errorMessage: String
+  attempt: Int
+  "The target accounts the correlation matched (disputed)."
+  candidates: [String!]!
+}
+
+"One identity (user or group) under one rule."
+type PropagationStatusAccount {
+  environmentId: ID!
+  ruleId: ID!
+  storeId: ID!
+  kind: PropagationStatusIdentityKind!
+  identityId: ID!
+  status: PropagationStatusAccountState!
+  lastOperation: PropagationStatusOperation!
+  "The account's ID in the target store, once known."
+  targetId: String
+  "When a change order was last applied."
+  lastSyncAt: DateTime
+  lastOutcomeAt: DateTime!
+  "The target account exists and is not disabled, as far as the outcomes tell."
+  live: Boolean!
+  "idstream created the account (it did not link an existing one)."
+  createdByIdstream: Boolean!
+  "The last outcome's summary; null once older than the retention."
+  details: PropagationStatusDetails
+}
+
+type PropagationStatusAccountEdge {
+  cursor: String!
+  node: PropagationStatusAccount!
+}
+
+type PropagationStatusAccountConnection {
+  edges: [PropagationStatusAccountEdge!]!
+  pageInfo: PageInfo!
+}
+
+"One target attribute that differs: its value in the target and the value the mappings give, as JSON."
+type ProvisionTraceDiff {
+  path: String!
+  current: String
+  desired: String
+}
+
+type ProvisionTraceStep {
+  "scope, match, map, diff, apply…"
+  name: String!
+  detail: String!
+}
+
+"The step-by-step account of one identity run through one rule."
+type ProvisionTrace {
+  ruleId: ID!
+  identityId: ID!
+  inScope: Boolean!
+  operation: PropagationStatusOperation!
+  "The target account matched or created."
+  targetId: String
+  diff: [ProvisionTraceDiff!]!
+  "applied, skipped, failed, disputed, would apply."
+  result: String!
+  error: String
+  steps: [ProvisionTraceStep!]!
+}
+
+"One rule's predicted effect if the draft were published, with the first identities of each kind."
+type PropagationPreviewRule {
+  ruleId: ID!
+  creates: Int!
+  updates: Int!
+  disables: Int!
+  deletes: Int!
+  samples: [ProvisionTrace!]!
+}
+
+"What publishing the draft would do, per rule, from idstream's own record of each target account (no store is contacted)."
+type PropagationPreview {
+  draftHash: String!
+  publishedHash: String!
+  rules: [PropagationPreviewRule!]!
+}
+
+input ResyncPropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+}
+
+type ResyncPropagationRulePayload {
+  "Its progress is the rule's lastResync."
+  resyncId: ID!
+  "The commit position of the resync's start, when the runtime gives it."
+  position: String
+}
+
+input ProvisionUserNowInput {
+  environmentId: ID!
+  ruleId: ID!
+  userId: ID!
+}
+
+input PreviewPropagationRevisionInput {
+  environmentId: ID!
+}
+
+extend type Query {
+  propagationStoreStatus(environmentId: ID!, storeId: ID!, minPosition: String): PropagationStatusStore!
+  propagationRuleSummary(environmentId: ID!, ruleId: ID!, minPosition: String): PropagationStatusRule!
+  "The user's status under every rule that has an outcome for it, by rule ID."
+  propagationUserStatus(environmentId: ID!, userId: ID!, minPosition: String): [PropagationStatusAccount!]!
+  "The group's status under every rule that has an outcome for it, by rule ID."
+  propagationGroupStatus(environmentId: ID!, groupId: ID!, minPosition: String): [PropagationStatusAccount!]!
+  "The identities of a rule, by identity ID, optionally only those of one status."
+  propagationAccounts(environmentId: ID!, ruleId: ID!, status: PropagationStatusAccountState, first: Int = 50, after: String, minPosition: String): PropagationStatusAccountConnection!
+}
+
+extend type Mutation {
+  "Starts converging the rule's target with the source for every identity in scope."
+  resyncPropagationRule(input: ResyncPropagationRuleInput!): ResyncPropagationRulePayload!
+  "Runs one user through one rule now, applying the change order, and returns its trace."
+  provisionUserNow(input: ProvisionUserNowInput!): ProvisionTrace!
+  "A dry run of publishing the current draft: touches no store."
+  previewPropagationRevision(input: PreviewPropagationRevisionInput!): PropagationPreview!
+}
+`, BuiltIn: false},
 	{Name: "../schema/revision.graphqls", Input: `# Configuration revisions: an immutable, named pointer to a log position with the content hash of
 # the environment's configuration there (name, password policy, default population, schema,
 # populations, groups' rules and nesting; not users or direct memberships). A revision is a
@@ -6304,6 +7409,36 @@ func (ec *executionContext) childFields_PropagationPlanPayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PropagationPlanPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "draftHash":
+		return ec.fieldContext_PropagationPreview_draftHash(ctx, field)
+	case "publishedHash":
+		return ec.fieldContext_PropagationPreview_publishedHash(ctx, field)
+	case "rules":
+		return ec.fieldContext_PropagationPreview_rules(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationPreviewRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_PropagationPreviewRule_ruleId(ctx, field)
+	case "creates":
+		return ec.fieldContext_PropagationPreviewRule_creates(ctx, field)
+	case "updates":
+		return ec.fieldContext_PropagationPreviewRule_updates(ctx, field)
+	case "disables":
+		return ec.fieldContext_PropagationPreviewRule_disables(ctx, field)
+	case "deletes":
+		return ec.fieldContext_PropagationPreviewRule_deletes(ctx, field)
+	case "samples":
+		return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPreviewRule", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6408,6 +7543,198 @@ func (ec *executionContext) childFields_PropagationRulePayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PropagationRulePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationStatusAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusAccount_environmentId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusAccount_ruleId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationStatusAccount_storeId(ctx, field)
+	case "kind":
+		return ec.fieldContext_PropagationStatusAccount_kind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationStatusAccount_identityId(ctx, field)
+	case "status":
+		return ec.fieldContext_PropagationStatusAccount_status(ctx, field)
+	case "lastOperation":
+		return ec.fieldContext_PropagationStatusAccount_lastOperation(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationStatusAccount_targetId(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_PropagationStatusAccount_lastSyncAt(ctx, field)
+	case "lastOutcomeAt":
+		return ec.fieldContext_PropagationStatusAccount_lastOutcomeAt(ctx, field)
+	case "live":
+		return ec.fieldContext_PropagationStatusAccount_live(ctx, field)
+	case "createdByIdstream":
+		return ec.fieldContext_PropagationStatusAccount_createdByIdstream(ctx, field)
+	case "details":
+		return ec.fieldContext_PropagationStatusAccount_details(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusAccountConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropagationStatusAccountConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropagationStatusAccountConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccountConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusAccountEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropagationStatusAccountEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropagationStatusAccountEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccountEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusDetails(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PropagationStatusDetails_at(ctx, field)
+	case "changeOrderId":
+		return ec.fieldContext_PropagationStatusDetails_changeOrderId(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationStatusDetails_trigger(ctx, field)
+	case "attributes":
+		return ec.fieldContext_PropagationStatusDetails_attributes(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationStatusDetails_reason(ctx, field)
+	case "errorClass":
+		return ec.fieldContext_PropagationStatusDetails_errorClass(ctx, field)
+	case "errorMessage":
+		return ec.fieldContext_PropagationStatusDetails_errorMessage(ctx, field)
+	case "attempt":
+		return ec.fieldContext_PropagationStatusDetails_attempt(ctx, field)
+	case "candidates":
+		return ec.fieldContext_PropagationStatusDetails_candidates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusDetails", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PropagationStatusError_at(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusError_ruleId(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationStatusError_identityId(ctx, field)
+	case "class":
+		return ec.fieldContext_PropagationStatusError_class(ctx, field)
+	case "message":
+		return ec.fieldContext_PropagationStatusError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusError", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusResync(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_PropagationStatusResync_resyncId(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusResync_revisionId(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationStatusResync_trigger(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_PropagationStatusResync_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_PropagationStatusResync_finishedAt(ctx, field)
+	case "running":
+		return ec.fieldContext_PropagationStatusResync_running(ctx, field)
+	case "processed":
+		return ec.fieldContext_PropagationStatusResync_processed(ctx, field)
+	case "identities":
+		return ec.fieldContext_PropagationStatusResync_identities(ctx, field)
+	case "created":
+		return ec.fieldContext_PropagationStatusResync_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_PropagationStatusResync_updated(ctx, field)
+	case "removed":
+		return ec.fieldContext_PropagationStatusResync_removed(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationStatusResync_failed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_PropagationStatusResync_unchanged(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusResync", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusRule_environmentId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusRule_ruleId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationStatusRule_name(ctx, field)
+	case "planId":
+		return ec.fieldContext_PropagationStatusRule_planId(ctx, field)
+	case "sourceStoreId":
+		return ec.fieldContext_PropagationStatusRule_sourceStoreId(ctx, field)
+	case "targetStoreId":
+		return ec.fieldContext_PropagationStatusRule_targetStoreId(ctx, field)
+	case "active":
+		return ec.fieldContext_PropagationStatusRule_active(ctx, field)
+	case "inRevision":
+		return ec.fieldContext_PropagationStatusRule_inRevision(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusRule_revisionId(ctx, field)
+	case "impacted":
+		return ec.fieldContext_PropagationStatusRule_impacted(ctx, field)
+	case "success":
+		return ec.fieldContext_PropagationStatusRule_success(ctx, field)
+	case "unsynced":
+		return ec.fieldContext_PropagationStatusRule_unsynced(ctx, field)
+	case "partiallySynced":
+		return ec.fieldContext_PropagationStatusRule_partiallySynced(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
+	case "lastResync":
+		return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusStore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusStore_environmentId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationStatusStore_storeId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationStatusStore_name(ctx, field)
+	case "type":
+		return ec.fieldContext_PropagationStatusStore_type(ctx, field)
+	case "state":
+		return ec.fieldContext_PropagationStatusStore_state(ctx, field)
+	case "inRevision":
+		return ec.fieldContext_PropagationStatusStore_inRevision(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusStore_revisionId(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_PropagationStatusStore_lastSyncAt(ctx, field)
+	case "successCount":
+		return ec.fieldContext_PropagationStatusStore_successCount(ctx, field)
+	case "failedCount":
+		return ec.fieldContext_PropagationStatusStore_failedCount(ctx, field)
+	case "deprovisionFailedCount":
+		return ec.fieldContext_PropagationStatusStore_deprovisionFailedCount(ctx, field)
+	case "usersInScope":
+		return ec.fieldContext_PropagationStatusStore_usersInScope(ctx, field)
+	case "lastError":
+		return ec.fieldContext_PropagationStatusStore_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusStore", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationStore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6444,6 +7771,52 @@ func (ec *executionContext) childFields_PropagationStorePayload(ctx context.Cont
 		return ec.fieldContext_PropagationStorePayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStorePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTrace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_ProvisionTrace_ruleId(ctx, field)
+	case "identityId":
+		return ec.fieldContext_ProvisionTrace_identityId(ctx, field)
+	case "inScope":
+		return ec.fieldContext_ProvisionTrace_inScope(ctx, field)
+	case "operation":
+		return ec.fieldContext_ProvisionTrace_operation(ctx, field)
+	case "targetId":
+		return ec.fieldContext_ProvisionTrace_targetId(ctx, field)
+	case "diff":
+		return ec.fieldContext_ProvisionTrace_diff(ctx, field)
+	case "result":
+		return ec.fieldContext_ProvisionTrace_result(ctx, field)
+	case "error":
+		return ec.fieldContext_ProvisionTrace_error(ctx, field)
+	case "steps":
+		return ec.fieldContext_ProvisionTrace_steps(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTrace", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTraceDiff(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_ProvisionTraceDiff_path(ctx, field)
+	case "current":
+		return ec.fieldContext_ProvisionTraceDiff_current(ctx, field)
+	case "desired":
+		return ec.fieldContext_ProvisionTraceDiff_desired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTraceDiff", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTraceStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ProvisionTraceStep_name(ctx, field)
+	case "detail":
+		return ec.fieldContext_ProvisionTraceStep_detail(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTraceStep", field.Name)
 }
 
 func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6510,6 +7883,16 @@ func (ec *executionContext) childFields_RestoreConfigRevisionPayload(ctx context
 		return ec.fieldContext_RestoreConfigRevisionPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RestoreConfigRevisionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ResyncPropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_ResyncPropagationRulePayload_resyncId(ctx, field)
+	case "position":
+		return ec.fieldContext_ResyncPropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResyncPropagationRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleAssignment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7344,6 +8727,34 @@ func (ec *executionContext) field_Mutation_patchUser_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_previewPropagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PreviewPropagationRevisionInput, error) {
+			return ec.unmarshalNPreviewPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPreviewPropagationRevisionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_provisionUserNow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ProvisionUserNowInput, error) {
+			return ec.unmarshalNProvisionUserNowInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionUserNowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_publishPropagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7462,6 +8873,20 @@ func (ec *executionContext) field_Mutation_restoreConfigRevision_args(ctx contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RestoreConfigRevisionInput, error) {
 			return ec.unmarshalNRestoreConfigRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRestoreConfigRevisionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resyncPropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResyncPropagationRuleInput, error) {
+			return ec.unmarshalNResyncPropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRuleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8342,6 +9767,60 @@ func (ec *executionContext) field_Query_populations_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_propagationAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
+			return ec.unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_propagationDiff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8377,6 +9856,36 @@ func (ec *executionContext) field_Query_propagationDiff_args(ctx context.Context
 		return nil, err
 	}
 	args["minPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
 	return args, nil
 }
 
@@ -8500,6 +10009,36 @@ func (ec *executionContext) field_Query_propagationRevisions_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_propagationRuleSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_propagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8560,6 +10099,36 @@ func (ec *executionContext) field_Query_propagationRules_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_propagationStoreStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "storeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["storeId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_propagationStore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8609,6 +10178,36 @@ func (ec *executionContext) field_Query_propagationStores_args(ctx context.Conte
 		return nil, err
 	}
 	args["minPosition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationUserStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
 	return args, nil
 }
 
@@ -14594,6 +16193,138 @@ func (ec *executionContext) fieldContext_Mutation_testStoreConnection(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resyncPropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResyncPropagationRule(ctx, fc.Args["input"].(model.ResyncPropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResyncPropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNResyncPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResyncPropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resyncPropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_provisionUserNow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_provisionUserNow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ProvisionUserNow(ctx, fc.Args["input"].(model.ProvisionUserNowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProvisionTrace) graphql.Marshaler {
+			return ec.marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_provisionUserNow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTrace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_provisionUserNow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_previewPropagationRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_previewPropagationRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PreviewPropagationRevision(ctx, fc.Args["input"].(model.PreviewPropagationRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPreview) graphql.Marshaler {
+			return ec.marshalNPropagationPreview2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_previewPropagationRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_previewPropagationRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createConfigRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16395,6 +18126,231 @@ func (ec *executionContext) fieldContext_PropagationPlanPayload_position(_ conte
 	return graphql.NewScalarFieldContext("PropagationPlanPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationPreview_draftHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_draftHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DraftHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_draftHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPreview_publishedHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_publishedHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishedHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_publishedHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPreview_rules(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationPreviewRule) graphql.Marshaler {
+			return ec.marshalNPropagationPreviewRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPreviewRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationPreviewRule_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_creates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_creates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Creates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_creates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_updates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_disables(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_disables(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disables, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_disables(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_deletes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_deletes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deletes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_deletes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_samples(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Samples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTrace) graphql.Marshaler {
+			return ec.marshalNProvisionTrace2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_samples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationPreviewRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTrace(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17258,6 +19214,1716 @@ func (ec *executionContext) fieldContext_PropagationRulePayload_position(_ conte
 	return graphql.NewScalarFieldContext("PropagationRulePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationStatusAccount_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_kind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+			return ec.marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusIdentityKind")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_status(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusAccountState) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusAccountState")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastOperation(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastOperation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastOperation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastOperation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastOutcomeAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastOutcomeAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastOutcomeAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastOutcomeAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_live(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_live(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Live, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_live(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_createdByIdstream(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_createdByIdstream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByIdstream, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_createdByIdstream(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_details(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Details, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusDetails) graphql.Marshaler {
+			return ec.marshalOPropagationStatusDetails2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusDetails(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusDetails(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccountEdge) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccountEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccountEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusAccountEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusDetails_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_changeOrderId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_changeOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangeOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_changeOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_attributes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_attributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attributes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_attributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_errorClass(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_errorClass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorClass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_errorClass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_errorMessage(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_errorMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_errorMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_attempt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_candidates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_candidates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Candidates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_candidates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusError_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusError_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusError_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusError_class(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_class(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Class, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_class(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusError_message(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusResync_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusResync_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusResync_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusResync_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusResync_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusResync_running(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_running(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Running, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_running(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusResync_processed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_identities(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_created(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_updated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_removed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusRule_planId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_planId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlanID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_planId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_sourceStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_sourceStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_sourceStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_targetStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_targetStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_targetStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_active(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusRule_inRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_inRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_inRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusRule_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_impacted(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_impacted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Impacted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_impacted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_success(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_success(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Success, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_success(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_unsynced(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_unsynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unsynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_unsynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_partiallySynced(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_partiallySynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PartiallySynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_partiallySynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_lastResync(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastResync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusResync) graphql.Marshaler {
+			return ec.marshalOPropagationStatusResync2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusResync(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_lastResync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusResync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusStore_type(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusStore_state(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusStoreState) graphql.Marshaler {
+			return ec.marshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "PropagationStatusStoreState")
+}
+
+func (ec *executionContext) _PropagationStatusStore_inRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_inRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_inRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusStore_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusStore_successCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_successCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuccessCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_successCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_failedCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_failedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_failedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_deprovisionFailedCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_deprovisionFailedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeprovisionFailedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_deprovisionFailedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_usersInScope(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_usersInScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsersInScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_usersInScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_lastError(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusError) graphql.Marshaler {
+			return ec.marshalOPropagationStatusError2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStore_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17582,6 +21248,346 @@ func (ec *executionContext) _PropagationStorePayload_position(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_PropagationStorePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PropagationStorePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProvisionTrace_identityId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProvisionTrace_inScope(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_inScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_inScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ProvisionTrace_operation(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _ProvisionTrace_targetId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_diff(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_diff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Diff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTraceDiff) graphql.Marshaler {
+			return ec.marshalNProvisionTraceDiff2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiffᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_diff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProvisionTrace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTraceDiff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProvisionTrace_result(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_error(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_steps(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTraceStep) graphql.Marshaler {
+			return ec.marshalNProvisionTraceStep2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProvisionTrace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTraceStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_path(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_current(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_desired(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_desired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Desired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_desired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceStep_name(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceStep_detail(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceStep_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceStep_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceStep", field, false, false, "String")
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -18628,6 +22634,226 @@ func (ec *executionContext) fieldContext_Query_propagationDiff(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationStoreStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationStoreStatus(ctx, fc.Args["environmentId"].(string), fc.Args["storeId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusStore) graphql.Marshaler {
+			return ec.marshalNPropagationStatusStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStore(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusStore(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationStoreStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRuleSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRuleSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRuleSummary(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusRule) graphql.Marshaler {
+			return ec.marshalNPropagationStatusRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRuleSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRuleSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationUserStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationUserStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationUserStatus(ctx, fc.Args["environmentId"].(string), fc.Args["userId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationUserStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationUserStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationGroupStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationGroupStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationGroupStatus(ctx, fc.Args["environmentId"].(string), fc.Args["groupId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationGroupStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationGroupStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationAccounts(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(string), fc.Args["status"].(*model.PropagationStatusAccountState), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusAccountConnection) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccountConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_configRevisions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19441,6 +23667,52 @@ func (ec *executionContext) _RestoreConfigRevisionPayload_position(ctx context.C
 }
 func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RestoreConfigRevisionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ResyncPropagationRulePayload_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.ResyncPropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResyncPropagationRulePayload_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResyncPropagationRulePayload_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResyncPropagationRulePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ResyncPropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ResyncPropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResyncPropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResyncPropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResyncPropagationRulePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _RoleAssignment_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleAssignment) (ret graphql.Marshaler) {
@@ -25201,6 +29473,104 @@ func UnmarshalPatchUserInput(ctx context.Context, raw any) (map[string]any, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPreviewPropagationRevisionInput(ctx context.Context, obj any) (model.PreviewPropagationRevisionInput, error) {
+	var it model.PreviewPropagationRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPreviewPropagationRevisionInput unmarshals raw into the PreviewPropagationRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPreviewPropagationRevisionInput(ctx context.Context, raw any) (model.PreviewPropagationRevisionInput, error) {
+	var out model.PreviewPropagationRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PreviewPropagationRevisionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputProvisionUserNowInput(ctx context.Context, obj any) (model.ProvisionUserNowInput, error) {
+	var it model.ProvisionUserNowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "userId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProvisionUserNowInput unmarshals raw into the ProvisionUserNowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProvisionUserNowInput(ctx context.Context, raw any) (model.ProvisionUserNowInput, error) {
+	var out model.ProvisionUserNowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProvisionUserNowInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPublishPropagationRevisionInput(ctx context.Context, obj any) (model.PublishPropagationRevisionInput, error) {
 	var it model.PublishPropagationRevisionInput
 	if obj == nil {
@@ -25636,6 +30006,55 @@ func (ec *executionContext) unmarshalInputRestoreConfigRevisionInput(ctx context
 func UnmarshalRestoreConfigRevisionInput(ctx context.Context, raw any) (model.RestoreConfigRevisionInput, error) {
 	var out model.RestoreConfigRevisionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestoreConfigRevisionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputResyncPropagationRuleInput(ctx context.Context, obj any) (model.ResyncPropagationRuleInput, error) {
+	var it model.ResyncPropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResyncPropagationRuleInput unmarshals raw into the ResyncPropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResyncPropagationRuleInput(ctx context.Context, raw any) (model.ResyncPropagationRuleInput, error) {
+	var out model.ResyncPropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResyncPropagationRuleInput", raw, &out)
 	return out, err
 }
 
@@ -29315,6 +33734,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "resyncPropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resyncPropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provisionUserNow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_provisionUserNow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previewPropagationRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_previewPropagationRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createConfigRevision":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createConfigRevision(ctx, field)
@@ -29989,6 +34429,107 @@ func (ec *executionContext) _PropagationPlanPayload(ctx context.Context, sel ast
 	return out
 }
 
+var propagationPreviewImplementors = []string{"PropagationPreview"}
+
+func (ec *executionContext) _PropagationPreview(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPreview")
+		case "draftHash":
+			out.Values[i] = ec._PropagationPreview_draftHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishedHash":
+			out.Values[i] = ec._PropagationPreview_publishedHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._PropagationPreview_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationPreviewRuleImplementors = []string{"PropagationPreviewRule"}
+
+func (ec *executionContext) _PropagationPreviewRule(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPreviewRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPreviewRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPreviewRule")
+		case "ruleId":
+			out.Values[i] = ec._PropagationPreviewRule_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "creates":
+			out.Values[i] = ec._PropagationPreviewRule_creates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updates":
+			out.Values[i] = ec._PropagationPreviewRule_updates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disables":
+			out.Values[i] = ec._PropagationPreviewRule_disables(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletes":
+			out.Values[i] = ec._PropagationPreviewRule_deletes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "samples":
+			out.Values[i] = ec._PropagationPreviewRule_samples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationRevisionImplementors = []string{"PropagationRevision"}
 
 func (ec *executionContext) _PropagationRevision(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRevision) graphql.Marshaler {
@@ -30327,6 +34868,590 @@ func (ec *executionContext) _PropagationRulePayload(ctx context.Context, sel ast
 	return out
 }
 
+var propagationStatusAccountImplementors = []string{"PropagationStatusAccount"}
+
+func (ec *executionContext) _PropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccount")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusAccount_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusAccount_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationStatusAccount_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._PropagationStatusAccount_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationStatusAccount_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PropagationStatusAccount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastOperation":
+			out.Values[i] = ec._PropagationStatusAccount_lastOperation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationStatusAccount_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._PropagationStatusAccount_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastOutcomeAt":
+			out.Values[i] = ec._PropagationStatusAccount_lastOutcomeAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "live":
+			out.Values[i] = ec._PropagationStatusAccount_live(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdByIdstream":
+			out.Values[i] = ec._PropagationStatusAccount_createdByIdstream(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "details":
+			out.Values[i] = ec._PropagationStatusAccount_details(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusAccountConnectionImplementors = []string{"PropagationStatusAccountConnection"}
+
+func (ec *executionContext) _PropagationStatusAccountConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccountConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccountConnection")
+		case "edges":
+			out.Values[i] = ec._PropagationStatusAccountConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropagationStatusAccountConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusAccountEdgeImplementors = []string{"PropagationStatusAccountEdge"}
+
+func (ec *executionContext) _PropagationStatusAccountEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccountEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccountEdge")
+		case "cursor":
+			out.Values[i] = ec._PropagationStatusAccountEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropagationStatusAccountEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusDetailsImplementors = []string{"PropagationStatusDetails"}
+
+func (ec *executionContext) _PropagationStatusDetails(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusDetails) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusDetailsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusDetails")
+		case "at":
+			out.Values[i] = ec._PropagationStatusDetails_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeOrderId":
+			out.Values[i] = ec._PropagationStatusDetails_changeOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationStatusDetails_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attributes":
+			out.Values[i] = ec._PropagationStatusDetails_attributes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationStatusDetails_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorClass":
+			out.Values[i] = ec._PropagationStatusDetails_errorClass(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorMessage":
+			out.Values[i] = ec._PropagationStatusDetails_errorMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "attempt":
+			out.Values[i] = ec._PropagationStatusDetails_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "candidates":
+			out.Values[i] = ec._PropagationStatusDetails_candidates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusErrorImplementors = []string{"PropagationStatusError"}
+
+func (ec *executionContext) _PropagationStatusError(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusError")
+		case "at":
+			out.Values[i] = ec._PropagationStatusError_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusError_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationStatusError_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "class":
+			out.Values[i] = ec._PropagationStatusError_class(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PropagationStatusError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusResyncImplementors = []string{"PropagationStatusResync"}
+
+func (ec *executionContext) _PropagationStatusResync(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusResync) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusResyncImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusResync")
+		case "resyncId":
+			out.Values[i] = ec._PropagationStatusResync_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusResync_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationStatusResync_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._PropagationStatusResync_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._PropagationStatusResync_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "running":
+			out.Values[i] = ec._PropagationStatusResync_running(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._PropagationStatusResync_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identities":
+			out.Values[i] = ec._PropagationStatusResync_identities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._PropagationStatusResync_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._PropagationStatusResync_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._PropagationStatusResync_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationStatusResync_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._PropagationStatusResync_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusRuleImplementors = []string{"PropagationStatusRule"}
+
+func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusRule")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusRule_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusRule_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationStatusRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "planId":
+			out.Values[i] = ec._PropagationStatusRule_planId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sourceStoreId":
+			out.Values[i] = ec._PropagationStatusRule_sourceStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetStoreId":
+			out.Values[i] = ec._PropagationStatusRule_targetStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._PropagationStatusRule_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inRevision":
+			out.Values[i] = ec._PropagationStatusRule_inRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusRule_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "impacted":
+			out.Values[i] = ec._PropagationStatusRule_impacted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "success":
+			out.Values[i] = ec._PropagationStatusRule_success(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsynced":
+			out.Values[i] = ec._PropagationStatusRule_unsynced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "partiallySynced":
+			out.Values[i] = ec._PropagationStatusRule_partiallySynced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationStatusRule_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastResync":
+			out.Values[i] = ec._PropagationStatusRule_lastResync(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusStoreImplementors = []string{"PropagationStatusStore"}
+
+func (ec *executionContext) _PropagationStatusStore(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusStore) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusStoreImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusStore")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusStore_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationStatusStore_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationStatusStore_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._PropagationStatusStore_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._PropagationStatusStore_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inRevision":
+			out.Values[i] = ec._PropagationStatusStore_inRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusStore_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._PropagationStatusStore_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "successCount":
+			out.Values[i] = ec._PropagationStatusStore_successCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failedCount":
+			out.Values[i] = ec._PropagationStatusStore_failedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deprovisionFailedCount":
+			out.Values[i] = ec._PropagationStatusStore_deprovisionFailedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usersInScope":
+			out.Values[i] = ec._PropagationStatusStore_usersInScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._PropagationStatusStore_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationStoreImplementors = []string{"PropagationStore"}
 
 func (ec *executionContext) _PropagationStore(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStore) graphql.Marshaler {
@@ -30428,6 +35553,160 @@ func (ec *executionContext) _PropagationStorePayload(ctx context.Context, sel as
 			}
 		case "position":
 			out.Values[i] = ec._PropagationStorePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceImplementors = []string{"ProvisionTrace"}
+
+func (ec *executionContext) _ProvisionTrace(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTrace) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTrace")
+		case "ruleId":
+			out.Values[i] = ec._ProvisionTrace_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._ProvisionTrace_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inScope":
+			out.Values[i] = ec._ProvisionTrace_inScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._ProvisionTrace_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._ProvisionTrace_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "diff":
+			out.Values[i] = ec._ProvisionTrace_diff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._ProvisionTrace_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ProvisionTrace_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._ProvisionTrace_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceDiffImplementors = []string{"ProvisionTraceDiff"}
+
+func (ec *executionContext) _ProvisionTraceDiff(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTraceDiff) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceDiffImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTraceDiff")
+		case "path":
+			out.Values[i] = ec._ProvisionTraceDiff_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._ProvisionTraceDiff_current(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "desired":
+			out.Values[i] = ec._ProvisionTraceDiff_desired(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceStepImplementors = []string{"ProvisionTraceStep"}
+
+func (ec *executionContext) _ProvisionTraceStep(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTraceStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTraceStep")
+		case "name":
+			out.Values[i] = ec._ProvisionTraceStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._ProvisionTraceStep_detail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -30610,6 +35889,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_propagationDiff(ctx, field)
+				})
+		case "propagationStoreStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationStoreStatus(ctx, field)
+				})
+		case "propagationRuleSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRuleSummary(ctx, field)
+				})
+		case "propagationUserStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationUserStatus(ctx, field)
+				})
+		case "propagationGroupStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationGroupStatus(ctx, field)
+				})
+		case "propagationAccounts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationAccounts(ctx, field)
 				})
 		case "configRevisions":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -30870,6 +36179,44 @@ func (ec *executionContext) _RestoreConfigRevisionPayload(ctx context.Context, s
 		case "position":
 			out.Values[i] = ec._RestoreConfigRevisionPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var resyncPropagationRulePayloadImplementors = []string{"ResyncPropagationRulePayload"}
+
+func (ec *executionContext) _ResyncPropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ResyncPropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resyncPropagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResyncPropagationRulePayload")
+		case "resyncId":
+			out.Values[i] = ec._ResyncPropagationRulePayload_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._ResyncPropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -32964,6 +38311,11 @@ func (ec *executionContext) marshalNPopulationPayload2ᚖgithubᚗcomᚋidstream
 	return ec._PopulationPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPreviewPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPreviewPropagationRevisionInput(ctx context.Context, v any) (model.PreviewPropagationRevisionInput, error) {
+	res, err := ec.unmarshalInputPreviewPropagationRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNProjectionState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionState(ctx context.Context, v any) (model.ProjectionState, error) {
 	var res model.ProjectionState
 	err := res.UnmarshalGQL(v)
@@ -33062,6 +38414,38 @@ func (ec *executionContext) marshalNPropagationPlanPayload2ᚖgithubᚗcomᚋids
 	return ec._PropagationPlanPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationPreview2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreview(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPreview!")
+		return graphql.Null
+	}
+	return ec._PropagationPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationPreviewRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationPreviewRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRule(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPreviewRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPreviewRule!")
+		return graphql.Null
+	}
+	return ec._PropagationPreviewRule(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PropagationRevision!")
@@ -33142,6 +38526,118 @@ func (ec *executionContext) marshalNPropagationRulePayload2ᚖgithubᚗcomᚋids
 	return ec._PropagationRulePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccount!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountConnection(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccountConnection!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccountConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccountEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationStatusAccountEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdge(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccountEdge!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccountEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (model.PropagationStatusAccountState, error) {
+	var res model.PropagationStatusAccountState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusAccountState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx context.Context, v any) (model.PropagationStatusIdentityKind, error) {
+	var res model.PropagationStatusIdentityKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx context.Context, v any) (model.PropagationStatusOperation, error) {
+	var res model.PropagationStatusOperation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPropagationStatusRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusRule(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusRule!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStore(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusStore) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusStore!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusStore(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx context.Context, v any) (model.PropagationStatusStoreState, error) {
+	var res model.PropagationStatusStoreState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusStoreState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPropagationStore2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStoreᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStore) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -33172,6 +38668,83 @@ func (ec *executionContext) marshalNPropagationStorePayload2ᚖgithubᚗcomᚋid
 		return graphql.Null
 	}
 	return ec._PropagationStorePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTrace2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTrace) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTrace) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTrace!")
+		return graphql.Null
+	}
+	return ec._ProvisionTrace(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTraceDiff2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiffᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTraceDiff) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTraceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiff(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTraceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiff(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTraceDiff) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTraceDiff!")
+		return graphql.Null
+	}
+	return ec._ProvisionTraceDiff(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTraceStep2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTraceStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTraceStep2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTraceStep2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStep(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTraceStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTraceStep!")
+		return graphql.Null
+	}
+	return ec._ProvisionTraceStep(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProvisionUserNowInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionUserNowInput(ctx context.Context, v any) (model.ProvisionUserNowInput, error) {
+	res, err := ec.unmarshalInputProvisionUserNowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNPublishPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPublishPropagationRevisionInput(ctx context.Context, v any) (model.PublishPropagationRevisionInput, error) {
@@ -33246,6 +38819,19 @@ func (ec *executionContext) marshalNRestoreConfigRevisionPayload2ᚖgithubᚗcom
 		return graphql.Null
 	}
 	return ec._RestoreConfigRevisionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResyncPropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRuleInput(ctx context.Context, v any) (model.ResyncPropagationRuleInput, error) {
+	res, err := ec.unmarshalInputResyncPropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResyncPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ResyncPropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ResyncPropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._ResyncPropagationRulePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRevokeApiTokenInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRevokeAPITokenInput(ctx context.Context, v any) (model.RevokeAPITokenInput, error) {
@@ -34045,6 +39631,43 @@ func (ec *executionContext) marshalOPropagationRevision2ᚖgithubᚗcomᚋidstre
 		return graphql.Null
 	}
 	return ec._PropagationRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.PropagationStatusAccountState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOPropagationStatusDetails2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusDetails(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusDetails) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusDetails(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationStatusError2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusError(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusError) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationStatusResync2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusResync(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusResync) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusResync(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORebuildProgress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProgress(ctx context.Context, sel ast.SelectionSet, v *model.RebuildProgress) graphql.Marshaler {

@@ -115,7 +115,7 @@ type AuditEvent struct {
 	UserAgent     *string   `json:"userAgent,omitempty"`
 	// The ID (never the secret) of the API token the request used.
 	TokenID *string `json:"tokenId,omitempty"`
-	// user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…
+	// user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…; a propagation outcome's is the user or group it is about.
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
 	// The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased].
@@ -613,6 +613,10 @@ type PopulationPayload struct {
 	Position   string      `json:"position"`
 }
 
+type PreviewPropagationRevisionInput struct {
+	EnvironmentID string `json:"environmentId"`
+}
+
 type ProjectionStatus struct {
 	Name    string          `json:"name"`
 	Version int             `json:"version"`
@@ -659,6 +663,23 @@ type PropagationPlan struct {
 type PropagationPlanPayload struct {
 	Plan     *PropagationPlan `json:"plan"`
 	Position string           `json:"position"`
+}
+
+// What publishing the draft would do, per rule, from idstream's own record of each target account (no store is contacted).
+type PropagationPreview struct {
+	DraftHash     string                    `json:"draftHash"`
+	PublishedHash string                    `json:"publishedHash"`
+	Rules         []*PropagationPreviewRule `json:"rules"`
+}
+
+// One rule's predicted effect if the draft were published, with the first identities of each kind.
+type PropagationPreviewRule struct {
+	RuleID   string            `json:"ruleId"`
+	Creates  int               `json:"creates"`
+	Updates  int               `json:"updates"`
+	Disables int               `json:"disables"`
+	Deletes  int               `json:"deletes"`
+	Samples  []*ProvisionTrace `json:"samples"`
 }
 
 // A published revision: an immutable snapshot of the draft, chained by hash to the one before.
@@ -721,6 +742,129 @@ type PropagationRulePayload struct {
 	Position string           `json:"position"`
 }
 
+// One identity (user or group) under one rule.
+type PropagationStatusAccount struct {
+	EnvironmentID string                        `json:"environmentId"`
+	RuleID        string                        `json:"ruleId"`
+	StoreID       string                        `json:"storeId"`
+	Kind          PropagationStatusIdentityKind `json:"kind"`
+	IdentityID    string                        `json:"identityId"`
+	Status        PropagationStatusAccountState `json:"status"`
+	LastOperation PropagationStatusOperation    `json:"lastOperation"`
+	// The account's ID in the target store, once known.
+	TargetID *string `json:"targetId,omitempty"`
+	// When a change order was last applied.
+	LastSyncAt    *time.Time `json:"lastSyncAt,omitempty"`
+	LastOutcomeAt time.Time  `json:"lastOutcomeAt"`
+	// The target account exists and is not disabled, as far as the outcomes tell.
+	Live bool `json:"live"`
+	// idstream created the account (it did not link an existing one).
+	CreatedByIdstream bool `json:"createdByIdstream"`
+	// The last outcome's summary; null once older than the retention.
+	Details *PropagationStatusDetails `json:"details,omitempty"`
+}
+
+type PropagationStatusAccountConnection struct {
+	Edges    []*PropagationStatusAccountEdge `json:"edges"`
+	PageInfo *PageInfo                       `json:"pageInfo"`
+}
+
+type PropagationStatusAccountEdge struct {
+	Cursor string                    `json:"cursor"`
+	Node   *PropagationStatusAccount `json:"node"`
+}
+
+// The summary of an identity's last outcome: IDs, attribute names, error class and reason only.
+type PropagationStatusDetails struct {
+	At            time.Time `json:"at"`
+	ChangeOrderID string    `json:"changeOrderId"`
+	// event, resync, publish, on-demand.
+	Trigger string `json:"trigger"`
+	// The target attribute paths written.
+	Attributes   []string `json:"attributes"`
+	Reason       *string  `json:"reason,omitempty"`
+	ErrorClass   *string  `json:"errorClass,omitempty"`
+	ErrorMessage *string  `json:"errorMessage,omitempty"`
+	Attempt      *int     `json:"attempt,omitempty"`
+	// The target accounts the correlation matched (disputed).
+	Candidates []string `json:"candidates"`
+}
+
+// A store's last failure.
+type PropagationStatusError struct {
+	At         time.Time `json:"at"`
+	RuleID     string    `json:"ruleId"`
+	IdentityID string    `json:"identityId"`
+	// The connector's error class: NOT_FOUND, CONFLICT, INVALID, AUTH, UNAVAILABLE, RATE_LIMITED.
+	Class   string `json:"class"`
+	Message string `json:"message"`
+}
+
+// A rule's last resync: while running, processed counts its outcomes so far; once finished, the totals.
+type PropagationStatusResync struct {
+	ResyncID   string     `json:"resyncId"`
+	RevisionID *string    `json:"revisionId,omitempty"`
+	Trigger    *string    `json:"trigger,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Running    bool       `json:"running"`
+	Processed  int        `json:"processed"`
+	Identities int        `json:"identities"`
+	Created    int        `json:"created"`
+	Updated    int        `json:"updated"`
+	Removed    int        `json:"removed"`
+	Failed     int        `json:"failed"`
+	Unchanged  int        `json:"unchanged"`
+}
+
+// A rule's identities since the last revision was published: impacted counts those with an outcome,
+// split by their latest status into success (synced or removed), failed (failed for good) and
+// unsynced (skipped, disputed, or pending a retry). partiallySynced is always 0: a change order is
+// applied whole or not at all, so no outcome is partial.
+type PropagationStatusRule struct {
+	EnvironmentID string  `json:"environmentId"`
+	RuleID        string  `json:"ruleId"`
+	Name          *string `json:"name,omitempty"`
+	PlanID        *string `json:"planId,omitempty"`
+	SourceStoreID *string `json:"sourceStoreId,omitempty"`
+	TargetStoreID *string `json:"targetStoreId,omitempty"`
+	// The rule and its plan are active in the latest revision.
+	Active          bool                     `json:"active"`
+	InRevision      bool                     `json:"inRevision"`
+	RevisionID      *string                  `json:"revisionId,omitempty"`
+	Impacted        int                      `json:"impacted"`
+	Success         int                      `json:"success"`
+	Unsynced        int                      `json:"unsynced"`
+	PartiallySynced int                      `json:"partiallySynced"`
+	Failed          int                      `json:"failed"`
+	LastResync      *PropagationStatusResync `json:"lastResync,omitempty"`
+}
+
+// A store as propagation sees it.
+type PropagationStatusStore struct {
+	EnvironmentID string `json:"environmentId"`
+	StoreID       string `json:"storeId"`
+	Name          string `json:"name"`
+	// DIRECTORY, SCIM, SLACK, ZOOM.
+	Type  string                      `json:"type"`
+	State PropagationStatusStoreState `json:"state"`
+	// The store is in the latest published revision.
+	InRevision bool    `json:"inRevision"`
+	RevisionID *string `json:"revisionId,omitempty"`
+	// When a change order was last applied to it.
+	LastSyncAt *time.Time `json:"lastSyncAt,omitempty"`
+	// Change orders applied since the last revision was published.
+	SuccessCount int `json:"successCount"`
+	// Change orders failed for good since the last revision was published.
+	FailedCount int `json:"failedCount"`
+	// Of failedCount, those that tried to disable or delete an account.
+	DeprovisionFailedCount int `json:"deprovisionFailedCount"`
+	// Users with a live account in the store.
+	UsersInScope int `json:"usersInScope"`
+	// The last failure, within the summary retention; null for callers that do not read every identity.
+	LastError *PropagationStatusError `json:"lastError,omitempty"`
+}
+
 // An identity store of the draft (or of a revision).
 type PropagationStore struct {
 	ID            string    `json:"id"`
@@ -743,6 +887,40 @@ type PropagationStore struct {
 type PropagationStorePayload struct {
 	Store    *PropagationStore `json:"store"`
 	Position string            `json:"position"`
+}
+
+// The step-by-step account of one identity run through one rule.
+type ProvisionTrace struct {
+	RuleID     string                     `json:"ruleId"`
+	IdentityID string                     `json:"identityId"`
+	InScope    bool                       `json:"inScope"`
+	Operation  PropagationStatusOperation `json:"operation"`
+	// The target account matched or created.
+	TargetID *string               `json:"targetId,omitempty"`
+	Diff     []*ProvisionTraceDiff `json:"diff"`
+	// applied, skipped, failed, disputed, would apply.
+	Result string                `json:"result"`
+	Error  *string               `json:"error,omitempty"`
+	Steps  []*ProvisionTraceStep `json:"steps"`
+}
+
+// One target attribute that differs: its value in the target and the value the mappings give, as JSON.
+type ProvisionTraceDiff struct {
+	Path    string  `json:"path"`
+	Current *string `json:"current,omitempty"`
+	Desired *string `json:"desired,omitempty"`
+}
+
+type ProvisionTraceStep struct {
+	// scope, match, map, diff, apply…
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+}
+
+type ProvisionUserNowInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	UserID        string `json:"userId"`
 }
 
 type PublishPropagationRevisionInput struct {
@@ -834,6 +1012,18 @@ type RestoreConfigRevisionPayload struct {
 	// The configuration's content hash after the restore (equal to the revision's).
 	ContentHash string `json:"contentHash"`
 	Position    string `json:"position"`
+}
+
+type ResyncPropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+}
+
+type ResyncPropagationRulePayload struct {
+	// Its progress is the rule's lastResync.
+	ResyncID string `json:"resyncId"`
+	// The commit position of the resync's start, when the runtime gives it.
+	Position *string `json:"position,omitempty"`
 }
 
 type RevokeAPITokenInput struct {
@@ -1669,6 +1859,255 @@ func (e *ProjectionState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProjectionState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an identity's last outcome under a rule says.
+type PropagationStatusAccountState string
+
+const (
+	// The last change order was applied (created, linked, updated, or already converged).
+	PropagationStatusAccountStateSynced PropagationStatusAccountState = "SYNCED"
+	// The last change order failed for good.
+	PropagationStatusAccountStateFailed PropagationStatusAccountState = "FAILED"
+	// The last change order did nothing (out of scope, action not allowed…): see details.reason.
+	PropagationStatusAccountStateSkipped PropagationStatusAccountState = "SKIPPED"
+	// The correlation attribute matched several target accounts: nothing was written.
+	PropagationStatusAccountStateDisputed PropagationStatusAccountState = "DISPUTED"
+	// The last attempt failed and the runtime retries it.
+	PropagationStatusAccountStatePending PropagationStatusAccountState = "PENDING"
+	// The target account was disabled or deleted.
+	PropagationStatusAccountStateRemoved PropagationStatusAccountState = "REMOVED"
+)
+
+var AllPropagationStatusAccountState = []PropagationStatusAccountState{
+	PropagationStatusAccountStateSynced,
+	PropagationStatusAccountStateFailed,
+	PropagationStatusAccountStateSkipped,
+	PropagationStatusAccountStateDisputed,
+	PropagationStatusAccountStatePending,
+	PropagationStatusAccountStateRemoved,
+}
+
+func (e PropagationStatusAccountState) IsValid() bool {
+	switch e {
+	case PropagationStatusAccountStateSynced, PropagationStatusAccountStateFailed, PropagationStatusAccountStateSkipped, PropagationStatusAccountStateDisputed, PropagationStatusAccountStatePending, PropagationStatusAccountStateRemoved:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusAccountState) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusAccountState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusAccountState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusAccountState", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusAccountState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusAccountState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusAccountState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type PropagationStatusIdentityKind string
+
+const (
+	PropagationStatusIdentityKindUser  PropagationStatusIdentityKind = "USER"
+	PropagationStatusIdentityKindGroup PropagationStatusIdentityKind = "GROUP"
+)
+
+var AllPropagationStatusIdentityKind = []PropagationStatusIdentityKind{
+	PropagationStatusIdentityKindUser,
+	PropagationStatusIdentityKindGroup,
+}
+
+func (e PropagationStatusIdentityKind) IsValid() bool {
+	switch e {
+	case PropagationStatusIdentityKindUser, PropagationStatusIdentityKindGroup:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusIdentityKind) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusIdentityKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusIdentityKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusIdentityKind", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusIdentityKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusIdentityKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusIdentityKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a change order does to a target account.
+type PropagationStatusOperation string
+
+const (
+	PropagationStatusOperationCreate PropagationStatusOperation = "CREATE"
+	// Matched an existing account by the correlation attribute, then updated it as needed.
+	PropagationStatusOperationLink    PropagationStatusOperation = "LINK"
+	PropagationStatusOperationUpdate  PropagationStatusOperation = "UPDATE"
+	PropagationStatusOperationDisable PropagationStatusOperation = "DISABLE"
+	PropagationStatusOperationDelete  PropagationStatusOperation = "DELETE"
+	// Already converged.
+	PropagationStatusOperationNone PropagationStatusOperation = "NONE"
+)
+
+var AllPropagationStatusOperation = []PropagationStatusOperation{
+	PropagationStatusOperationCreate,
+	PropagationStatusOperationLink,
+	PropagationStatusOperationUpdate,
+	PropagationStatusOperationDisable,
+	PropagationStatusOperationDelete,
+	PropagationStatusOperationNone,
+}
+
+func (e PropagationStatusOperation) IsValid() bool {
+	switch e {
+	case PropagationStatusOperationCreate, PropagationStatusOperationLink, PropagationStatusOperationUpdate, PropagationStatusOperationDisable, PropagationStatusOperationDelete, PropagationStatusOperationNone:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusOperation) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusOperation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusOperation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusOperation", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusOperation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusOperation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusOperation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A store's state: ACTIVE or INACTIVE as the published revision says; UNAVAILABLE when the runtime found it not answering.
+type PropagationStatusStoreState string
+
+const (
+	PropagationStatusStoreStateActive      PropagationStatusStoreState = "ACTIVE"
+	PropagationStatusStoreStateInactive    PropagationStatusStoreState = "INACTIVE"
+	PropagationStatusStoreStateUnavailable PropagationStatusStoreState = "UNAVAILABLE"
+)
+
+var AllPropagationStatusStoreState = []PropagationStatusStoreState{
+	PropagationStatusStoreStateActive,
+	PropagationStatusStoreStateInactive,
+	PropagationStatusStoreStateUnavailable,
+}
+
+func (e PropagationStatusStoreState) IsValid() bool {
+	switch e {
+	case PropagationStatusStoreStateActive, PropagationStatusStoreStateInactive, PropagationStatusStoreStateUnavailable:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusStoreState) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusStoreState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusStoreState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusStoreState", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusStoreState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusStoreState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusStoreState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
