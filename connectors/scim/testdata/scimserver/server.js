@@ -47,6 +47,7 @@ const opts = parseArgs(process.argv.slice(2));
 // State: resources by ID, faults, write count.
 const users = new Map();
 const groups = new Map();
+const userNames = new Map(); // lowercased userName -> user ID (uniqueness, fast lookup)
 let fault = {status: 0, count: 0, retryAfter: ""};
 let writes = 0;
 
@@ -67,8 +68,27 @@ function fold(v) {
   return v;
 }
 
+// indexed returns the resources a filter of the single term `<key> eq "value"` selects through
+// the index of key (userName), or undefined when the filter is of another form. It keeps large
+// stores fast for the lookups a provisioning client makes (find by userName before create).
+function indexed(resource, key, index, store) {
+  const f = resource.filter;
+  if (!f || f.length !== 1) return undefined;
+  const entries = Object.entries(f[0]);
+  if (entries.length !== 1) return undefined;
+  const [attr, expr] = entries[0];
+  if (attr.toLowerCase() !== key.toLowerCase() || !Array.isArray(expr) || expr.length !== 2) return undefined;
+  if (String(expr[0]).toLowerCase() !== "eq" || typeof expr[1] !== "string") return undefined;
+  const id = index.get(expr[1].toLowerCase());
+  return id === undefined ? [] : [store.get(id)];
+}
+
 // matching returns the stored resources that match resource's filter (all when it has none).
-function matching(store, resource) {
+function matching(store, resource, unique, index) {
+  if (unique) {
+    const hit = indexed(resource, unique, index, store);
+    if (hit) return hit;
+  }
   const all = [...store.values()];
   if (!resource.filter) return all;
   const folded = all.map(fold);
@@ -81,18 +101,18 @@ function plain(instance) {
   return JSON.parse(JSON.stringify(instance));
 }
 
-function egressFrom(store, kind) {
+function egressFrom(store, kind, unique, index) {
   return (resource) => {
     if (resource.id) {
       const found = store.get(resource.id);
       if (!found) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
       return found;
     }
-    return matching(store, resource);
+    return matching(store, resource, unique, index);
   };
 }
 
-function ingressFrom(store, kind, unique) {
+function ingressFrom(store, kind, unique, index) {
   return (resource, instance) => {
     const data = plain(instance);
     const now = new Date().toISOString();
@@ -101,34 +121,41 @@ function ingressFrom(store, kind, unique) {
       prev = store.get(resource.id);
       if (!prev) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
     }
+    let key;
     if (unique) {
-      const value = String(data[unique] ?? "").toLowerCase();
-      for (const other of store.values()) {
-        if (other.id !== resource.id && String(other[unique] ?? "").toLowerCase() === value) {
-          throw new SCIMMY.Types.Error(409, "uniqueness", `${unique} is already taken`);
-        }
+      key = String(data[unique] ?? "").toLowerCase();
+      const owner = index.get(key);
+      if (owner !== undefined && owner !== resource.id) {
+        throw new SCIMMY.Types.Error(409, "uniqueness", `${unique} is already taken`);
       }
     }
     const id = resource.id ?? crypto.randomUUID();
     delete data.schemas;
     delete data.meta;
     const stored = {...data, id, meta: {created: prev?.meta.created ?? now, lastModified: now}};
+    if (unique) {
+      if (prev) index.delete(String(prev[unique] ?? "").toLowerCase());
+      index.set(key, id);
+    }
     store.set(id, stored);
     return stored;
   };
 }
 
-function degressFrom(store, kind, onDelete) {
+function degressFrom(store, kind, unique, index, onDelete) {
   return (resource) => {
-    if (!store.delete(resource.id)) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    const prev = store.get(resource.id);
+    if (!prev) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    store.delete(resource.id);
+    if (unique) index.delete(String(prev[unique] ?? "").toLowerCase());
     onDelete?.(resource.id);
   };
 }
 
 SCIMMY.Resources.declare(SCIMMY.Resources.User)
-  .ingress(ingressFrom(users, "User", "userName"))
-  .egress(egressFrom(users, "User"))
-  .degress(degressFrom(users, "User", (id) => {
+  .ingress(ingressFrom(users, "User", "userName", userNames))
+  .egress(egressFrom(users, "User", "userName", userNames))
+  .degress(degressFrom(users, "User", "userName", userNames, (id) => {
     for (const g of groups.values()) {
       if (Array.isArray(g.members)) g.members = g.members.filter((m) => m.value !== id);
     }
@@ -136,7 +163,7 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User)
 SCIMMY.Resources.declare(SCIMMY.Resources.Group)
   .ingress(ingressFrom(groups, "Group", ""))
   .egress(egressFrom(groups, "Group"))
-  .degress(degressFrom(groups, "Group"));
+  .degress(degressFrom(groups, "Group", ""));
 
 function authorized(req) {
   const header = req.header("Authorization") ?? "";
@@ -171,6 +198,7 @@ app.get("/_test/count", (req, res) => res.json({writes}));
 app.post("/_test/reset", (req, res) => {
   users.clear();
   groups.clear();
+  userNames.clear();
   fault = {status: 0, count: 0, retryAfter: ""};
   writes = 0;
   res.json({});
