@@ -192,7 +192,11 @@ func testUserCreateGetFind(t *testing.T, h Harness, c connectors.Connector) {
 			t.Fatalf("find userName %q: %d found, want user %s", v, len(found), u.ID)
 		}
 	}
-	found, err := c.Find(ctx(t), connectors.KindUser, "externalId", "ext-Alice.Liddell@Example.com")
+	found, err := c.Find(ctx(t), connectors.KindUser, "emails.value", "HOME.alice.liddell@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != u.ID {
+		t.Fatalf("find emails.value: %v, %d found", err, len(found))
+	}
+	found, err = c.Find(ctx(t), connectors.KindUser, "externalId", "ext-Alice.Liddell@Example.com")
 	if err != nil || len(found) != 1 || found[0].ID != u.ID {
 		t.Fatalf("find externalId: %v, %d found", err, len(found))
 	}

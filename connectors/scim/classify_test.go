@@ -225,3 +225,23 @@ func TestPatchAutoReadsServiceProviderConfigOnce(t *testing.T) {
 		t.Fatalf("update: %v %v", err, r.Attributes["title"])
 	}
 }
+
+func TestMalformedAnswerIsUnavailable(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("<html>a proxy's sign-in page</html>"))
+	}))
+	t.Cleanup(page.Close)
+	c := open(t, connectors.StoreConfig{Type: domain.StoreSCIM,
+		Config: map[string]string{scim.KeyBaseURL: page.URL}, Credentials: map[string]string{scim.CredToken: secret}})
+	_, err := c.Get(t.Context(), connectors.KindUser, "x")
+	wantClass(t, err, connectors.ClassUnavailable)
+	_, err = c.Find(t.Context(), connectors.KindUser, "userName", "x")
+	wantClass(t, err, connectors.ClassUnavailable)
+	err = c.(connectors.Checker).Check(t.Context())
+	wantClass(t, err, connectors.ClassUnavailable)
+	if strings.Contains(err.Error(), secret) {
+		t.Fatalf("error holds the token: %v", err)
+	}
+}
