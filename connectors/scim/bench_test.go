@@ -76,3 +76,29 @@ func BenchmarkSCIMTargetWriteRate(b *testing.B) {
 func openB(srv *scimtest.Server) (connectors.Connector, error) {
 	return scim.New(bearer(domain.StoreSCIM, srv, srv.Token, nil))
 }
+
+// BenchmarkSCIMList lists 5,000 users of the scimmy server through the connector, in pages,
+// and reports users/s.
+func BenchmarkSCIMList(b *testing.B) {
+	const users = 5000
+	srv := scimtest.Start(b)
+	if _, err := scimtest.MeasureWriteRate(b.Context(), srv.URL, srv.Token, users, 4); err != nil {
+		b.Fatal(err)
+	}
+	c, err := openB(srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		if err := c.(connectors.Lister).List(b.Context(), connectors.KindUser, func(connectors.Resource) bool { n++; return true }); err != nil {
+			b.Fatal(err)
+		}
+		if n != users {
+			b.Fatalf("listed %d users, want %d", n, users)
+		}
+	}
+	b.ReportMetric(float64(users*b.N)/b.Elapsed().Seconds(), "users/s")
+}

@@ -10,6 +10,13 @@
 // The SCIM root is http://127.0.0.1:PORT/scim/v2. The first line on stdout is
 // "listening 127.0.0.1:PORT". The process exits when stdin closes (its parent is gone).
 //
+// Resources live in memory. userName is unique (case-insensitively, 409 uniqueness) and
+// indexed, so `userName eq "…"` lookups stay fast in large stores; every other filter goes
+// through scimmy's filter matching, made case-insensitive except for id and externalId (RFC
+// 7643 caseExact). List answers are paged here before scimmy formats them (scimmy's own paging
+// formats every match first). Known limitation of scimmy's filter parser: a quoted value
+// cannot contain an escaped quote (\").
+//
 // Test scaffolding, outside the SCIM root and unauthenticated (loopback only):
 //   POST /_test/fault {"status": 429, "count": 2, "retryAfter": "3"}: the next count SCIM
 //        requests answer status (with Retry-After when given) instead of being served.
@@ -108,7 +115,17 @@ function egressFrom(store, kind, unique, index) {
       if (!found) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
       return found;
     }
-    return matching(store, resource, unique, index);
+    const all = matching(store, resource, unique, index);
+    // Answer only the requested page: scimmy-routers would otherwise coerce every matching
+    // resource for each page. scimmy's ListResponse slices again by startIndex, so it is told
+    // the page starts at 1 and the real startIndex is put back into the answer (see below).
+    const c = resource.constraints;
+    if (c && Number.isInteger(c.count) && c.sortBy === undefined) {
+      const start = c.startIndex ?? 1;
+      resource.constraints = {...c, startIndex: 1, totalResults: all.length};
+      return all.slice(start - 1, start - 1 + c.count);
+    }
+    return all;
   };
 }
 
@@ -228,6 +245,18 @@ app.use("/scim/v2", (req, res, next) => {
       if (res.statusCode >= 200 && res.statusCode < 300) writes++;
     });
   }
+  next();
+});
+// Put the requested startIndex back into list answers (see egressFrom).
+app.use("/scim/v2", (req, res, next) => {
+  const json = res.json.bind(res);
+  res.json = (body) => {
+    if (Array.isArray(body?.schemas) && body.schemas.includes("urn:ietf:params:scim:api:messages:2.0:ListResponse")) {
+      const asked = Number.parseInt((req.method === "POST" ? req.body?.startIndex : req.query.startIndex) ?? "1", 10);
+      body.startIndex = Number.isInteger(asked) && asked > 1 ? asked : 1;
+    }
+    return json(body);
+  };
   next();
 });
 app.use("/scim/v2", scim);
