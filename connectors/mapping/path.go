@@ -218,8 +218,15 @@ func (p Path) String() string {
 }
 
 // Key returns a comparison key: two paths that address the same attribute (names compared
-// case-insensitively) have the same key.
-func (p Path) Key() string { return strings.ToLower(p.String()) }
+// case-insensitively; a core schema URN prefix is the same as none) have the same key.
+func (p Path) Key() string {
+	if p.uri != "" && strings.HasPrefix(strings.ToLower(p.uri), coreSchemaPrefix) {
+		q := p
+		q.uri = ""
+		return strings.ToLower(q.String())
+	}
+	return strings.ToLower(p.String())
+}
 
 // IsZero reports whether p is the zero Path (not parsed).
 func (p Path) IsZero() bool { return p.attr == "" }
