@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idstream/idstream/connectors"
+	"github.com/idstream/idstream/connectors/mapping"
 	"github.com/idstream/idstream/domain"
 )
 
@@ -44,6 +45,9 @@ type Connector struct {
 	mu         sync.Mutex
 	patchKnown bool // patchOK holds what /ServiceProviderConfig said (patch=auto)
 	patchOK    bool
+
+	pathsMu sync.RWMutex
+	paths   map[string]mapping.Path // parsed change paths, see path
 }
 
 var (
