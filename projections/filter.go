@@ -440,3 +440,19 @@ func compileGroupFilter(filter string) (predicate[*Group], error) {
 		return attr[*Group]{}, filterErr("unknown attribute %q", path)
 	}, 0)
 }
+
+// CompileUserMatcher compiles a SCIM filter over users (the attributes users(filter) and
+// dynamic groups address: core, system and SCIM-alias attributes, and the custom attributes of
+// schema) into a predicate. An empty filter matches every user. A bad filter is a
+// *domain.FieldError on "filter" (wrapping domain.ErrInvalid). The predicate is safe for
+// concurrent use.
+func CompileUserMatcher(filter string, schema []domain.AttributeDef) (func(*User) bool, error) {
+	f, err := compileUserFilter(filter, schema)
+	if err != nil {
+		return nil, err
+	}
+	if f.match == nil {
+		return func(*User) bool { return true }, nil
+	}
+	return func(u *User) bool { return f.match(u) }, nil
+}

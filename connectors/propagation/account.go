@@ -1,0 +1,108 @@
+package propagation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/eventstore"
+)
+
+// AccountStream names the stream of the outcomes of rule ruleID for identity identityID.
+func AccountStream(ruleID, identityID string) string {
+	return domain.CategoryPropagationAccount + "-" + ruleID + "_" + identityID
+}
+
+// account is idstream's record of one (rule, identity) target account: the fold of its
+// account stream.
+type account struct {
+	// TargetID is the linked target account ("" when none: never linked, or deleted).
+	TargetID string
+	// Created: idstream created TargetID (not linked to an existing account).
+	Created bool
+	// Disabled: the remove action DISABLE was applied and the identity has not come back.
+	Disabled bool
+	// Digests are the digests of the values last written, by canonical target path.
+	Digests map[string]string
+	// Orders holds the change orders with a final outcome.
+	Orders map[string]bool
+	// LastSkip is the reason of the last outcome when it was a skip ("" otherwise), so that a
+	// repeated skip for the same reason is not recorded again.
+	LastSkip string
+	// LastFailure is the class of the last outcome when it was a final failure.
+	LastFailure string
+	expected    eventstore.ExpectedRevision
+}
+
+func newAccount() *account {
+	return &account{Digests: map[string]string{}, Orders: map[string]bool{}, expected: eventstore.NoStream}
+}
+
+// apply folds one outcome.
+func (a *account) apply(p any) {
+	var o domain.ChangeOutcome
+	a.LastSkip, a.LastFailure = "", ""
+	switch e := p.(type) {
+	case domain.PropagationChangeApplied:
+		o = e.ChangeOutcome
+		switch o.Operation {
+		case domain.OpDelete:
+			a.TargetID, a.Created, a.Disabled = "", false, false
+			a.Digests = map[string]string{}
+		case domain.OpCreate:
+			a.TargetID, a.Created, a.Disabled = o.TargetID, true, false
+			a.Digests = map[string]string{}
+		case domain.OpLink:
+			a.TargetID, a.Created, a.Disabled = o.TargetID, e.CreatedByIdstream, false
+		case domain.OpDisable:
+			a.Disabled = true
+		default:
+			if o.TargetID != "" {
+				a.TargetID = o.TargetID
+			}
+			a.Disabled = false
+		}
+		if e.CreatedByIdstream {
+			a.Created = true
+		}
+		for k, v := range e.Digests {
+			a.Digests[k] = v
+		}
+	case domain.PropagationChangeFailed:
+		o = e.ChangeOutcome
+		a.LastFailure = e.Class
+	case domain.PropagationChangeSkipped:
+		o = e.ChangeOutcome
+		a.LastSkip = e.Reason
+	case domain.PropagationChangeDisputed:
+		o = e.ChangeOutcome
+		a.LastSkip = "disputed"
+	default:
+		return
+	}
+	if o.ChangeOrderID != "" {
+		a.Orders[o.ChangeOrderID] = true
+	}
+}
+
+// loadAccount folds the account stream of (ruleID, identityID).
+func loadAccount(ctx context.Context, store eventstore.Store, reg *eventstore.Registry, ruleID, identityID string) (*account, error) {
+	a := newAccount()
+	stream := AccountStream(ruleID, identityID)
+	for ev, err := range store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}) {
+		if err != nil {
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				return a, nil
+			}
+			return nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		d, err := reg.DecodeEvent(ev)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		a.apply(d.Payload)
+		a.expected = eventstore.Exact(ev.Revision)
+	}
+	return a, nil
+}

@@ -1,0 +1,77 @@
+package propagation
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/idstream/idstream/domain"
+)
+
+// limiter is a token bucket per store: perMinute writes a minute with bursts of up to
+// max(1, perMinute/60) writes (a second's worth). Watermill's Throttle middleware bounds a whole
+// handler; stores need their own bounds. Safe for concurrent use.
+type limiter struct {
+	now func() time.Time
+	// override, when > 0 for a store ID, replaces the store's WritesPerMinute.
+	override map[string]int
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	perMinute int
+	tokens    float64
+	last      time.Time
+}
+
+func newLimiter(now func() time.Time, override map[string]int) *limiter {
+	return &limiter{now: now, override: override, buckets: map[string]*bucket{}}
+}
+
+// wait blocks until store may write once more, or ctx ends (an error of kind
+// domain.ErrUnavailable). perMinute 0 (and no override) never waits.
+func (l *limiter) wait(ctx context.Context, store string, perMinute int) error {
+	if o := l.override[store]; o > 0 {
+		perMinute = o
+	}
+	if perMinute <= 0 {
+		return nil
+	}
+	for {
+		d := l.reserve(store, perMinute)
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("store %s write rate limit: %w: %w", store, domain.ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// reserve takes a token and returns 0, or returns how long until one is available.
+func (l *limiter) reserve(store string, perMinute int) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	burst := max(1, float64(perMinute)/60)
+	b := l.buckets[store]
+	if b == nil || b.perMinute != perMinute {
+		b = &bucket{perMinute: perMinute, tokens: burst, last: now}
+		l.buckets[store] = b
+	}
+	rate := float64(perMinute) / float64(time.Minute) // tokens per nanosecond
+	b.tokens = min(burst, b.tokens+float64(now.Sub(b.last))*rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / rate)
+}

@@ -1,0 +1,138 @@
+package propagation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/projections"
+)
+
+// previewSamples bounds the sample traces of each rule of a preview.
+const previewSamples = 20
+
+// Preview predicts what publishing draft would do in env: per rule of the draft, a dry run of
+// every user (walked page by page) and of every identity with an account of the rule, from
+// idstream's own record of each account (no store is contacted), with counts and the first
+// previewSamples traces that would change something. Rules whose managed target store the
+// draft deletes count their accounts as deletes.
+func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.PropagationContent) (domain.PropagationPreview, error) {
+	if err := rt.catchUp(ctx); err != nil {
+		return domain.PropagationPreview{}, err
+	}
+	if err := rt.index.catchUp(ctx); err != nil {
+		return domain.PropagationPreview{}, err
+	}
+	out := domain.PropagationPreview{DraftHash: contentHash(draft)}
+	published, hasPublished := rt.revisions().Published(env)
+	if hasPublished {
+		out.PublishedHash = published.ContentHash
+	}
+	rev := domain.PropagationRevisionPublished{EnvironmentID: env, RevisionID: "draft", Content: draft, ContentHash: out.DraftHash}
+	for _, rule := range draft.Rules {
+		rp := domain.RulePreview{RuleID: rule.ID, Samples: []domain.ProvisionTrace{}}
+		add := func(tr domain.ProvisionTrace) {
+			if tr.Result != "would apply" {
+				return
+			}
+			switch tr.Operation {
+			case domain.OpCreate:
+				rp.Creates++
+			case domain.OpUpdate, domain.OpLink:
+				rp.Updates++
+			case domain.OpDisable:
+				rp.Disables++
+			case domain.OpDelete:
+				rp.Deletes++
+			default:
+				return
+			}
+			if len(rp.Samples) < previewSamples {
+				rp.Samples = append(rp.Samples, tr)
+			}
+		}
+		base := Order{Env: env, RuleID: rule.ID, Kind: domain.IdentityUser, Trigger: "preview", Cause: "preview", Preview: true, DryRun: true,
+			Revision: &rev}
+		after := ""
+		for {
+			page, err := rt.cfg.Directory.Users(env, projections.UserQuery{First: resyncPage, After: after})
+			if err != nil {
+				return out, fmt.Errorf("preview rule %s: read users: %w", rule.ID, err)
+			}
+			for _, u := range page.Users {
+				o := base
+				o.IdentityID = u.ID
+				tr, err := rt.rec.Reconcile(ctx, o)
+				if err != nil {
+					return out, err
+				}
+				add(tr)
+			}
+			if !page.HasNextPage {
+				break
+			}
+			after = page.EndCursor
+		}
+		for _, id := range rt.index.identities(rule.ID, domain.IdentityUser) {
+			if u, err := rt.cfg.Directory.User(env, id); err == nil && !u.Erased {
+				continue
+			}
+			o := base
+			o.IdentityID = id
+			tr, err := rt.rec.Reconcile(ctx, o)
+			if err != nil {
+				return out, err
+			}
+			add(tr)
+		}
+		for _, g := range rule.GroupIDs {
+			o := base
+			o.Kind, o.IdentityID = domain.IdentityGroup, g
+			tr, err := rt.rec.Reconcile(ctx, o)
+			if err != nil {
+				return out, err
+			}
+			add(tr)
+		}
+		out.Rules = append(out.Rules, rp)
+	}
+	if hasPublished {
+		kept := map[string]bool{}
+		for _, s := range draft.Stores {
+			kept[s.ID] = true
+		}
+		gone := map[string]bool{}
+		for _, s := range published.Content.Stores {
+			if !kept[s.ID] && s.Managed {
+				gone[s.ID] = true
+			}
+		}
+		for _, r := range published.Content.Rules {
+			if !gone[r.TargetStoreID] {
+				continue
+			}
+			rp := domain.RulePreview{RuleID: r.ID, Samples: []domain.ProvisionTrace{}}
+			for _, kind := range []domain.IdentityKind{domain.IdentityUser, domain.IdentityGroup} {
+				for _, id := range rt.index.identities(r.ID, kind) {
+					rp.Deletes++
+					if len(rp.Samples) < previewSamples {
+						rp.Samples = append(rp.Samples, domain.ProvisionTrace{RuleID: r.ID, IdentityID: id, Operation: domain.OpDelete,
+							Result: "would apply", Steps: []domain.TraceStep{{Name: "scope", Detail: "the draft deletes managed store " + r.TargetStoreID}}})
+					}
+				}
+			}
+			out.Rules = append(out.Rules, rp)
+		}
+	}
+	return out, nil
+}
+
+// contentHash is a SHA-256 of the content's JSON (hex).
+func contentHash(c domain.PropagationContent) string {
+	b, _ := json.Marshal(c)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
