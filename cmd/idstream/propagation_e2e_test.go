@@ -1,293 +1,376 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
-	"slices"
+	"sort"
 	"strings"
-	"sync"
 	"testing"
+	"time"
+
+	"github.com/idstream/idstream/connectors/scim/scimtest"
 )
 
-// recordingTransport keeps every response body that goes through it.
-type recordingTransport struct {
-	next   http.RoundTripper
-	mu     sync.Mutex
-	bodies bytes.Buffer
+// scimUser is a user as the SCIM server holds it.
+type scimUser struct {
+	ID          string `json:"id"`
+	UserName    string `json:"userName"`
+	DisplayName string `json:"displayName"`
+	Title       string `json:"title"`
+	Active      *bool  `json:"active"`
+	Name        struct {
+		GivenName  string `json:"givenName"`
+		FamilyName string `json:"familyName"`
+	} `json:"name"`
+	Emails []struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	} `json:"emails"`
 }
 
-func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.next.RoundTrip(req)
-	if err != nil {
-		return resp, err
+func (u scimUser) active() bool { return u.Active == nil || *u.Active }
+
+type scimGroup struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	Members     []struct {
+		Value string `json:"value"`
+	} `json:"members"`
+}
+
+// scimList reads every resource of kind ("Users", "Groups") straight from the SCIM server over
+// HTTP (not through idstream's connector).
+func scimList[T any](t *testing.T, srv *scimtest.Server, kind string) []T {
+	t.Helper()
+	var all []T
+	for start := 1; ; {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet,
+			fmt.Sprintf("%s/%s?startIndex=%d&count=200", srv.URL, kind, start), nil)
+		req.Header.Set("Authorization", "Bearer "+srv.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("list %s: %v", kind, err)
+		}
+		var page struct {
+			TotalResults int `json:"totalResults"`
+			Resources    []T `json:"Resources"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("list %s: status %d, %v", kind, resp.StatusCode, err)
+		}
+		all = append(all, page.Resources...)
+		start += len(page.Resources)
+		if len(page.Resources) == 0 || len(all) >= page.TotalResults {
+			return all
+		}
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
+}
+
+func scimUsers(t *testing.T, srv *scimtest.Server) map[string]scimUser {
+	out := map[string]scimUser{}
+	for _, u := range scimList[scimUser](t, srv, "Users") {
+		if _, dup := out[strings.ToLower(u.UserName)]; dup {
+			t.Fatalf("the target holds userName %q twice", u.UserName)
+		}
+		out[strings.ToLower(u.UserName)] = u
 	}
-	rt.mu.Lock()
-	rt.bodies.Write(body)
-	rt.bodies.WriteByte('\n')
-	rt.mu.Unlock()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
+	return out
 }
 
-func (rt *recordingTransport) holds(s string) bool {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return bytes.Contains(rt.bodies.Bytes(), []byte(s))
+// eventually polls check until it returns "" (converged) or the deadline passes; propagation is
+// asynchronous, so an end-to-end test waits for the target to converge.
+func eventually(t *testing.T, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not converged after 60 s: %s", what, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
-// TestPropagationConfigEndToEnd configures propagation over HTTP against "idstream serve": a
-// directory store and a SCIM store with credentials, a plan, a rule with mappings (one an
-// expression); publish, change (new credentials), diff, publish, roll back; a restart replays
-// the same. The credentials are in no file of the data directory and in no API response, the
-// audit trail holds every configuration event with the sealed values redacted.
-func TestPropagationConfigEndToEnd(t *testing.T) {
+// TestPropagationEndToEnd runs "idstream serve" against a real third-party SCIM 2.0 server
+// (scimmy): stores, plan, a rule with a scoping filter and mappings (one an expression),
+// publish; users and a group created, updated, moved out of scope, disabled and deleted, and the
+// target holds exactly what it should; a previewed draft predicts what its publication then
+// does; a rollback; a restart mid-stream loses and duplicates nothing.
+func TestPropagationEndToEnd(t *testing.T) {
 	t.Parallel()
+	srv := scimtest.Start(t)
 	dataDir := t.TempDir()
 	base, token, stop := startServeAt(t, dataDir)
 	admin := newGQLClient(base, token)
-	rec := &recordingTransport{next: admin.http.Transport}
-	admin.http.Transport = rec
-	const secret1, secret2 = "tok-Sup3rSecret-4711", "tok-An0therSecret-0815"
+	vars := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
 
 	var env struct {
 		CreateEnvironment struct{ Environment struct{ ID string } } `json:"createEnvironment"`
 	}
-	gql(t, admin, `mutation { createEnvironment(input: {name: "Propagation"}) { environment { id } } }`, nil, &env)
-	e := env.CreateEnvironment.Environment.ID
+	gql(t, admin, `mutation { createEnvironment(input: {name: "Acme"}) { environment { id } } }`, nil, &env)
+	envID := env.CreateEnvironment.Environment.ID
+	gql(t, admin, `mutation($e: ID!) { createSchemaAttribute(input: {environmentId: $e, attribute: {
+		name: "department", type: STRING, enum: ["eng", "sales"]}}) { position } }`, vars("e", envID), nil)
+	var grp struct {
+		CreateGroup struct{ Group struct{ ID string } } `json:"createGroup"`
+	}
+	gql(t, admin, `mutation($e: ID!) { createGroup(input: {environmentId: $e, name: "Engineering", kind: DIRECT}) { group { id } } }`,
+		vars("e", envID), &grp)
+	groupID := grp.CreateGroup.Group.ID
 
-	type store struct {
-		ID                 string
-		CredentialsSet     bool
-		CredentialsVersion int
-		Config             []struct{ Key, Value string }
+	// A connection test of a proposed store: a wrong token is AUTH, the right one passes.
+	var tested struct {
+		TestStoreConnection struct {
+			Ok   bool
+			Code *string
+		} `json:"testStoreConnection"`
 	}
-	var dir, app struct {
-		CreatePropagationStore struct {
-			Store    store
-			Position string
-		} `json:"createPropagationStore"`
+	const testStore = `mutation($e: ID!, $url: String!, $tok: String!) { testStoreConnection(input: {environmentId: $e, type: SCIM,
+		config: [{key: "baseUrl", value: $url}], credentials: [{key: "token", value: $tok}]}) { ok message code } }`
+	gql(t, admin, testStore, vars("e", envID, "url", srv.URL, "tok", "wrong-token"), &tested)
+	if tested.TestStoreConnection.Ok || tested.TestStoreConnection.Code == nil || *tested.TestStoreConnection.Code != "AUTH" {
+		t.Errorf("testStoreConnection with a wrong token = %+v, want not ok, code AUTH", tested.TestStoreConnection)
 	}
-	const storeFields = `store { id credentialsSet credentialsVersion config { key value } } position`
-	gql(t, admin, `mutation($e: ID!) { createPropagationStore(input: {environmentId: $e, name: "Directory", type: DIRECTORY}) { `+storeFields+` } }`,
-		map[string]any{"e": e}, &dir)
-	gql(t, admin, `mutation($in: CreatePropagationStoreInput!) { createPropagationStore(input: $in) { `+storeFields+` } }`,
-		map[string]any{"in": map[string]any{"environmentId": e, "name": "HR App", "type": "SCIM", "managed": true,
-			"config":      []map[string]any{{"key": "baseUrl", "value": "http://127.0.0.1:9/scim/v2"}, {"key": "authType", "value": "bearer"}},
-			"credentials": []map[string]any{{"key": "token", "value": secret1}},
-			"actions":     map[string]any{"create": true, "update": true, "disable": true, "removeAction": "DISABLE"}}}, &app)
-	a := app.CreatePropagationStore.Store
-	if !a.CredentialsSet || a.CredentialsVersion != 1 || len(a.Config) != 2 || a.Config[0].Key != "authType" {
-		t.Fatalf("created store %+v", a)
+	gql(t, admin, testStore, vars("e", envID, "url", srv.URL, "tok", srv.Token), &tested)
+	if !tested.TestStoreConnection.Ok {
+		t.Fatalf("testStoreConnection with the right token = %+v", tested.TestStoreConnection)
 	}
 
+	type idPayload struct{ ID string }
+	var src, dst struct {
+		CreatePropagationStore struct{ Store idPayload } `json:"createPropagationStore"`
+	}
+	gql(t, admin, `mutation($e: ID!) { createPropagationStore(input: {environmentId: $e, name: "Directory", type: DIRECTORY}) { store { id } } }`,
+		vars("e", envID), &src)
+	gql(t, admin, `mutation($e: ID!, $url: String!, $tok: String!) { createPropagationStore(input: {environmentId: $e, name: "Chat app",
+		type: SCIM, managed: true, config: [{key: "baseUrl", value: $url}], credentials: [{key: "token", value: $tok}],
+		actions: {create: true, update: true, disable: true, deprovision: true, removeAction: DISABLE}}) { store { id credentialsSet } } }`,
+		vars("e", envID, "url", srv.URL, "tok", srv.Token), &dst)
 	var plan struct {
-		CreatePropagationPlan struct{ Plan struct{ ID string } } `json:"createPropagationPlan"`
+		CreatePropagationPlan struct{ Plan idPayload } `json:"createPropagationPlan"`
 	}
-	gql(t, admin, `mutation($e: ID!) { createPropagationPlan(input: {environmentId: $e, name: "Workforce"}) { plan { id } position } }`,
-		map[string]any{"e": e}, &plan)
-	p := plan.CreatePropagationPlan.Plan.ID
+	gql(t, admin, `mutation($e: ID!) { createPropagationPlan(input: {environmentId: $e, name: "Apps"}) { plan { id } } }`, vars("e", envID), &plan)
 	var rule struct {
-		CreatePropagationRule struct {
-			Rule struct {
-				ID       string
-				Mappings []struct{ ID, Target, Source string }
-			}
-			Position string
-		} `json:"createPropagationRule"`
+		CreatePropagationRule struct{ Rule idPayload } `json:"createPropagationRule"`
 	}
-	gql(t, admin, `mutation($in: CreatePropagationRuleInput!) { createPropagationRule(input: $in) { rule { id mappings { id target source } } position } }`,
-		map[string]any{"in": map[string]any{"environmentId": e, "planId": p, "name": "Engineers to HR", "sourceStoreId": dir.CreatePropagationStore.Store.ID,
-			"targetStoreId": a.ID, "filter": `title eq "Engineer"`, "mappings": []map[string]any{
-				{"target": "userName", "source": "ATTRIBUTE", "value": "username"},
-				{"target": "displayName", "source": "EXPRESSION", "value": `upper(name.family) + ", " + name.given`}}}}, &rule)
-	r := rule.CreatePropagationRule.Rule
-	if len(r.Mappings) != 2 {
-		t.Fatalf("rule %+v", r)
-	}
-	var set struct {
-		SetPropagationMapping struct {
-			Mapping  struct{ ID string }
-			Position string
-		} `json:"setPropagationMapping"`
-	}
-	gql(t, admin, `mutation($e: ID!, $r: ID!) { setPropagationMapping(input: {environmentId: $e, ruleId: $r, target: "emails[type eq \"work\"].value", source: ATTRIBUTE, value: "email", applyOn: ON_CREATE}) { mapping { id } position } }`,
-		map[string]any{"e": e, "r": r.ID}, &set)
-
-	// Read back with read-your-writes.
-	var read struct {
-		PropagationStores []store `json:"propagationStores"`
-		PropagationRule   struct {
-			Mappings []struct{ Target, ApplyOn string }
-		} `json:"propagationRule"`
-	}
-	gql(t, admin, `query($e: ID!, $r: ID!, $p: String) { propagationStores(environmentId: $e, minPosition: $p) { id credentialsSet credentialsVersion config { key value } }
-		propagationRule(environmentId: $e, id: $r, minPosition: $p) { mappings { target applyOn } } }`,
-		map[string]any{"e": e, "r": r.ID, "p": set.SetPropagationMapping.Position}, &read)
-	if len(read.PropagationStores) != 2 || read.PropagationStores[1].Config == nil || len(read.PropagationRule.Mappings) != 3 {
-		t.Fatalf("read back %+v", read)
-	}
-
+	gql(t, admin, `mutation($e: ID!, $p: ID!, $s: ID!, $d: ID!, $g: ID!) { createPropagationRule(input: {environmentId: $e, planId: $p,
+		name: "Engineers to chat", sourceStoreId: $s, targetStoreId: $d, filter: "department eq \"eng\"", groupIds: [$g],
+		mappings: [
+			{target: "userName", source: ATTRIBUTE, value: "username"},
+			{target: "name.givenName", source: ATTRIBUTE, value: "name.given"},
+			{target: "name.familyName", source: ATTRIBUTE, value: "name.family"},
+			{target: "emails[type eq \"work\"].value", source: ATTRIBUTE, value: "email"},
+			{target: "displayName", source: EXPRESSION, value: "concat(name.given, \" \", upper(name.family))"},
+			{target: "title", source: CONSTANT, value: "New hire", applyOn: ON_CREATE}
+		]}) { rule { id } } }`,
+		vars("e", envID, "p", plan.CreatePropagationPlan.Plan.ID, "s", src.CreatePropagationStore.Store.ID,
+			"d", dst.CreatePropagationStore.Store.ID, "g", groupID), &rule)
+	ruleID := rule.CreatePropagationRule.Rule.ID
 	type revision struct {
-		ID, ContentHash string
-		Number          int
-		RestoredFrom    *string
-		CreatedBy       *string
-		Stores          []store
+		ID     string
+		Number int
 	}
-	type revPayload struct {
-		Revision revision
-		Position string
+	var pub struct {
+		PublishPropagationRevision struct{ Revision revision } `json:"publishPropagationRevision"`
 	}
-	const revFields = `revision { id number contentHash restoredFrom createdBy stores { id credentialsSet credentialsVersion } } position`
-	var pub1, pub2 struct {
-		PublishPropagationRevision revPayload `json:"publishPropagationRevision"`
-	}
-	gql(t, admin, `mutation($e: ID!) { publishPropagationRevision(input: {environmentId: $e, description: "first"}) { `+revFields+` } }`,
-		map[string]any{"e": e}, &pub1)
-	r1 := pub1.PublishPropagationRevision.Revision
-	if r1.Number != 1 || r1.CreatedBy == nil || len(r1.Stores) != 2 {
-		t.Fatalf("revision 1 %+v", r1)
-	}
-	gqlFails(t, admin, `mutation($e: ID!) { publishPropagationRevision(input: {environmentId: $e}) { position } }`, map[string]any{"e": e}, "CONFLICT", "")
+	gql(t, admin, `mutation($e: ID!) { publishPropagationRevision(input: {environmentId: $e, description: "first"}) { revision { id number } } }`,
+		vars("e", envID), &pub)
+	rev1 := pub.PublishPropagationRevision.Revision.ID
 
-	// New credentials and a renamed plan: the diff from the published revision names them,
-	// the credentials without their value.
-	gql(t, admin, `mutation($e: ID!, $s: ID!, $v: String!) { setPropagationStoreCredentials(input: {environmentId: $e, storeId: $s, credentials: [{key: "token", value: $v}]}) { store { credentialsVersion } position } }`,
-		map[string]any{"e": e, "s": a.ID, "v": secret2}, nil)
-	var upd struct {
-		UpdatePropagationPlan struct{ Position string } `json:"updatePropagationPlan"`
+	const createUser = `mutation($in: CreateUserInput!) { createUser(input: $in) { user { id } } }`
+	newUser := func(username, dept string) string {
+		var out struct {
+			CreateUser struct{ User idPayload } `json:"createUser"`
+		}
+		gql(t, admin, createUser, vars("in", map[string]any{"environmentId": envID, "username": username, "email": username + "@acme.test",
+			"name": map[string]any{"given": strings.ToUpper(username[:1]) + username[1:], "family": "Example"}, "customAttributes": map[string]any{"department": dept}}), &out)
+		return out.CreateUser.User.ID
 	}
-	gql(t, admin, `mutation($e: ID!, $p: ID!) { updatePropagationPlan(input: {environmentId: $e, planId: $p, name: "Workforce 2"}) { plan { name } position } }`,
-		map[string]any{"e": e, "p": p}, &upd)
-	type diffEntry struct {
-		Kind, Op, ID string
-		Fields       []string
+	patch := func(id string, in map[string]any) {
+		in["environmentId"], in["id"] = envID, id
+		gql(t, admin, `mutation($in: PatchUserInput!) { patchUser(input: $in) { position } }`, vars("in", in), nil)
 	}
-	var diff struct {
-		PropagationDiff []diffEntry `json:"propagationDiff"`
-	}
-	gql(t, admin, `query($e: ID!, $p: String) { propagationDiff(environmentId: $e, minPosition: $p) { kind op id fields } }`,
-		map[string]any{"e": e, "p": upd.UpdatePropagationPlan.Position}, &diff)
-	want := []diffEntry{{Kind: "STORE", Op: "CHANGED", ID: a.ID, Fields: []string{"credentials"}}, {Kind: "PLAN", Op: "CHANGED", ID: p, Fields: []string{"name"}}}
-	if !slices.EqualFunc(diff.PropagationDiff, want, func(x, y diffEntry) bool {
-		return x.Kind == y.Kind && x.Op == y.Op && x.ID == y.ID && slices.Equal(x.Fields, y.Fields)
-	}) {
-		t.Fatalf("diff %+v, want %+v", diff.PropagationDiff, want)
-	}
-	gql(t, admin, `mutation($e: ID!) { publishPropagationRevision(input: {environmentId: $e}) { `+revFields+` } }`, map[string]any{"e": e}, &pub2)
-	r2 := pub2.PublishPropagationRevision.Revision
-	if r2.Number != 2 || r2.ContentHash == r1.ContentHash {
-		t.Fatalf("revision 2 %+v", r2)
+	alice := newUser("alice", "eng")
+	bob := newUser("bob", "sales")
+	carol := newUser("carol", "eng")
+	for _, u := range []string{alice, carol} {
+		gql(t, admin, `mutation($e: ID!, $g: ID!, $u: ID!) { addGroupMember(input: {environmentId: $e, groupId: $g, memberType: USER, memberId: $u}) { position } }`,
+			vars("e", envID, "g", groupID, "u", u), nil)
 	}
 
-	// Roll back to 1: revision 3, restored from 1, with 1's content (and credentials).
-	var rb struct {
-		RollbackPropagationRevision revPayload `json:"rollbackPropagationRevision"`
-	}
-	gql(t, admin, `mutation($e: ID!, $r: ID!) { rollbackPropagationRevision(input: {environmentId: $e, revisionId: $r}) { `+revFields+` } }`,
-		map[string]any{"e": e, "r": r1.ID}, &rb)
-	r3 := rb.RollbackPropagationRevision.Revision
-	if r3.Number != 3 || r3.RestoredFrom == nil || *r3.RestoredFrom != r1.ID || r3.ContentHash != r1.ContentHash {
-		t.Fatalf("rollback %+v", r3)
-	}
-
-	// Refusals, with codes and fields.
-	gqlFails(t, admin, `mutation($e: ID!) { createPropagationStore(input: {environmentId: $e, name: "Slack", type: SLACK, actions: {removeAction: DELETE}}) { position } }`,
-		map[string]any{"e": e}, "INVALID", "input.actions.removeAction")
-	gqlFails(t, admin, `mutation($e: ID!, $s: ID!) { deletePropagationStore(input: {environmentId: $e, storeId: $s}) { position } }`,
-		map[string]any{"e": e, "s": dir.CreatePropagationStore.Store.ID}, "CONFLICT", "")
-	gqlFails(t, admin, `mutation($e: ID!) { createPropagationRule(input: {environmentId: $e, planId: "01900000-0000-7000-8000-000000000000", name: "x", sourceStoreId: "01900000-0000-7000-8000-000000000000", targetStoreId: "01900000-0000-7000-8000-000000000000", filter: "shoeSize gt 3"}) { position } }`,
-		map[string]any{"e": e}, "INVALID", "input.filter")
-	gqlFails(t, admin, `mutation($e: ID!) { testStoreConnection(input: {environmentId: $e, type: SCIM, credentials: [{key: "token", value: "x"}]}) { ok } }`,
-		map[string]any{"e": e}, "UNAVAILABLE", "")
-
-	// Revisions, newest first, paged.
-	type revPage struct {
-		PropagationRevisions struct {
-			TotalCount int
-			Edges      []struct{ Node struct{ Number int } }
-			PageInfo   struct {
-				HasNextPage bool
-				EndCursor   *string
-			}
-		} `json:"propagationRevisions"`
-	}
-	var pg1, pg2 revPage
-	const pageQuery = `query($e: ID!, $a: String, $p: String) { propagationRevisions(environmentId: $e, first: 2, after: $a, minPosition: $p) { totalCount edges { node { number } } pageInfo { hasNextPage endCursor } } }`
-	gql(t, admin, pageQuery, map[string]any{"e": e, "p": rb.RollbackPropagationRevision.Position}, &pg1)
-	if c := pg1.PropagationRevisions; c.TotalCount != 3 || len(c.Edges) != 2 || c.Edges[0].Node.Number != 3 || !c.PageInfo.HasNextPage {
-		t.Fatalf("page 1 %+v", c)
-	}
-	gql(t, admin, pageQuery, map[string]any{"e": e, "a": *pg1.PropagationRevisions.PageInfo.EndCursor}, &pg2)
-	if c := pg2.PropagationRevisions; len(c.Edges) != 1 || c.Edges[0].Node.Number != 1 || c.PageInfo.HasNextPage {
-		t.Fatalf("page 2 %+v", c)
-	}
-
-	// The audit trail holds the configuration events, sealed values redacted.
-	var audit struct {
-		AuditEvents struct {
-			Edges []struct {
-				Node struct {
-					Type string
-					Data json.RawMessage
+	// expect checks the target's users: active or not per userName, absent when not listed.
+	expect := func(want map[string]bool) func() string {
+		return func() string {
+			got := scimUsers(t, srv)
+			for name, active := range want {
+				u, ok := got[name]
+				if !ok {
+					return name + " is missing"
+				}
+				if u.active() != active {
+					return fmt.Sprintf("%s active=%v, want %v", name, u.active(), active)
 				}
 			}
-		} `json:"auditEvents"`
-	}
-	gql(t, admin, `query($e: ID!, $p: String) { auditEvents(environmentId: $e, filter: {eventType: "propagation."}, first: 100, minPosition: $p) { edges { node { type data } } } }`,
-		map[string]any{"e": e, "p": rb.RollbackPropagationRevision.Position}, &audit)
-	types := map[string]bool{}
-	for _, ed := range audit.AuditEvents.Edges {
-		types[ed.Node.Type] = true
-		if ed.Node.Type == "propagation.store_credentials_set" && !strings.Contains(string(ed.Node.Data), "[redacted]") {
-			t.Errorf("credentials_set audit data not redacted: %s", ed.Node.Data)
+			for name := range got {
+				if _, ok := want[name]; !ok && !strings.HasPrefix(name, "bulk") {
+					return name + " should not be there"
+				}
+			}
+			return ""
 		}
 	}
-	for _, ty := range []string{"propagation.store_created", "propagation.store_credentials_set", "propagation.plan_created", "propagation.rule_created",
-		"propagation.mapping_set", "propagation.plan_updated", "propagation.revision_published", "propagation.draft_reset"} {
-		if !types[ty] {
-			t.Errorf("audit trail lacks %s (has %v)", ty, types)
+	eventually(t, "engineers provisioned", expect(map[string]bool{"alice": true, "carol": true}))
+	a := scimUsers(t, srv)["alice"]
+	if a.DisplayName != "Alice EXAMPLE" || a.Name.GivenName != "Alice" || a.Title != "New hire" ||
+		len(a.Emails) != 1 || a.Emails[0].Type != "work" || a.Emails[0].Value != "alice@acme.test" {
+		t.Errorf("alice in the target = %+v", a)
+	}
+	groupMembers := func(want ...string) func() string {
+		return func() string {
+			users := scimUsers(t, srv)
+			var ids []string
+			for _, n := range want {
+				ids = append(ids, users[n].ID)
+			}
+			sort.Strings(ids)
+			for _, g := range scimList[scimGroup](t, srv, "Groups") {
+				if g.DisplayName != "Engineering" {
+					continue
+				}
+				var got []string
+				for _, m := range g.Members {
+					got = append(got, m.Value)
+				}
+				sort.Strings(got)
+				if fmt.Sprint(got) != fmt.Sprint(ids) {
+					return fmt.Sprintf("members %v, want %v (%v)", got, ids, want)
+				}
+				return ""
+			}
+			return "no Engineering group"
 		}
+	}
+	eventually(t, "group provisioned", groupMembers("alice", "carol"))
+
+	// An update writes what differs; ON_CREATE mappings are not rewritten.
+	patch(alice, map[string]any{"name": map[string]any{"family": "Smith"}, "title": "ignored by the mapping"})
+	eventually(t, "alice updated", func() string {
+		if u := scimUsers(t, srv)["alice"]; u.DisplayName != "Alice SMITH" || u.Name.FamilyName != "Smith" || u.Title != "New hire" {
+			return fmt.Sprintf("alice = %+v", u)
+		}
+		return ""
+	})
+	patch(bob, map[string]any{"customAttributes": map[string]any{"department": "eng"}})     // enters scope
+	patch(carol, map[string]any{"customAttributes": map[string]any{"department": "sales"}}) // leaves scope
+	eventually(t, "bob in, carol out", expect(map[string]bool{"alice": true, "bob": true, "carol": false}))
+	eventually(t, "carol leaves the group", groupMembers("alice"))
+	gql(t, admin, `mutation($e: ID!, $u: ID!) { disableUser(input: {environmentId: $e, id: $u}) { position } }`, vars("e", envID, "u", alice), nil)
+	gql(t, admin, `mutation($e: ID!, $u: ID!) { deleteUser(input: {environmentId: $e, id: $u}) { position } }`, vars("e", envID, "u", bob), nil)
+	eventually(t, "alice disabled, bob deleted", expect(map[string]bool{"alice": false, "bob": false, "carol": false}))
+
+	// On demand, with its trace.
+	var now struct {
+		ProvisionUserNow struct {
+			InScope   bool
+			Operation string
+			Result    string
+			Steps     []struct{ Name, Detail string }
+		} `json:"provisionUserNow"`
+	}
+	gql(t, admin, `mutation($e: ID!, $r: ID!, $u: ID!) { provisionUserNow(input: {environmentId: $e, ruleId: $r, userId: $u}) {
+		inScope operation result steps { name detail } } }`, vars("e", envID, "r", ruleID, "u", carol), &now)
+	if now.ProvisionUserNow.InScope || len(now.ProvisionUserNow.Steps) == 0 {
+		t.Errorf("provisionUserNow(carol) = %+v, want out of scope with steps", now.ProvisionUserNow)
 	}
 
-	// A restart replays the same configuration.
+	// A draft widening the scope: the preview predicts dave's creation and carol's return, and
+	// touches nothing; publishing it does exactly that.
+	dave := newUser("dave", "sales")
+	gql(t, admin, `mutation($e: ID!, $r: ID!) { updatePropagationRule(input: {environmentId: $e, ruleId: $r,
+		filter: "department eq \"eng\" or department eq \"sales\""}) { rule { id } } }`, vars("e", envID, "r", ruleID), nil)
+	var preview struct {
+		PreviewPropagationRevision struct {
+			Rules []struct {
+				RuleID                              string
+				Creates, Updates, Disables, Deletes int
+				Samples                             []struct {
+					IdentityID string
+					Operation  string
+				}
+			}
+		} `json:"previewPropagationRevision"`
+	}
+	gql(t, admin, `mutation($e: ID!) { previewPropagationRevision(input: {environmentId: $e}) { rules { ruleId creates updates disables deletes
+		samples { identityId operation } } } }`, vars("e", envID), &preview)
+	predicted := map[string]string{}
+	for _, r := range preview.PreviewPropagationRevision.Rules {
+		if r.RuleID != ruleID {
+			continue
+		}
+		if r.Creates != 1 || r.Deletes != 0 {
+			t.Errorf("preview of rule = %+v, want 1 create (dave) and no delete", r)
+		}
+		for _, s := range r.Samples {
+			predicted[s.IdentityID] = s.Operation
+		}
+	}
+	if predicted[dave] != "CREATE" || predicted[carol] == "" || predicted[carol] == "CREATE" {
+		t.Errorf("preview samples %v: want dave CREATE and carol updated (dave %s, carol %s)", predicted, dave, carol)
+	}
+	if _, ok := scimUsers(t, srv)["dave"]; ok {
+		t.Fatal("the preview wrote to the target")
+	}
+	gql(t, admin, `mutation($e: ID!) { publishPropagationRevision(input: {environmentId: $e, description: "sales too"}) { revision { id } } }`,
+		vars("e", envID), nil)
+	eventually(t, "published scope", expect(map[string]bool{"alice": false, "bob": false, "carol": true, "dave": true}))
+
+	// Rollback to the first revision: sales leaves scope again.
+	gql(t, admin, `mutation($e: ID!, $r: ID!) { rollbackPropagationRevision(input: {environmentId: $e, revisionId: $r}) { revision { number } } }`,
+		vars("e", envID, "r", rev1), nil)
+	eventually(t, "rolled back", expect(map[string]bool{"alice": false, "bob": false, "carol": false, "dave": false}))
+
+	// Restart mid-stream: users created, the server stopped while it propagates them, started
+	// again; every one arrives once.
+	const bulk = 40
+	for i := range bulk / 2 {
+		newUser(fmt.Sprintf("bulk%02d", i), "eng")
+	}
 	stop()
-	if hits := dirHolds(t, dataDir, "Engineers to HR"); len(hits) == 0 { // the scan does see the log's files
-		t.Fatal("the data directory holds not even the rule's name")
-	}
-	for _, s := range []string{secret1, secret2} {
-		if hits := dirHolds(t, dataDir, s); len(hits) > 0 {
-			t.Errorf("the data directory holds a plain credential: %v", hits)
-		}
-	}
 	base, token, _ = startServeAt(t, dataDir)
-	again := newGQLClient(base, token)
-	again.http.Transport = rec
-	var after struct {
-		PropagationStore     store                    `json:"propagationStore"`
-		PropagationPlan      struct{ Name string }    `json:"propagationPlan"`
-		PropagationRevisions struct{ TotalCount int } `json:"propagationRevisions"`
+	admin = newGQLClient(base, token)
+	for i := bulk / 2; i < bulk; i++ {
+		newUser(fmt.Sprintf("bulk%02d", i), "eng")
 	}
-	gql(t, again, `query($e: ID!, $s: ID!, $p: ID!) { propagationStore(environmentId: $e, id: $s) { id credentialsSet credentialsVersion config { key value } }
-		propagationPlan(environmentId: $e, id: $p) { name } propagationRevisions(environmentId: $e) { totalCount } }`,
-		map[string]any{"e": e, "s": a.ID, "p": p}, &after)
-	if !after.PropagationStore.CredentialsSet || after.PropagationStore.CredentialsVersion != 1 || after.PropagationPlan.Name != "Workforce" ||
-		after.PropagationRevisions.TotalCount != 3 {
-		t.Fatalf("after restart %+v", after)
-	}
-	if !rec.holds(a.ID) { // the recorder does see the responses
-		t.Fatal("no response recorded")
-	}
-	for _, s := range []string{secret1, secret2} {
-		if rec.holds(s) {
-			t.Errorf("an API response holds the plain credential %q", s)
+	eventually(t, "bulk users after a restart", func() string {
+		n := 0
+		for name, u := range scimUsers(t, srv) {
+			if strings.HasPrefix(name, "bulk") && u.active() {
+				n++
+			}
 		}
+		if n != bulk {
+			return fmt.Sprintf("%d of %d bulk users", n, bulk)
+		}
+		return ""
+	})
+	var summary struct {
+		PropagationRuleSummary struct{ Failed, Success, Impacted int } `json:"propagationRuleSummary"`
+	}
+	gql(t, admin, `query($e: ID!, $r: ID!) { propagationRuleSummary(environmentId: $e, ruleId: $r) { impacted success failed } }`,
+		vars("e", envID, "r", ruleID), &summary)
+	if summary.PropagationRuleSummary.Failed != 0 {
+		t.Errorf("rule summary %+v: failures (a duplicate create is a CONFLICT)", summary.PropagationRuleSummary)
 	}
 }

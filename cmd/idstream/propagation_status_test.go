@@ -28,7 +28,7 @@ func TestServedPropagationStatus(t *testing.T) {
 	t.Cleanup(cancel)
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	a, err := buildApp(ctx, cfg, store, log)
+	a, err := buildApp(ctx, cfg, store, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,5 +82,5 @@ func TestServedPropagationStatus(t *testing.T) {
 		t.Errorf("served store status %+v", st.PropagationStoreStatus)
 	}
 	gqlFails(t, c, `mutation($e: ID!) { resyncPropagationRule(input: {environmentId: $e, ruleId: "r1"}) { resyncId } }`,
-		map[string]any{"e": envID}, "UNAVAILABLE", "")
+		map[string]any{"e": envID}, "NOT_FOUND", "") // the runtime is wired: r1 is in no published revision
 }
