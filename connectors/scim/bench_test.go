@@ -7,15 +7,14 @@ import (
 	"testing"
 
 	"github.com/idstream/idstream/connectors"
-	"github.com/idstream/idstream/connectors/connectortest"
 	"github.com/idstream/idstream/connectors/scim"
 	"github.com/idstream/idstream/connectors/scim/scimtest"
 	"github.com/idstream/idstream/domain"
 )
 
-// BenchmarkSCIMCreate creates users in the scimmy server through the connector, from 1 and 8
-// concurrent clients, and reports users/s. BenchmarkSCIMTargetWriteRate measures the server's
-// own rate with plain net/http, for comparison.
+// BenchmarkSCIMCreate creates users (scimtest.RateUser) in the scimmy server through the
+// connector, from 1 and 8 concurrent clients, and reports users/s. BenchmarkSCIMTargetWriteRate
+// measures the server's own rate on the same payload with plain net/http, for comparison.
 func BenchmarkSCIMCreate(b *testing.B) {
 	srv := scimtest.Start(b)
 	for _, clients := range []int{1, 8} {
@@ -39,7 +38,7 @@ func BenchmarkSCIMCreate(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						if _, err := c.Create(b.Context(), connectors.KindUser, connectortest.User(fmt.Sprintf("bench%d@example.com", i))); err != nil {
+						if _, err := c.Create(b.Context(), connectors.KindUser, scimtest.RateUser(fmt.Sprintf("bench%d@example.com", i))); err != nil {
 							errs <- err
 							return
 						}
