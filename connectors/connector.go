@@ -176,6 +176,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrorClass returns the error's class as text: how the API (which does not import connectors)
+// names it.
+func (e *Error) ErrorClass() string { return string(e.Class) }
+
 // ClassOf returns the class of err: the class of the first *Error in its chain, ClassUnavailable
 // for a context deadline, and ClassUnavailable for an unclassified error (a connector bug
 // should be retried, not lose a change).

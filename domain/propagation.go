@@ -69,10 +69,14 @@ type PropagationStore struct {
 	// password, clientSecret...) sealed with the operator's key (commands/secret), additional data
 	// "propagation-store:<id>". Write-only: never returned by the API, never in plain text in
 	// the log.
-	Credentials string       `json:"credentials,omitempty"`
-	Status      StoreStatus  `json:"status"`
-	Managed     bool         `json:"managed"`
-	Actions     StoreActions `json:"actions"`
+	Credentials string `json:"credentials,omitempty" audit:"redact"`
+	// CredentialsVersion counts the credentials set on the store (0: none ever set). It never
+	// decreases, not even when a rollback brings older credentials back, so the content hash,
+	// which leaves the ciphertext out (it changes at each seal), still changes with them.
+	CredentialsVersion int          `json:"credentialsVersion,omitempty"`
+	Status             StoreStatus  `json:"status"`
+	Managed            bool         `json:"managed"`
+	Actions            StoreActions `json:"actions"`
 }
 
 // PlanStatus says whether a plan's rules run.
@@ -244,7 +248,7 @@ type PropagationChangeApplied struct {
 	ChangeOutcome
 	Subject    string            `json:"subject" personal:"subject"`
 	Attributes []string          `json:"attributes,omitempty"`
-	Digests    map[string]string `json:"digests,omitempty" personal:"data"`
+	Digests    map[string]string `json:"digests,omitempty" audit:"redact" personal:"data"`
 	// CreatedByIdstream: the account was created by idstream (a managed store's deletion or a
 	// leaving identity may remove it), not linked.
 	CreatedByIdstream bool `json:"createdByIdstream,omitempty"`
@@ -303,6 +307,19 @@ const CategoryPropagationResync = "propresync"
 // propagationEventTypes lists the propagation events (EventTypes includes them).
 func propagationEventTypes() []EventType {
 	return []EventType{
+		{EvPropStoreCreated, 1, PropagationStoreCreated{}},
+		{EvPropStoreUpdated, 1, PropagationStoreUpdated{}},
+		{EvPropStoreCredentials, 1, PropagationStoreCredentialsSet{}},
+		{EvPropStoreDeleted, 1, PropagationStoreDeleted{}},
+		{EvPropPlanCreated, 1, PropagationPlanCreated{}},
+		{EvPropPlanUpdated, 1, PropagationPlanUpdated{}},
+		{EvPropPlanDeleted, 1, PropagationPlanDeleted{}},
+		{EvPropRuleCreated, 1, PropagationRuleCreated{}},
+		{EvPropRuleUpdated, 1, PropagationRuleUpdated{}},
+		{EvPropRuleDeleted, 1, PropagationRuleDeleted{}},
+		{EvPropMappingSet, 1, PropagationMappingSet{}},
+		{EvPropMappingRemoved, 1, PropagationMappingRemoved{}},
+		{EvPropDraftReset, 1, PropagationDraftReset{}},
 		{EvPropRevisionPublished, 1, PropagationRevisionPublished{}},
 		{EvPropChangeApplied, 1, PropagationChangeApplied{}},
 		{EvPropChangeFailed, 1, PropagationChangeFailed{}},

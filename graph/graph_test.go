@@ -34,6 +34,8 @@ type env struct {
 	reg    *eventstore.Registry
 	runner *projections.Runner
 	reads  *countingReadModel
+	// tester answers testStoreConnection: it records the last call and returns its err.
+	tester *fakeStoreTester
 }
 
 // countingReadModel counts the read model's calls, to show dataloader batching.
@@ -80,10 +82,17 @@ func newEnv(t testing.TB) *env {
 	}
 	cmds := commands.NewDirectory(deps, commands.DirectoryPorts{AttributeUsage: dir, PasswordHasher: hasher, PopulationUsage: dir,
 		Credentials: commands.CredentialPorts{Passwords: hasher, Secrets: sealer}})
-	h := graph.NewHandler(graph.Config{Commands: cmds, ReadModel: reads, Runner: runner})
+	propConf := projections.NewPropagationConfig(store, reg)
+	if err := propConf.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tester := &fakeStoreTester{}
+	h := graph.NewHandler(graph.Config{Commands: cmds, ReadModel: reads, Runner: runner,
+		Propagation: commands.NewPropagation(deps, commands.PropagationPorts{Secrets: sealer}), PropagationConfig: propConf,
+		StoreTester: tester, Secrets: sealer})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, store: store, reg: reg, runner: runner, reads: reads}
+	return &env{t: t, srv: srv, store: store, reg: reg, runner: runner, reads: reads, tester: tester}
 }
 
 // client appends an API client with roles and a token (as the bootstrap does) and returns the token.

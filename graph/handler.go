@@ -57,8 +57,24 @@ type Config struct {
 	Revisions Revisions
 	// History answers diff (*projections.History); without it diff is UNAVAILABLE.
 	History History
+	// PropagationStatus answers the propagation status queries (*projections.PropagationStatus);
+	// without it they are UNAVAILABLE.
+	PropagationStatus PropagationStatus
+	// Propagator is the propagation runtime (resync, provision now, preview); without it those
+	// mutations are UNAVAILABLE.
+	Propagator Propagator
 	// Runner feeds ReadModel from the log (*projections.Runner).
 	Runner Runner
+	// Propagation is the propagation configuration's write side; without it its mutations are
+	// UNAVAILABLE.
+	Propagation *commands.Propagation
+	// PropagationConfig reads the propagation configuration (*projections.PropagationConfig);
+	// without it its queries are UNAVAILABLE.
+	PropagationConfig PropagationConfig
+	// StoreTester answers testStoreConnection; without it, UNAVAILABLE.
+	StoreTester StoreTester
+	// Secrets opens a store's sealed credentials for testStoreConnection with a storeId.
+	Secrets commands.SecretSealer
 	// Log receives unexpected errors and panics in full; clients see a generic message.
 	Log *slog.Logger
 	// Now is the clock token expiry is judged by; time.Now when nil.

@@ -112,6 +112,12 @@ func complexity() generated.ComplexityRoot {
 	c.Query.AuditEvents = func(child int, _ string, _ *model.AuditFilter, first *int, _ *string, _ *string) int {
 		return page(child, first)
 	}
+	c.Query.PropagationRevisions = func(child int, _ string, first *int, _ *string, _ *string) int {
+		return page(child, first)
+	}
+	c.Query.PropagationAccounts = func(child int, _, _ string, _ *model.PropagationStatusAccountState, first *int, _, _ *string) int {
+		return page(child, first)
+	}
 	c.User.Groups = func(child int, _ *bool) int { return 1 + nestedListWeight*child }
 	c.Group.Members = func(child int, _ *bool) int { return 1 + nestedListWeight*child }
 	c.Environment.Populations = func(child int) int { return 1 + nestedListWeight*child }

@@ -35,7 +35,9 @@ type AuditRecord struct {
 	UserAgent     string
 	TokenID       string
 	// ResourceType and ResourceID come from the stream name <category>-<id>; the streams of an
-	// environment's schema and group tree (schema-<env>, grouptree-<env>) name the environment.
+	// environment's schema and group tree (schema-<env>, grouptree-<env>) name the environment,
+	// and a propagation outcome's (propaccount-<rule>_<identity>) names the identity, as resource
+	// type user or group.
 	ResourceType string
 	ResourceID   string
 	// Data is the payload as JSON, every field tagged `audit:"redact"` replaced by "[redacted]",
@@ -129,7 +131,7 @@ func (l *AuditLog) Start(ctx context.Context) error {
 			l.mu.Lock()
 			if msg.Kind == eventstore.MessageEvent && !strings.HasPrefix(msg.Event.Type, reservationPrefix) {
 				e := &msg.Event
-				resType, resID := resourceOf(e.Stream)
+				resType, resID := resourceOfEvent(e)
 				l.byEnv[e.Metadata.EnvironmentID] = append(l.byEnv[e.Metadata.EnvironmentID], auditEntry{pos: e.Position,
 					typ: l.internLocked(e.Type), actor: l.internLocked(e.Metadata.Actor), resType: l.internLocked(resType),
 					resID: resID, occurredAt: e.Metadata.OccurredAt.UnixNano()})
@@ -195,6 +197,33 @@ func resourceOf(stream string) (typ, id string) {
 	}
 	return cat, id
 }
+
+// resourceOfEvent names the resource of an event: its stream's, but for a propagation outcome
+// (stream propaccount-<rule>_<identity>), whose resource is the identity it is about, a user or
+// a group, read from the payload's plain part (kind, identityId).
+func resourceOfEvent(e *eventstore.RecordedEvent) (typ, id string) {
+	typ, id = resourceOf(e.Stream)
+	if typ != domain.CategoryPropagationAccount {
+		return typ, id
+	}
+	var o struct {
+		Kind       domain.IdentityKind `json:"kind"`
+		IdentityID string              `json:"identityId"`
+	}
+	if json.Unmarshal(e.Data, &o) != nil || o.IdentityID == "" {
+		return typ, id
+	}
+	switch o.Kind {
+	case domain.IdentityUser:
+		return domain.CategoryUser, o.IdentityID
+	case domain.IdentityGroup:
+		return domain.CategoryGroup, o.IdentityID
+	}
+	return typ, id
+}
+
+// isOutcome reports whether an event type is a change order's outcome.
+func isOutcome(typ string) bool { return strings.HasPrefix(typ, "propagation.change_") }
 
 // validate checks q and returns its page size and the position its cursor resumes before.
 func (q AuditQuery) validate() (int, eventstore.Position, bool, error) {
@@ -312,7 +341,9 @@ func (l *AuditLog) read(ctx context.Context, pos eventstore.Position) (AuditReco
 
 // ResourceHistory returns every record of resource id of env, oldest first, read from the
 // resource's own stream (user-, group-, population-, environment-, apiclient-<id>; for an
-// environment also its schema and group tree). domain.ErrNotFound when there is none in env.
+// environment also its schema and group tree) and, for an identity, the propagation outcomes
+// about it (found by the index: those it has indexed). domain.ErrNotFound when there is none in
+// env.
 func (l *AuditLog) ResourceHistory(ctx context.Context, env, id string) ([]AuditRecord, error) {
 	streams := []string{domain.CategoryUser, domain.CategoryGroup, domain.CategoryPopulation, domain.CategoryAPIClient}
 	if id == env {
@@ -340,6 +371,13 @@ func (l *AuditLog) ResourceHistory(ctx context.Context, env, id string) ([]Audit
 			break // a resource's own stream found
 		}
 	}
+	if id != env {
+		outcomes, err := l.outcomesOf(ctx, env, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, outcomes...)
+	}
 	if len(out) == 0 {
 		return nil, domain.NotFoundf("resource %s in environment %s", id, env)
 	}
@@ -349,6 +387,28 @@ func (l *AuditLog) ResourceHistory(ctx context.Context, env, id string) ([]Audit
 		}
 		return 1
 	})
+	return out, nil
+}
+
+// outcomesOf returns the records of the propagation outcomes about identity id of env, found in
+// the index (they are in one stream per rule).
+func (l *AuditLog) outcomesOf(ctx context.Context, env, id string) ([]AuditRecord, error) {
+	var picked []eventstore.Position
+	l.mu.RLock()
+	for i := range l.byEnv[env] {
+		if e := &l.byEnv[env][i]; e.resID == id && isOutcome(e.typ) {
+			picked = append(picked, e.pos)
+		}
+	}
+	l.mu.RUnlock()
+	out := make([]AuditRecord, 0, len(picked))
+	for _, pos := range picked {
+		rec, err := l.read(ctx, pos)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
 	return out, nil
 }
 
@@ -382,7 +442,7 @@ func (l *AuditLog) Subscribe(ctx context.Context, q AuditQuery, after eventstore
 			if msg.Kind != eventstore.MessageEvent || strings.HasPrefix(e.Type, reservationPrefix) || e.Metadata.EnvironmentID != q.EnvironmentID {
 				continue
 			}
-			resType, resID := resourceOf(e.Stream)
+			resType, resID := resourceOfEvent(e)
 			entry := auditEntry{pos: e.Position, typ: e.Type, actor: e.Metadata.Actor, resType: resType, resID: resID,
 				occurredAt: e.Metadata.OccurredAt.UnixNano()}
 			if !q.matches(&entry) {
@@ -406,7 +466,7 @@ func (l *AuditLog) Subscribe(ctx context.Context, q AuditQuery, after eventstore
 // record renders e: metadata as is, the payload decoded and redacted.
 func (l *AuditLog) record(e eventstore.RecordedEvent) (AuditRecord, error) {
 	m := e.Metadata
-	resType, resID := resourceOf(e.Stream)
+	resType, resID := resourceOfEvent(&e)
 	if resType == domain.CategorySchema || resType == domain.CategoryGroupTree || resType == domain.CategoryConfigRevision {
 		resID = m.EnvironmentID
 	}
@@ -484,6 +544,32 @@ func hasRedacted(t reflect.Type, depth int) bool {
 	return false
 }
 
+// embeddedFields adds the JSON members of embedded struct v to into, redacted; false when v is
+// not a struct (it is then a member of its own).
+func embeddedFields(v reflect.Value, into map[string]any) bool {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return true
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	b, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return false
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	for k, x := range m {
+		into[k] = x
+	}
+	return true
+}
+
 // redactValue turns a struct into a map of its JSON fields with tagged ones redacted.
 func redactValue(v reflect.Value) any {
 	for v.Kind() == reflect.Pointer {
@@ -503,12 +589,15 @@ func redactValue(v reflect.Value) any {
 		if !hasRedacted(v.Type(), 0) {
 			return v.Interface()
 		}
-		out := map[string]any{}
+		out, promoted := map[string]any{}, map[string]any{}
 		t := v.Type()
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || !f.IsExported() {
+			if name == "-" || !f.IsExported() && !f.Anonymous {
+				continue
+			}
+			if f.Anonymous && name == "" && embeddedFields(v.Field(i), promoted) {
 				continue
 			}
 			if name == "" {
@@ -523,6 +612,11 @@ func redactValue(v reflect.Value) any {
 				continue
 			}
 			out[name] = redactValue(fv)
+		}
+		for k, x := range promoted { // fields of embedded structs, unless shadowed (as encoding/json)
+			if _, ok := out[k]; !ok {
+				out[k] = x
+			}
 		}
 		return out
 	}

@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,7 +19,7 @@ import (
 // TestAuditRedactionCoversSensitiveFields fails when an event payload gains a field whose name
 // looks secret without the audit:"redact" tag, so a new event cannot leak into the audit trail.
 func TestAuditRedactionCoversSensitiveFields(t *testing.T) {
-	sensitive := []string{"hash", "secret", "sha256", "token", "password", "key"}
+	sensitive := []string{"hash", "secret", "sha256", "token", "password", "key", "credential"}
 	allowed := map[string]bool{ // looks sensitive, is not
 		"TokenID": true, "PasswordPolicy": true, // an ID; the policy's rules
 		"ContentHash": true, "PreviousHash": true, "FromHash": true, "ToHash": true, // configuration hashes
@@ -152,5 +154,99 @@ func TestAuditLog(t *testing.T) {
 		t.Fatal(err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the feed delivered nothing")
+	}
+}
+
+// TestAuditPropagationOutcomes: every change order outcome is an audit record of the identity it
+// is about (resource user or group, though its stream is the rule's account stream), showing the
+// attribute names written and never the digests of their values.
+func TestAuditPropagationOutcomes(t *testing.T) {
+	s := openStore(t)
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	appendPayloads(t, s, reg, "user-u1", "e1", domain.UserCreated{EnvironmentID: "e1", UserID: "u1", PopulationID: "p1", Enabled: true})
+	appendPayloads(t, s, reg, "propaccount-r1_u1", "e1",
+		applied("r1", "app", "u1", domain.OpCreate, "t1", "userName", "name.givenName"),
+		failed("r1", "app", "u1", domain.OpUpdate, true))
+	appendPayloads(t, s, reg, "propaccount-r1_u2", "e1", applied("r1", "app", "u2", domain.OpCreate, "t2", "userName"))
+	group := applied("r1", "app", "g1", domain.OpCreate, "tg", "displayName")
+	group.Kind = domain.IdentityGroup
+	appendPayloads(t, s, reg, "propaccount-r1_g1", "e1", group)
+	a := NewAuditLog(s, reg)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	page, err := a.Events(ctx, AuditQuery{EnvironmentID: "e1", ResourceType: domain.CategoryUser, ResourceID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, r := range page.Records {
+		types = append(types, r.Type)
+	}
+	if want := []string{domain.EvPropChangeFailed, domain.EvPropChangeApplied, domain.EvUserCreated}; !slices.Equal(types, want) {
+		t.Fatalf("u1's records %v, want %v", types, want)
+	}
+	appliedRec := page.Records[1]
+	if appliedRec.Stream != "propaccount-r1_u1" || appliedRec.ResourceID != "u1" || appliedRec.ResourceType != domain.CategoryUser {
+		t.Errorf("outcome record %+v", appliedRec)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(appliedRec.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if data["ruleId"] != "r1" || data["identityId"] != "u1" || data["operation"] != "CREATE" || data["targetId"] != "t1" ||
+		fmt.Sprint(data["attributes"]) != "[userName name.givenName]" || data["digests"] != Redacted {
+		t.Errorf("applied outcome rendered %s: want the outcome's fields flat, its attribute names, digests redacted", appliedRec.Data)
+	}
+	if strings.Contains(string(appliedRec.Data), "secretdigest") || strings.Contains(string(appliedRec.Data), "ChangeOutcome") {
+		t.Errorf("applied outcome rendered %s", appliedRec.Data)
+	}
+	if !strings.Contains(string(page.Records[0].Data), `"class":"UNAVAILABLE"`) {
+		t.Errorf("failed outcome rendered %s", page.Records[0].Data)
+	}
+	if g, _ := a.Events(ctx, AuditQuery{EnvironmentID: "e1", ResourceType: domain.CategoryGroup, ResourceID: "g1"}); len(g.Records) != 1 {
+		t.Errorf("group g1: %d records, want its outcome", len(g.Records))
+	}
+
+	hist, err := a.ResourceHistory(ctx, "e1", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types = types[:0]
+	for _, r := range hist {
+		types = append(types, r.Type)
+	}
+	if want := []string{domain.EvUserCreated, domain.EvPropChangeApplied, domain.EvPropChangeFailed}; !slices.Equal(types, want) {
+		t.Errorf("u1's history %v, want %v", types, want)
+	}
+	if _, err := a.ResourceHistory(ctx, "e2", "u1"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("history from another environment: %v, want NOT_FOUND", err)
+	}
+
+	// The live feed filters outcomes by their identity too.
+	sub, errc, err := a.Subscribe(ctx, AuditQuery{EnvironmentID: "e1", ResourceID: "u2"}, eventstore.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendPayloads(t, s, reg, "propaccount-r1_u1", "e1", applied("r1", "app", "u1", domain.OpUpdate, "t1", "title"))
+	appendPayloads(t, s, reg, "propaccount-r1_u2", "e1", applied("r1", "app", "u2", domain.OpUpdate, "t2", "title"))
+	select {
+	case rec := <-sub:
+		if rec.ResourceID != "u2" || rec.Type != domain.EvPropChangeApplied {
+			t.Errorf("live record %+v, want u2's outcome", rec)
+		}
+	case err := <-errc:
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("no live record")
 	}
 }

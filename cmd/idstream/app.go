@@ -20,6 +20,7 @@ import (
 	"github.com/idstream/idstream/commands/password"
 	"github.com/idstream/idstream/commands/secret"
 	"github.com/idstream/idstream/commands/subjectkeys"
+	"github.com/idstream/idstream/connectors/propagation"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/graph"
 	"github.com/idstream/idstream/projections"
@@ -45,7 +46,12 @@ type app struct {
 	store eventstore.Store
 	live  readModels
 	cmds  *commands.Directory
-	api   http.Handler
+	// propagation is the propagation configuration: its commands and read model.
+	propagation     *commands.Propagation
+	propagationConf *projections.PropagationConfig
+	// runtime propagates identities to the target stores; close it before the event store.
+	runtime *propagation.Runtime
+	api     http.Handler
 	// replay is how long the read model took to catch up with the log at start.
 	replay time.Duration
 }
@@ -63,7 +69,7 @@ func newID() string {
 // buildApp wires the directory on store and replays the log into the read model; it returns
 // once the read model has caught up with the log as it was at the call, or ctx ends. The runner
 // stops when ctx ends.
-func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog.Logger) (*app, error) {
+func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog.Logger, metrics prometheus.Registerer) (*app, error) {
 	reg, err := commands.NewRegistry()
 	if err != nil {
 		return nil, err
@@ -128,11 +134,33 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err := audit.Start(ctx); err != nil {
 		return nil, err
 	}
+	// Propagation configuration: its own small read model, rebuilt from the log at every start.
+	// The mapping and store configuration checkers (connectors) and the store tester are wired
+	// where the connectors are.
+	propConf := projections.NewPropagationConfig(store, preg)
+	if err := propConf.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := propConf.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("replay the propagation configuration: %w", err)
+	}
+	factories := connectorFactories()
+	prop := commands.NewPropagation(deps, propagationPorts(sealer, factories))
+	propStatus, err := startPropagationStatus(ctx, cfg, store, preg)
+	if err != nil {
+		return nil, err
+	}
+	runtime, err := startPropagation(ctx, cfg, store, reg, live, propConf, sealer, factories, metrics, log.With("component", "propagation"))
+	if err != nil {
+		return nil, err
+	}
 	hist := projections.NewHistory(store, preg)
-	a := &app{store: store, live: live, cmds: cmds, replay: time.Since(start)}
+	a := &app{store: store, live: live, cmds: cmds, propagation: prop, propagationConf: propConf, runtime: runtime, replay: time.Since(start)}
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
-		TimeTravel: timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist}})
+		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
+		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus,
+		StoreTester: storeTester{factories}, Propagator: propagator{rt: runtime, conf: propConf}})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }

@@ -56,7 +56,7 @@ func openBenchTarget(ctx context.Context, o benchAPIOptions, lookupEnv func(stri
 			return err
 		}
 		appCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		a, err := buildApp(appCtx, cfg, store, log)
+		a, err := buildApp(appCtx, cfg, store, log, nil)
 		if err != nil {
 			cancel()
 			store.Close()

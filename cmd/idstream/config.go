@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -35,6 +36,10 @@ type Config struct {
 	// DataDir/subject-keys, or a postgres:// URL. Processes sharing one event store must share
 	// it (PostgreSQL).
 	SubjectKeys string
+	// PropagationSummaryRetention is how long propagation status keeps each outcome's change
+	// summary (reason, error, attribute names), a Go duration ("": 168h); the status itself is
+	// kept.
+	PropagationSummaryRetention string
 }
 
 // SubjectKeysLocal selects the subject key store in the data directory.
@@ -55,6 +60,8 @@ func DefaultConfig() Config {
 		EventStore: EventStoreEmbedded,
 		ReadModels: ReadModelsMemory,
 		Bus:        BusGoChannel,
+
+		PropagationSummaryRetention: "168h",
 	}
 }
 
@@ -72,6 +79,7 @@ func (c *Config) settings() []setting {
 		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" or a postgres://… URL (shared by several servers; tables in schema "idstream")`, &c.ReadModels},
 		{"bus", "IDSTREAM_BUS", `message bus for propagation: "gochannel" or a nats://… URL (JetStream)`, &c.Bus},
 		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
+		{"propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "how long propagation status keeps change summaries (a duration: 168h, 30m)", &c.PropagationSummaryRetention},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
 }
@@ -167,7 +175,19 @@ func (c Config) Validate() error {
 		bad("subject-keys", "IDSTREAM_SUBJECT_KEYS", `want "local" or a postgres:// URL, got %q`, redact(c.SubjectKeys))
 	}
 
+	if d, err := time.ParseDuration(c.PropagationSummaryRetention); c.PropagationSummaryRetention != "" && (err != nil || d <= 0) {
+		bad("propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "want a positive duration such as 168h, got %q",
+			c.PropagationSummaryRetention)
+	}
+
 	return errors.Join(errs...)
+}
+
+// summaryRetention returns PropagationSummaryRetention as a duration (0, the projection's
+// default, when unset or when it does not parse: Validate reports that).
+func (c Config) summaryRetention() time.Duration {
+	d, _ := time.ParseDuration(c.PropagationSummaryRetention)
+	return max(d, 0)
 }
 
 func validateListen(addr string) error {

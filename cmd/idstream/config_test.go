@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -149,5 +150,24 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "idstream ") || !strings.Contains(stdout.String(), "go1.") {
 		t.Errorf("version printed %q", stdout.String())
+	}
+}
+
+func TestConfigPropagationSummaryRetention(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"soon", "-1h", "0s"} {
+		c := DefaultConfig()
+		c.PropagationSummaryRetention = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--propagation-summary-retention (IDSTREAM_PROPAGATION_SUMMARY_RETENTION)") {
+			t.Errorf("retention %q: Validate() = %v, want a problem naming the flag", bad, err)
+		}
+	}
+	c := DefaultConfig()
+	if got := c.summaryRetention(); got != 7*24*time.Hour {
+		t.Errorf("default retention %s, want 168h", got)
+	}
+	c.PropagationSummaryRetention = ""
+	if err := c.Validate(); err != nil || c.summaryRetention() != 0 {
+		t.Errorf("unset retention: %v, %s; want valid, the projection's default", err, c.summaryRetention())
 	}
 }

@@ -58,7 +58,7 @@ func TestPostgresReadModelsShared(t *testing.T) {
 	build := func() (*app, string) {
 		cfg := DefaultConfig()
 		cfg.DataDir, cfg.ReadModels = t.TempDir(), url
-		a, err := buildApp(ctx, cfg, store, log)
+		a, err := buildApp(ctx, cfg, store, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/eventstore/embedded"
 	"github.com/idstream/idstream/eventstore/esdb"
+	"github.com/idstream/idstream/projections"
 )
 
 // eventStoreDir is where, inside the data directory, the embedded event store keeps its files.
@@ -34,4 +35,20 @@ func openEventStore(_ context.Context, cfg Config, log *slog.Logger) (eventstore
 	}
 	logger.Info("event store client ready", "backend", "esdb", "server", redact(cfg.EventStore))
 	return store, nil
+}
+
+// startPropagationStatus starts the propagation status read model on store (it follows the log
+// until ctx ends) and returns once it has caught up with the log as it was at the call.
+func startPropagationStatus(ctx context.Context, cfg Config, store eventstore.Store, reg *eventstore.Registry) (*projections.PropagationStatus, error) {
+	status, err := projections.NewPropagationStatus(store, reg, projections.StatusOptions{SummaryRetention: cfg.summaryRetention()})
+	if err != nil {
+		return nil, err
+	}
+	if err := status.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := status.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("replay the log into the propagation status: %w", err)
+	}
+	return status, nil
 }

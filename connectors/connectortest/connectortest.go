@@ -67,7 +67,7 @@ func Run(t *testing.T, h Harness) {
 		{"List", testList},
 		{"Check", testCheck},
 		{"BadCredentials", testBadCredentials},
-		{"ConcurrentCreates", testConcurrentCreates},
+		{"ConcurrentCreatesAndUpdates", testConcurrentCreates},
 		{"ConcurrentSameUserName", testConcurrentSameUserName},
 	}
 	for _, tc := range cases {
@@ -192,7 +192,11 @@ func testUserCreateGetFind(t *testing.T, h Harness, c connectors.Connector) {
 			t.Fatalf("find userName %q: %d found, want user %s", v, len(found), u.ID)
 		}
 	}
-	found, err := c.Find(ctx(t), connectors.KindUser, "externalId", "ext-Alice.Liddell@Example.com")
+	found, err := c.Find(ctx(t), connectors.KindUser, "emails.value", "HOME.alice.liddell@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != u.ID {
+		t.Fatalf("find emails.value: %v, %d found", err, len(found))
+	}
+	found, err = c.Find(ctx(t), connectors.KindUser, "externalId", "ext-Alice.Liddell@Example.com")
 	if err != nil || len(found) != 1 || found[0].ID != u.ID {
 		t.Fatalf("find externalId: %v, %d found", err, len(found))
 	}
@@ -525,6 +529,26 @@ func testConcurrentCreates(t *testing.T, h Harness, c connectors.Connector) {
 		if err != nil || len(found) != 1 || found[0].ID != ids[i] {
 			t.Fatalf("find parallel user %d: %v, %v", i, err, found)
 		}
+	}
+	// Parallel updates of different users, with the same (filtered) paths.
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Update(ctx(t), connectors.KindUser, ids[i], []connectors.Change{
+				{Path: `emails[type eq "work"].value`, Value: fmt.Sprintf("moved%02d@example.com", i)},
+				{Path: "name.givenName", Value: fmt.Sprintf("G%02d", i)},
+			})
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("parallel update %d: %v", i, errs[i])
+		}
+		g := get(t, c, connectors.KindUser, ids[i])
+		wantAttr(t, g, `emails[type eq "work"].value`, fmt.Sprintf("moved%02d@example.com", i))
+		wantAttr(t, g, "name.givenName", fmt.Sprintf("G%02d", i))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,8 +49,10 @@ func safeBuiltins() []string {
 // The environment exposes each top-level source attribute as a variable under its own name
 // (`username`, `email`, `name.given`, `groups`), the whole source as `source`, and
 // `attr("custom name")`, which reads any attribute by dotted path case-insensitively. Member
-// access is nil-safe: `name.given` is nil when name is absent. A function of the library
-// shadows nothing: `title` is the source's title, `title(x)` the function.
+// access is nil-safe: `name.given` is nil when name is absent. Variables are the source's
+// keys as spelled (use attr for case-insensitive reads); a source key named `source` or
+// `attr` is reachable through source["…"] only. A function of the library shadows nothing:
+// `title` is the source's title, `title(x)` the function. `let` is not supported.
 //
 // Library (every function accepts nil / absent arguments; string functions return nil for a
 // nil input so that an absent value stays absent and the mapping's default applies):
@@ -140,7 +143,49 @@ func (e *Expression) run(env map[string]any) (out any, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("expression failed: %v", err)
 	}
+	if err := checkResult(v); err != nil {
+		return nil, fmt.Errorf("expression result: %w", err)
+	}
 	return Normalize(v), nil
+}
+
+// checkResult rejects results that are not JSON values: functions (`attr` without a call),
+// infinite or NaN numbers (`1/0`), and the like.
+func checkResult(v any) error {
+	switch x := v.(type) {
+	case nil, string, bool, json.Number:
+		return nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("%v is not a JSON number", x)
+		}
+		return nil
+	case []any:
+		for _, e := range x {
+			if err := checkResult(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		for _, e := range x {
+			if err := checkResult(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if f, ok := toFloat(v); ok {
+		return checkResult(f)
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Errorf("a %T is not a JSON value", v)
+	}
+	if _, err := json.Marshal(v); err != nil {
+		return fmt.Errorf("not a JSON value: %v", err)
+	}
+	return nil
 }
 
 // newEnv builds the evaluation environment of a source identity.

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -230,6 +231,31 @@ func TestRegexReplaceMatchesStdlib(t *testing.T) {
 		got, err := regexReplace(re, c[1], c[2])
 		require.NoError(t, err)
 		assert.Equal(t, re.ReplaceAllString(c[1], c[2]), got, c)
+	}
+}
+
+func TestExpressionConcurrent(t *testing.T) {
+	e, err := CompileExpression(`concat(regexReplace(username, "^(.)", "$1."), upper(attr("name.family")))`)
+	require.NoError(t, err)
+	src := source(t)
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				v, err := e.Evaluate(src)
+				if err == nil && v != "b.jensenJENSEN" {
+					err = fmt.Errorf("got %v", v)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-done)
 	}
 }
 

@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -304,6 +305,20 @@ func build(parse func(string) (Path, error), changes []connectors.Change) (map[s
 		}
 	}
 	return obj, nil
+}
+
+// Extensions returns, sorted, the top-level keys of obj that are schema URNs holding an
+// object (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`): the extension
+// schemas a SCIM resource built by Build uses, which its "schemas" list must name.
+func Extensions(obj map[string]any) []string {
+	var out []string
+	for k, v := range obj {
+		if _, ok := v.(map[string]any); ok && len(k) > 4 && strings.EqualFold(k[:4], "urn:") {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Apply applies changes to obj in place, in order: a non-nil Value is set at its path, a nil

@@ -243,6 +243,10 @@ func TestBuild(t *testing.T) {
 		"phoneNumbers":[{"type":"work","primary":true,"value":"1"}],
 		"`+enterprise+`":{"employeeNumber":7},"active":true}`), built)
 
+	assert.Equal(t, []string{enterprise}, Extensions(built))
+	assert.Equal(t, []string{"urn:a", "urn:b"}, Extensions(map[string]any{"urn:b": map[string]any{}, "urn:a": map[string]any{"x": 1}, "urn:c": "text", "x": map[string]any{}}))
+	assert.Empty(t, Extensions(nil))
+
 	_, err = Build([]connectors.Change{{Path: "name", Value: "x"}, {Path: "name.givenName", Value: "B"}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"name.givenName"`)

@@ -254,6 +254,9 @@ func FuzzParsePath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := ParsePath(s)
+		if sp, ok := simplePath(s); ok && (err != nil || sp != p) {
+			t.Fatalf("fast path disagrees on %q: %#v vs %#v, %v", s, sp, p, err)
+		}
 		if err != nil {
 			if !p.IsZero() {
 				t.Fatalf("error with non-zero path")

@@ -60,12 +60,21 @@ type settings struct {
 	oauth    *clientcredentials.Config
 }
 
-var configKeys = map[string]bool{
-	KeyBaseURL: true, KeyAuthType: true, KeyUsername: true, KeyTokenURL: true,
-	KeyClientID: true, KeyScopes: true, KeyPatch: true, KeyTimeout: true,
+func isConfigKey(k string) bool {
+	switch k {
+	case KeyBaseURL, KeyAuthType, KeyUsername, KeyTokenURL, KeyClientID, KeyScopes, KeyPatch, KeyTimeout:
+		return true
+	}
+	return false
 }
 
-var credentialKeys = map[string]bool{CredToken: true, CredPassword: true, CredClientSecret: true}
+func isCredentialKey(k string) bool {
+	switch k {
+	case CredToken, CredPassword, CredClientSecret:
+		return true
+	}
+	return false
+}
 
 // parseSettings validates cfg and returns every problem, each naming its key. Error messages
 // never hold credential values.
@@ -80,12 +89,12 @@ func parseSettings(cfg connectors.StoreConfig) (settings, error) {
 		p, _ = profileOf(domain.StoreSCIM)
 	}
 	for _, k := range sortedKeys(cfg.Config) {
-		if !configKeys[k] {
+		if !isConfigKey(k) {
 			bad("config."+k, "unknown configuration key")
 		}
 	}
 	for _, k := range sortedKeys(cfg.Credentials) {
-		if !credentialKeys[k] {
+		if !isCredentialKey(k) {
 			bad("credentials."+k, "unknown credential key")
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idstream/idstream/connectors"
+	"github.com/idstream/idstream/connectors/mapping"
 	"github.com/idstream/idstream/domain"
 )
 
@@ -34,7 +35,7 @@ const (
 // Slack's or Zoom's with their quirks (see Factories). It is safe for concurrent use and never
 // retries: every error is a *connectors.Error with its class (401/403 AUTH, 404 NOT_FOUND, 409
 // and uniqueness CONFLICT, 400 and 501 INVALID, 429 RATE_LIMITED with Retry-After, 5xx,
-// timeouts and refused connections UNAVAILABLE). Error messages quote the store's SCIM error
+// timeouts, refused connections and malformed 2xx answers UNAVAILABLE). Error messages quote the store's SCIM error
 // detail, truncated, never a request's credentials or body.
 type Connector struct {
 	s      settings
@@ -44,6 +45,9 @@ type Connector struct {
 	mu         sync.Mutex
 	patchKnown bool // patchOK holds what /ServiceProviderConfig said (patch=auto)
 	patchOK    bool
+
+	pathsMu sync.RWMutex
+	paths   map[string]mapping.Path // parsed change paths, see path
 }
 
 var (
@@ -212,7 +216,7 @@ func (c *Connector) pages(ctx context.Context, op, ep, filter string, fn func(co
 		}
 		page, err := ParseListResponse(b)
 		if err != nil {
-			return invalid(op, err)
+			return malformed(op, err)
 		}
 		for _, r := range page.Resources {
 			if !fn(r) {
@@ -285,9 +289,16 @@ func parseResource(b []byte) (connectors.Resource, error) {
 func decodeResource(op string, b []byte) (connectors.Resource, error) {
 	r, err := parseResource(b)
 	if err != nil {
-		return connectors.Resource{}, &connectors.Error{Class: connectors.ClassInvalid, Op: op, Err: fmt.Errorf("store answered %w", err)}
+		return connectors.Resource{}, malformed(op, err)
 	}
 	return r, nil
+}
+
+// malformed is the error of a 2xx answer that is not what SCIM says it is (a proxy's page, a
+// broken store): ClassUnavailable, since the store, not the request, is at fault, and a write
+// may have happened (the runtime retries and matches the account by its correlation attribute).
+func malformed(op string, err error) error {
+	return &connectors.Error{Class: connectors.ClassUnavailable, Op: op, Err: fmt.Errorf("malformed answer: %w", err)}
 }
 
 // body returns the request body of a resource: attrs without id and meta, with schemas naming
@@ -407,7 +418,7 @@ func (c *Connector) readPatchSupport(ctx context.Context, op string) (bool, erro
 		} `json:"patch"`
 	}
 	if err := json.Unmarshal(b, &spc); err != nil {
-		return false, invalid(op, fmt.Errorf("service provider config: %w", err))
+		return false, malformed(op, fmt.Errorf("service provider config: %w", err))
 	}
 	c.mu.Lock()
 	c.patchKnown, c.patchOK = true, spc.Patch.Supported

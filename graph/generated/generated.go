@@ -68,6 +68,15 @@ type ComplexityRoot struct {
 		Position  func(childComplexity int) int
 	}
 
+	AttributeMapping struct {
+		ApplyOn func(childComplexity int) int
+		Default func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Source  func(childComplexity int) int
+		Target  func(childComplexity int) int
+		Value   func(childComplexity int) int
+	}
+
 	AuditEvent struct {
 		Actor              func(childComplexity int) int
 		CausationID        func(childComplexity int) int
@@ -158,6 +167,13 @@ type ComplexityRoot struct {
 		Position func(childComplexity int) int
 	}
 
+	DeletePropagationStorePayload struct {
+		DeletedRuleIds func(childComplexity int) int
+		Deprovision    func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Position       func(childComplexity int) int
+	}
+
 	DeleteSchemaAttributePayload struct {
 		EnvironmentID func(childComplexity int) int
 		Name          func(childComplexity int) int
@@ -237,6 +253,11 @@ type ComplexityRoot struct {
 		TokenID  func(childComplexity int) int
 	}
 
+	KeyValue struct {
+		Key   func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	LinkedAccount struct {
 		ID               func(childComplexity int) int
 		IdentityProvider func(childComplexity int) int
@@ -263,54 +284,72 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ActivateMfaDevice     func(childComplexity int, input model.ActivateMfaDeviceInput) int
-		AddGroupMember        func(childComplexity int, input model.AddGroupMemberInput) int
-		AssignRole            func(childComplexity int, input model.AssignRoleInput) int
-		ChangeUserPassword    func(childComplexity int, input model.ChangeUserPasswordInput) int
-		CheckUserPassword     func(childComplexity int, input model.CheckUserPasswordInput) int
-		CreateAPIClient       func(childComplexity int, input model.CreateAPIClientInput) int
-		CreateConfigRevision  func(childComplexity int, input model.CreateConfigRevisionInput) int
-		CreateEnvironment     func(childComplexity int, input model.CreateEnvironmentInput) int
-		CreateGroup           func(childComplexity int, input model.CreateGroupInput) int
-		CreatePopulation      func(childComplexity int, input model.CreatePopulationInput) int
-		CreateSchemaAttribute func(childComplexity int, input model.CreateSchemaAttributeInput) int
-		CreateUser            func(childComplexity int, input model.CreateUserInput) int
-		DeleteAPIClient       func(childComplexity int, input model.DeleteAPIClientInput) int
-		DeleteEnvironment     func(childComplexity int, input model.DeleteEnvironmentInput) int
-		DeleteGroup           func(childComplexity int, input model.GroupRefInput) int
-		DeletePopulation      func(childComplexity int, input model.DeletePopulationInput) int
-		DeleteSchemaAttribute func(childComplexity int, input model.DeleteSchemaAttributeInput) int
-		DeleteUser            func(childComplexity int, input model.UserRefInput) int
-		DisableUser           func(childComplexity int, input model.UserRefInput) int
-		EnableUser            func(childComplexity int, input model.UserRefInput) int
-		EnrollMfaDevice       func(childComplexity int, input model.EnrollMfaDeviceInput) int
-		ForgetUser            func(childComplexity int, input model.UserRefInput) int
-		ImportUsers           func(childComplexity int, input model.ImportUsersInput) int
-		IssueAPIToken         func(childComplexity int, input model.IssueAPITokenInput) int
-		LinkAccount           func(childComplexity int, input model.LinkAccountInput) int
-		LockUser              func(childComplexity int, input model.LockUserInput) int
-		MoveUser              func(childComplexity int, input model.MoveUserInput) int
-		PatchUser             func(childComplexity int, input map[string]any) int
-		RebuildProjection     func(childComplexity int, input model.RebuildProjectionInput) int
-		RecordConsent         func(childComplexity int, input model.RecordConsentInput) int
-		RemoveGroupMember     func(childComplexity int, input model.RemoveGroupMemberInput) int
-		RemoveMfaDevice       func(childComplexity int, input model.MfaDeviceRefInput) int
-		RenameEnvironment     func(childComplexity int, input model.RenameEnvironmentInput) int
-		ResetUserPassword     func(childComplexity int, input model.ResetUserPasswordInput) int
-		RestoreConfigRevision func(childComplexity int, input model.RestoreConfigRevisionInput) int
-		RevokeAPIToken        func(childComplexity int, input model.RevokeAPITokenInput) int
-		RevokeConsent         func(childComplexity int, input model.RevokeConsentInput) int
-		SetDefaultPopulation  func(childComplexity int, input model.SetDefaultPopulationInput) int
-		SetPasswordPolicy     func(childComplexity int, input model.SetPasswordPolicyInput) int
-		SetUserPassword       func(childComplexity int, input model.SetUserPasswordInput) int
-		UnassignRole          func(childComplexity int, input model.UnassignRoleInput) int
-		UnlinkAccount         func(childComplexity int, input model.UnlinkAccountInput) int
-		UnlockUser            func(childComplexity int, input model.UserRefInput) int
-		UpdateGroup           func(childComplexity int, input model.UpdateGroupInput) int
-		UpdatePopulation      func(childComplexity int, input model.UpdatePopulationInput) int
-		UpdateSchemaAttribute func(childComplexity int, input model.UpdateSchemaAttributeInput) int
-		UpdateUser            func(childComplexity int, input model.UpdateUserInput) int
-		VerifyProjections     func(childComplexity int, input *model.VerifyProjectionsInput) int
+		ActivateMfaDevice              func(childComplexity int, input model.ActivateMfaDeviceInput) int
+		AddGroupMember                 func(childComplexity int, input model.AddGroupMemberInput) int
+		AssignRole                     func(childComplexity int, input model.AssignRoleInput) int
+		ChangeUserPassword             func(childComplexity int, input model.ChangeUserPasswordInput) int
+		CheckUserPassword              func(childComplexity int, input model.CheckUserPasswordInput) int
+		CreateAPIClient                func(childComplexity int, input model.CreateAPIClientInput) int
+		CreateConfigRevision           func(childComplexity int, input model.CreateConfigRevisionInput) int
+		CreateEnvironment              func(childComplexity int, input model.CreateEnvironmentInput) int
+		CreateGroup                    func(childComplexity int, input model.CreateGroupInput) int
+		CreatePopulation               func(childComplexity int, input model.CreatePopulationInput) int
+		CreatePropagationPlan          func(childComplexity int, input model.CreatePropagationPlanInput) int
+		CreatePropagationRule          func(childComplexity int, input model.CreatePropagationRuleInput) int
+		CreatePropagationStore         func(childComplexity int, input model.CreatePropagationStoreInput) int
+		CreateSchemaAttribute          func(childComplexity int, input model.CreateSchemaAttributeInput) int
+		CreateUser                     func(childComplexity int, input model.CreateUserInput) int
+		DeleteAPIClient                func(childComplexity int, input model.DeleteAPIClientInput) int
+		DeleteEnvironment              func(childComplexity int, input model.DeleteEnvironmentInput) int
+		DeleteGroup                    func(childComplexity int, input model.GroupRefInput) int
+		DeletePopulation               func(childComplexity int, input model.DeletePopulationInput) int
+		DeletePropagationPlan          func(childComplexity int, input model.DeletePropagationPlanInput) int
+		DeletePropagationRule          func(childComplexity int, input model.DeletePropagationRuleInput) int
+		DeletePropagationStore         func(childComplexity int, input model.DeletePropagationStoreInput) int
+		DeleteSchemaAttribute          func(childComplexity int, input model.DeleteSchemaAttributeInput) int
+		DeleteUser                     func(childComplexity int, input model.UserRefInput) int
+		DisableUser                    func(childComplexity int, input model.UserRefInput) int
+		EnableUser                     func(childComplexity int, input model.UserRefInput) int
+		EnrollMfaDevice                func(childComplexity int, input model.EnrollMfaDeviceInput) int
+		ForgetUser                     func(childComplexity int, input model.UserRefInput) int
+		ImportUsers                    func(childComplexity int, input model.ImportUsersInput) int
+		IssueAPIToken                  func(childComplexity int, input model.IssueAPITokenInput) int
+		LinkAccount                    func(childComplexity int, input model.LinkAccountInput) int
+		LockUser                       func(childComplexity int, input model.LockUserInput) int
+		MoveUser                       func(childComplexity int, input model.MoveUserInput) int
+		PatchUser                      func(childComplexity int, input map[string]any) int
+		PreviewPropagationRevision     func(childComplexity int, input model.PreviewPropagationRevisionInput) int
+		ProvisionUserNow               func(childComplexity int, input model.ProvisionUserNowInput) int
+		PublishPropagationRevision     func(childComplexity int, input model.PublishPropagationRevisionInput) int
+		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
+		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
+		RemoveGroupMember              func(childComplexity int, input model.RemoveGroupMemberInput) int
+		RemoveMfaDevice                func(childComplexity int, input model.MfaDeviceRefInput) int
+		RemovePropagationMapping       func(childComplexity int, input model.RemovePropagationMappingInput) int
+		RenameEnvironment              func(childComplexity int, input model.RenameEnvironmentInput) int
+		ResetUserPassword              func(childComplexity int, input model.ResetUserPasswordInput) int
+		RestoreConfigRevision          func(childComplexity int, input model.RestoreConfigRevisionInput) int
+		ResyncPropagationRule          func(childComplexity int, input model.ResyncPropagationRuleInput) int
+		RevokeAPIToken                 func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeConsent                  func(childComplexity int, input model.RevokeConsentInput) int
+		RollbackPropagationRevision    func(childComplexity int, input model.RollbackPropagationRevisionInput) int
+		SetDefaultPopulation           func(childComplexity int, input model.SetDefaultPopulationInput) int
+		SetPasswordPolicy              func(childComplexity int, input model.SetPasswordPolicyInput) int
+		SetPropagationMapping          func(childComplexity int, input model.SetPropagationMappingInput) int
+		SetPropagationStoreCredentials func(childComplexity int, input model.SetPropagationStoreCredentialsInput) int
+		SetUserPassword                func(childComplexity int, input model.SetUserPasswordInput) int
+		TestStoreConnection            func(childComplexity int, input model.TestStoreConnectionInput) int
+		UnassignRole                   func(childComplexity int, input model.UnassignRoleInput) int
+		UnlinkAccount                  func(childComplexity int, input model.UnlinkAccountInput) int
+		UnlockUser                     func(childComplexity int, input model.UserRefInput) int
+		UpdateGroup                    func(childComplexity int, input model.UpdateGroupInput) int
+		UpdatePopulation               func(childComplexity int, input model.UpdatePopulationInput) int
+		UpdatePropagationPlan          func(childComplexity int, input model.UpdatePropagationPlanInput) int
+		UpdatePropagationRule          func(childComplexity int, input model.UpdatePropagationRuleInput) int
+		UpdatePropagationStore         func(childComplexity int, input model.UpdatePropagationStoreInput) int
+		UpdateSchemaAttribute          func(childComplexity int, input model.UpdateSchemaAttributeInput) int
+		UpdateUser                     func(childComplexity int, input model.UpdateUserInput) int
+		VerifyProjections              func(childComplexity int, input *model.VerifyProjectionsInput) int
 	}
 
 	Name struct {
@@ -371,27 +410,274 @@ type ComplexityRoot struct {
 		Version       func(childComplexity int) int
 	}
 
+	PropagationDiffEntry struct {
+		Fields func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Name   func(childComplexity int) int
+		Op     func(childComplexity int) int
+		RuleID func(childComplexity int) int
+	}
+
+	PropagationMappingPayload struct {
+		Mapping  func(childComplexity int) int
+		Position func(childComplexity int) int
+		Rule     func(childComplexity int) int
+	}
+
+	PropagationPlan struct {
+		Description   func(childComplexity int) int
+		EnvironmentID func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Status        func(childComplexity int) int
+	}
+
+	PropagationPlanPayload struct {
+		Plan     func(childComplexity int) int
+		Position func(childComplexity int) int
+	}
+
+	PropagationPreview struct {
+		DraftHash     func(childComplexity int) int
+		PublishedHash func(childComplexity int) int
+		Rules         func(childComplexity int) int
+	}
+
+	PropagationPreviewRule struct {
+		Creates  func(childComplexity int) int
+		Deletes  func(childComplexity int) int
+		Disables func(childComplexity int) int
+		RuleID   func(childComplexity int) int
+		Samples  func(childComplexity int) int
+		Updates  func(childComplexity int) int
+	}
+
+	PropagationRevision struct {
+		ContentHash        func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		CreatedBy          func(childComplexity int) int
+		Description        func(childComplexity int) int
+		EnvironmentID      func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Number             func(childComplexity int) int
+		Plans              func(childComplexity int) int
+		Position           func(childComplexity int) int
+		PreviousHash       func(childComplexity int) int
+		PreviousRevisionID func(childComplexity int) int
+		RestoredFrom       func(childComplexity int) int
+		Rules              func(childComplexity int) int
+		Stores             func(childComplexity int) int
+	}
+
+	PropagationRevisionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PropagationRevisionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PropagationRevisionPayload struct {
+		Position func(childComplexity int) int
+		Revision func(childComplexity int) int
+	}
+
+	PropagationRule struct {
+		Active               func(childComplexity int) int
+		CorrelationAttribute func(childComplexity int) int
+		EnvironmentID        func(childComplexity int) int
+		Filter               func(childComplexity int) int
+		GroupIds             func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Mappings             func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		PlanID               func(childComplexity int) int
+		SourceStoreID        func(childComplexity int) int
+		TargetStoreID        func(childComplexity int) int
+	}
+
+	PropagationRulePayload struct {
+		Position func(childComplexity int) int
+		Rule     func(childComplexity int) int
+	}
+
+	PropagationStatusAccount struct {
+		CreatedByIdstream func(childComplexity int) int
+		Details           func(childComplexity int) int
+		EnvironmentID     func(childComplexity int) int
+		IdentityID        func(childComplexity int) int
+		Kind              func(childComplexity int) int
+		LastOperation     func(childComplexity int) int
+		LastOutcomeAt     func(childComplexity int) int
+		LastSyncAt        func(childComplexity int) int
+		Live              func(childComplexity int) int
+		RuleID            func(childComplexity int) int
+		Status            func(childComplexity int) int
+		StoreID           func(childComplexity int) int
+		TargetID          func(childComplexity int) int
+	}
+
+	PropagationStatusAccountConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PropagationStatusAccountEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PropagationStatusDetails struct {
+		At            func(childComplexity int) int
+		Attempt       func(childComplexity int) int
+		Attributes    func(childComplexity int) int
+		Candidates    func(childComplexity int) int
+		ChangeOrderID func(childComplexity int) int
+		ErrorClass    func(childComplexity int) int
+		ErrorMessage  func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Trigger       func(childComplexity int) int
+	}
+
+	PropagationStatusError struct {
+		At         func(childComplexity int) int
+		Class      func(childComplexity int) int
+		IdentityID func(childComplexity int) int
+		Message    func(childComplexity int) int
+		RuleID     func(childComplexity int) int
+	}
+
+	PropagationStatusResync struct {
+		Created    func(childComplexity int) int
+		Failed     func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		Identities func(childComplexity int) int
+		Processed  func(childComplexity int) int
+		Removed    func(childComplexity int) int
+		ResyncID   func(childComplexity int) int
+		RevisionID func(childComplexity int) int
+		Running    func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Trigger    func(childComplexity int) int
+		Unchanged  func(childComplexity int) int
+		Updated    func(childComplexity int) int
+	}
+
+	PropagationStatusRule struct {
+		Active          func(childComplexity int) int
+		EnvironmentID   func(childComplexity int) int
+		Failed          func(childComplexity int) int
+		Impacted        func(childComplexity int) int
+		InRevision      func(childComplexity int) int
+		LastResync      func(childComplexity int) int
+		Name            func(childComplexity int) int
+		PartiallySynced func(childComplexity int) int
+		PlanID          func(childComplexity int) int
+		RevisionID      func(childComplexity int) int
+		RuleID          func(childComplexity int) int
+		SourceStoreID   func(childComplexity int) int
+		Success         func(childComplexity int) int
+		TargetStoreID   func(childComplexity int) int
+		Unsynced        func(childComplexity int) int
+	}
+
+	PropagationStatusStore struct {
+		DeprovisionFailedCount func(childComplexity int) int
+		EnvironmentID          func(childComplexity int) int
+		FailedCount            func(childComplexity int) int
+		InRevision             func(childComplexity int) int
+		LastError              func(childComplexity int) int
+		LastSyncAt             func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		RevisionID             func(childComplexity int) int
+		State                  func(childComplexity int) int
+		StoreID                func(childComplexity int) int
+		SuccessCount           func(childComplexity int) int
+		Type                   func(childComplexity int) int
+		UsersInScope           func(childComplexity int) int
+	}
+
+	PropagationStore struct {
+		Actions            func(childComplexity int) int
+		Config             func(childComplexity int) int
+		CredentialsSet     func(childComplexity int) int
+		CredentialsVersion func(childComplexity int) int
+		Description        func(childComplexity int) int
+		EnvironmentID      func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Managed            func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Status             func(childComplexity int) int
+		Type               func(childComplexity int) int
+	}
+
+	PropagationStorePayload struct {
+		Position func(childComplexity int) int
+		Store    func(childComplexity int) int
+	}
+
+	ProvisionTrace struct {
+		Diff       func(childComplexity int) int
+		Error      func(childComplexity int) int
+		IdentityID func(childComplexity int) int
+		InScope    func(childComplexity int) int
+		Operation  func(childComplexity int) int
+		Result     func(childComplexity int) int
+		RuleID     func(childComplexity int) int
+		Steps      func(childComplexity int) int
+		TargetID   func(childComplexity int) int
+	}
+
+	ProvisionTraceDiff struct {
+		Current func(childComplexity int) int
+		Desired func(childComplexity int) int
+		Path    func(childComplexity int) int
+	}
+
+	ProvisionTraceStep struct {
+		Detail func(childComplexity int) int
+		Name   func(childComplexity int) int
+	}
+
 	Query struct {
-		APIClients         func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		AuditEvent         func(childComplexity int, environmentID string, position string) int
-		AuditEvents        func(childComplexity int, environmentID string, filter *model.AuditFilter, first *int, after *string, minPosition *string) int
-		ConfigRevision     func(childComplexity int, environmentID string, id string, minPosition *string) int
-		ConfigRevisionDiff func(childComplexity int, environmentID string, from string, to *string, minPosition *string) int
-		ConfigRevisions    func(childComplexity int, environmentID string, minPosition *string) int
-		Diff               func(childComplexity int, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) int
-		Environment        func(childComplexity int, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Environments       func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
-		Group              func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Groups             func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Me                 func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
-		PasswordPolicy     func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Population         func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Populations        func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Projections        func(childComplexity int) int
-		ResourceHistory    func(childComplexity int, environmentID string, resourceID string, minPosition *string) int
-		Schema             func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
-		User               func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
-		Users              func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+		APIClients             func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		AuditEvent             func(childComplexity int, environmentID string, position string) int
+		AuditEvents            func(childComplexity int, environmentID string, filter *model.AuditFilter, first *int, after *string, minPosition *string) int
+		ConfigRevision         func(childComplexity int, environmentID string, id string, minPosition *string) int
+		ConfigRevisionDiff     func(childComplexity int, environmentID string, from string, to *string, minPosition *string) int
+		ConfigRevisions        func(childComplexity int, environmentID string, minPosition *string) int
+		Diff                   func(childComplexity int, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) int
+		Environment            func(childComplexity int, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Environments           func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		Group                  func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Groups                 func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Me                     func(childComplexity int, minPosition *string, asOf *time.Time, atPosition *string) int
+		PasswordPolicy         func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Population             func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Populations            func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Projections            func(childComplexity int) int
+		PropagationAccounts    func(childComplexity int, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) int
+		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
+		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
+		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
+		PropagationRevision    func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationRevisions   func(childComplexity int, environmentID string, first *int, after *string, minPosition *string) int
+		PropagationRule        func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationRuleSummary func(childComplexity int, environmentID string, ruleID string, minPosition *string) int
+		PropagationRules       func(childComplexity int, environmentID string, planID *string, minPosition *string) int
+		PropagationStore       func(childComplexity int, environmentID string, id string, minPosition *string) int
+		PropagationStoreStatus func(childComplexity int, environmentID string, storeID string, minPosition *string) int
+		PropagationStores      func(childComplexity int, environmentID string, minPosition *string) int
+		PropagationUserStatus  func(childComplexity int, environmentID string, userID string, minPosition *string) int
+		ResourceHistory        func(childComplexity int, environmentID string, resourceID string, minPosition *string) int
+		Schema                 func(childComplexity int, environmentID string, minPosition *string, asOf *time.Time, atPosition *string) int
+		User                   func(childComplexity int, environmentID string, id string, minPosition *string, asOf *time.Time, atPosition *string) int
+		Users                  func(childComplexity int, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) int
 	}
 
 	RebuildProgress struct {
@@ -425,6 +711,11 @@ type ComplexityRoot struct {
 		ContentHash func(childComplexity int) int
 		Position    func(childComplexity int) int
 		Revision    func(childComplexity int) int
+	}
+
+	ResyncPropagationRulePayload struct {
+		Position func(childComplexity int) int
+		ResyncID func(childComplexity int) int
 	}
 
 	RoleAssignment struct {
@@ -463,8 +754,23 @@ type ComplexityRoot struct {
 		Position      func(childComplexity int) int
 	}
 
+	StoreActions struct {
+		Create            func(childComplexity int) int
+		Deprovision       func(childComplexity int) int
+		Disable           func(childComplexity int) int
+		ProvisionDisabled func(childComplexity int) int
+		RemoveAction      func(childComplexity int) int
+		Update            func(childComplexity int) int
+	}
+
 	Subscription struct {
 		AuditEvents func(childComplexity int, environmentID string, filter *model.AuditFilter, afterPosition *string) int
+	}
+
+	TestStoreConnectionPayload struct {
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Ok      func(childComplexity int) int
 	}
 
 	User struct {
@@ -580,6 +886,24 @@ type MutationResolver interface {
 	UnassignRole(ctx context.Context, input model.UnassignRoleInput) (*model.DeletePayload, error)
 	RebuildProjection(ctx context.Context, input model.RebuildProjectionInput) (*model.ProjectionStatus, error)
 	VerifyProjections(ctx context.Context, input *model.VerifyProjectionsInput) ([]*model.VerifyResult, error)
+	CreatePropagationStore(ctx context.Context, input model.CreatePropagationStoreInput) (*model.PropagationStorePayload, error)
+	UpdatePropagationStore(ctx context.Context, input model.UpdatePropagationStoreInput) (*model.PropagationStorePayload, error)
+	SetPropagationStoreCredentials(ctx context.Context, input model.SetPropagationStoreCredentialsInput) (*model.PropagationStorePayload, error)
+	DeletePropagationStore(ctx context.Context, input model.DeletePropagationStoreInput) (*model.DeletePropagationStorePayload, error)
+	CreatePropagationPlan(ctx context.Context, input model.CreatePropagationPlanInput) (*model.PropagationPlanPayload, error)
+	UpdatePropagationPlan(ctx context.Context, input model.UpdatePropagationPlanInput) (*model.PropagationPlanPayload, error)
+	DeletePropagationPlan(ctx context.Context, input model.DeletePropagationPlanInput) (*model.DeletePayload, error)
+	CreatePropagationRule(ctx context.Context, input model.CreatePropagationRuleInput) (*model.PropagationRulePayload, error)
+	UpdatePropagationRule(ctx context.Context, input model.UpdatePropagationRuleInput) (*model.PropagationRulePayload, error)
+	DeletePropagationRule(ctx context.Context, input model.DeletePropagationRuleInput) (*model.DeletePayload, error)
+	SetPropagationMapping(ctx context.Context, input model.SetPropagationMappingInput) (*model.PropagationMappingPayload, error)
+	RemovePropagationMapping(ctx context.Context, input model.RemovePropagationMappingInput) (*model.PropagationRulePayload, error)
+	PublishPropagationRevision(ctx context.Context, input model.PublishPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
+	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
+	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
+	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
+	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
+	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
 	CreateConfigRevision(ctx context.Context, input model.CreateConfigRevisionInput) (*model.ConfigRevisionPayload, error)
 	RestoreConfigRevision(ctx context.Context, input model.RestoreConfigRevisionInput) (*model.RestoreConfigRevisionPayload, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*model.UserPayload, error)
@@ -609,6 +933,20 @@ type QueryResolver interface {
 	Groups(ctx context.Context, environmentID string, filter *string, first *int, after *string, minPosition *string, asOf *time.Time, atPosition *string) (*model.GroupConnection, error)
 	Diff(ctx context.Context, environmentID string, resourceID string, from *time.Time, fromPosition *string, to *time.Time, toPosition *string) (*model.ResourceDiff, error)
 	Projections(ctx context.Context) ([]*model.ProjectionStatus, error)
+	PropagationStores(ctx context.Context, environmentID string, minPosition *string) ([]*model.PropagationStore, error)
+	PropagationStore(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationStore, error)
+	PropagationPlans(ctx context.Context, environmentID string, minPosition *string) ([]*model.PropagationPlan, error)
+	PropagationPlan(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationPlan, error)
+	PropagationRules(ctx context.Context, environmentID string, planID *string, minPosition *string) ([]*model.PropagationRule, error)
+	PropagationRule(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRule, error)
+	PropagationRevisions(ctx context.Context, environmentID string, first *int, after *string, minPosition *string) (*model.PropagationRevisionConnection, error)
+	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
+	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
+	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
+	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
+	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
+	PropagationGroupStatus(ctx context.Context, environmentID string, groupID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
+	PropagationAccounts(ctx context.Context, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) (*model.PropagationStatusAccountConnection, error)
 	ConfigRevisions(ctx context.Context, environmentID string, minPosition *string) ([]*model.ConfigRevision, error)
 	ConfigRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.ConfigRevision, error)
 	ConfigRevisionDiff(ctx context.Context, environmentID string, from string, to *string, minPosition *string) ([]*model.ConfigChange, error)
@@ -740,6 +1078,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AttributeChange.Position(childComplexity), true
+
+	case "AttributeMapping.applyOn":
+		if e.ComplexityRoot.AttributeMapping.ApplyOn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.ApplyOn(childComplexity), true
+	case "AttributeMapping.default":
+		if e.ComplexityRoot.AttributeMapping.Default == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.Default(childComplexity), true
+	case "AttributeMapping.id":
+		if e.ComplexityRoot.AttributeMapping.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.ID(childComplexity), true
+	case "AttributeMapping.source":
+		if e.ComplexityRoot.AttributeMapping.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.Source(childComplexity), true
+	case "AttributeMapping.target":
+		if e.ComplexityRoot.AttributeMapping.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.Target(childComplexity), true
+	case "AttributeMapping.value":
+		if e.ComplexityRoot.AttributeMapping.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMapping.Value(childComplexity), true
 
 	case "AuditEvent.actor":
 		if e.ComplexityRoot.AuditEvent.Actor == nil {
@@ -1094,6 +1469,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeletePayload.Position(childComplexity), true
 
+	case "DeletePropagationStorePayload.deletedRuleIds":
+		if e.ComplexityRoot.DeletePropagationStorePayload.DeletedRuleIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePropagationStorePayload.DeletedRuleIds(childComplexity), true
+	case "DeletePropagationStorePayload.deprovision":
+		if e.ComplexityRoot.DeletePropagationStorePayload.Deprovision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePropagationStorePayload.Deprovision(childComplexity), true
+	case "DeletePropagationStorePayload.id":
+		if e.ComplexityRoot.DeletePropagationStorePayload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePropagationStorePayload.ID(childComplexity), true
+	case "DeletePropagationStorePayload.position":
+		if e.ComplexityRoot.DeletePropagationStorePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePropagationStorePayload.Position(childComplexity), true
+
 	case "DeleteSchemaAttributePayload.environmentId":
 		if e.ComplexityRoot.DeleteSchemaAttributePayload.EnvironmentID == nil {
 			break
@@ -1369,6 +1769,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IssueApiTokenPayload.TokenID(childComplexity), true
 
+	case "KeyValue.key":
+		if e.ComplexityRoot.KeyValue.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValue.Key(childComplexity), true
+	case "KeyValue.value":
+		if e.ComplexityRoot.KeyValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KeyValue.Value(childComplexity), true
+
 	case "LinkedAccount.id":
 		if e.ComplexityRoot.LinkedAccount.ID == nil {
 			break
@@ -1561,6 +1974,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePopulation(childComplexity, args["input"].(model.CreatePopulationInput)), true
+	case "Mutation.createPropagationPlan":
+		if e.ComplexityRoot.Mutation.CreatePropagationPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPropagationPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePropagationPlan(childComplexity, args["input"].(model.CreatePropagationPlanInput)), true
+	case "Mutation.createPropagationRule":
+		if e.ComplexityRoot.Mutation.CreatePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePropagationRule(childComplexity, args["input"].(model.CreatePropagationRuleInput)), true
+	case "Mutation.createPropagationStore":
+		if e.ComplexityRoot.Mutation.CreatePropagationStore == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPropagationStore_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePropagationStore(childComplexity, args["input"].(model.CreatePropagationStoreInput)), true
 	case "Mutation.createSchemaAttribute":
 		if e.ComplexityRoot.Mutation.CreateSchemaAttribute == nil {
 			break
@@ -1627,6 +2073,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeletePopulation(childComplexity, args["input"].(model.DeletePopulationInput)), true
+	case "Mutation.deletePropagationPlan":
+		if e.ComplexityRoot.Mutation.DeletePropagationPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePropagationPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePropagationPlan(childComplexity, args["input"].(model.DeletePropagationPlanInput)), true
+	case "Mutation.deletePropagationRule":
+		if e.ComplexityRoot.Mutation.DeletePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePropagationRule(childComplexity, args["input"].(model.DeletePropagationRuleInput)), true
+	case "Mutation.deletePropagationStore":
+		if e.ComplexityRoot.Mutation.DeletePropagationStore == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePropagationStore_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePropagationStore(childComplexity, args["input"].(model.DeletePropagationStoreInput)), true
 	case "Mutation.deleteSchemaAttribute":
 		if e.ComplexityRoot.Mutation.DeleteSchemaAttribute == nil {
 			break
@@ -1759,6 +2238,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PatchUser(childComplexity, args["input"].(map[string]any)), true
+	case "Mutation.previewPropagationRevision":
+		if e.ComplexityRoot.Mutation.PreviewPropagationRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_previewPropagationRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PreviewPropagationRevision(childComplexity, args["input"].(model.PreviewPropagationRevisionInput)), true
+	case "Mutation.provisionUserNow":
+		if e.ComplexityRoot.Mutation.ProvisionUserNow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_provisionUserNow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ProvisionUserNow(childComplexity, args["input"].(model.ProvisionUserNowInput)), true
+	case "Mutation.publishPropagationRevision":
+		if e.ComplexityRoot.Mutation.PublishPropagationRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_publishPropagationRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PublishPropagationRevision(childComplexity, args["input"].(model.PublishPropagationRevisionInput)), true
 	case "Mutation.rebuildProjection":
 		if e.ComplexityRoot.Mutation.RebuildProjection == nil {
 			break
@@ -1803,6 +2315,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMfaDevice(childComplexity, args["input"].(model.MfaDeviceRefInput)), true
+	case "Mutation.removePropagationMapping":
+		if e.ComplexityRoot.Mutation.RemovePropagationMapping == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removePropagationMapping_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemovePropagationMapping(childComplexity, args["input"].(model.RemovePropagationMappingInput)), true
 	case "Mutation.renameEnvironment":
 		if e.ComplexityRoot.Mutation.RenameEnvironment == nil {
 			break
@@ -1836,6 +2359,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestoreConfigRevision(childComplexity, args["input"].(model.RestoreConfigRevisionInput)), true
+	case "Mutation.resyncPropagationRule":
+		if e.ComplexityRoot.Mutation.ResyncPropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resyncPropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResyncPropagationRule(childComplexity, args["input"].(model.ResyncPropagationRuleInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1858,6 +2392,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeConsent(childComplexity, args["input"].(model.RevokeConsentInput)), true
+	case "Mutation.rollbackPropagationRevision":
+		if e.ComplexityRoot.Mutation.RollbackPropagationRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollbackPropagationRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RollbackPropagationRevision(childComplexity, args["input"].(model.RollbackPropagationRevisionInput)), true
 	case "Mutation.setDefaultPopulation":
 		if e.ComplexityRoot.Mutation.SetDefaultPopulation == nil {
 			break
@@ -1880,6 +2425,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPasswordPolicy(childComplexity, args["input"].(model.SetPasswordPolicyInput)), true
+	case "Mutation.setPropagationMapping":
+		if e.ComplexityRoot.Mutation.SetPropagationMapping == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPropagationMapping_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPropagationMapping(childComplexity, args["input"].(model.SetPropagationMappingInput)), true
+	case "Mutation.setPropagationStoreCredentials":
+		if e.ComplexityRoot.Mutation.SetPropagationStoreCredentials == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPropagationStoreCredentials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPropagationStoreCredentials(childComplexity, args["input"].(model.SetPropagationStoreCredentialsInput)), true
 	case "Mutation.setUserPassword":
 		if e.ComplexityRoot.Mutation.SetUserPassword == nil {
 			break
@@ -1891,6 +2458,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserPassword(childComplexity, args["input"].(model.SetUserPasswordInput)), true
+	case "Mutation.testStoreConnection":
+		if e.ComplexityRoot.Mutation.TestStoreConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testStoreConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestStoreConnection(childComplexity, args["input"].(model.TestStoreConnectionInput)), true
 	case "Mutation.unassignRole":
 		if e.ComplexityRoot.Mutation.UnassignRole == nil {
 			break
@@ -1946,6 +2524,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdatePopulation(childComplexity, args["input"].(model.UpdatePopulationInput)), true
+	case "Mutation.updatePropagationPlan":
+		if e.ComplexityRoot.Mutation.UpdatePropagationPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePropagationPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePropagationPlan(childComplexity, args["input"].(model.UpdatePropagationPlanInput)), true
+	case "Mutation.updatePropagationRule":
+		if e.ComplexityRoot.Mutation.UpdatePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePropagationRule(childComplexity, args["input"].(model.UpdatePropagationRuleInput)), true
+	case "Mutation.updatePropagationStore":
+		if e.ComplexityRoot.Mutation.UpdatePropagationStore == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePropagationStore_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePropagationStore(childComplexity, args["input"].(model.UpdatePropagationStoreInput)), true
 	case "Mutation.updateSchemaAttribute":
 		if e.ComplexityRoot.Mutation.UpdateSchemaAttribute == nil {
 			break
@@ -2209,6 +2820,979 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectionStatus.Version(childComplexity), true
 
+	case "PropagationDiffEntry.fields":
+		if e.ComplexityRoot.PropagationDiffEntry.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.Fields(childComplexity), true
+	case "PropagationDiffEntry.id":
+		if e.ComplexityRoot.PropagationDiffEntry.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.ID(childComplexity), true
+	case "PropagationDiffEntry.kind":
+		if e.ComplexityRoot.PropagationDiffEntry.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.Kind(childComplexity), true
+	case "PropagationDiffEntry.name":
+		if e.ComplexityRoot.PropagationDiffEntry.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.Name(childComplexity), true
+	case "PropagationDiffEntry.op":
+		if e.ComplexityRoot.PropagationDiffEntry.Op == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.Op(childComplexity), true
+	case "PropagationDiffEntry.ruleId":
+		if e.ComplexityRoot.PropagationDiffEntry.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDiffEntry.RuleID(childComplexity), true
+
+	case "PropagationMappingPayload.mapping":
+		if e.ComplexityRoot.PropagationMappingPayload.Mapping == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationMappingPayload.Mapping(childComplexity), true
+	case "PropagationMappingPayload.position":
+		if e.ComplexityRoot.PropagationMappingPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationMappingPayload.Position(childComplexity), true
+	case "PropagationMappingPayload.rule":
+		if e.ComplexityRoot.PropagationMappingPayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationMappingPayload.Rule(childComplexity), true
+
+	case "PropagationPlan.description":
+		if e.ComplexityRoot.PropagationPlan.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlan.Description(childComplexity), true
+	case "PropagationPlan.environmentId":
+		if e.ComplexityRoot.PropagationPlan.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlan.EnvironmentID(childComplexity), true
+	case "PropagationPlan.id":
+		if e.ComplexityRoot.PropagationPlan.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlan.ID(childComplexity), true
+	case "PropagationPlan.name":
+		if e.ComplexityRoot.PropagationPlan.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlan.Name(childComplexity), true
+	case "PropagationPlan.status":
+		if e.ComplexityRoot.PropagationPlan.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlan.Status(childComplexity), true
+
+	case "PropagationPlanPayload.plan":
+		if e.ComplexityRoot.PropagationPlanPayload.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlanPayload.Plan(childComplexity), true
+	case "PropagationPlanPayload.position":
+		if e.ComplexityRoot.PropagationPlanPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPlanPayload.Position(childComplexity), true
+
+	case "PropagationPreview.draftHash":
+		if e.ComplexityRoot.PropagationPreview.DraftHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.DraftHash(childComplexity), true
+	case "PropagationPreview.publishedHash":
+		if e.ComplexityRoot.PropagationPreview.PublishedHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.PublishedHash(childComplexity), true
+	case "PropagationPreview.rules":
+		if e.ComplexityRoot.PropagationPreview.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreview.Rules(childComplexity), true
+
+	case "PropagationPreviewRule.creates":
+		if e.ComplexityRoot.PropagationPreviewRule.Creates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Creates(childComplexity), true
+	case "PropagationPreviewRule.deletes":
+		if e.ComplexityRoot.PropagationPreviewRule.Deletes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Deletes(childComplexity), true
+	case "PropagationPreviewRule.disables":
+		if e.ComplexityRoot.PropagationPreviewRule.Disables == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Disables(childComplexity), true
+	case "PropagationPreviewRule.ruleId":
+		if e.ComplexityRoot.PropagationPreviewRule.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.RuleID(childComplexity), true
+	case "PropagationPreviewRule.samples":
+		if e.ComplexityRoot.PropagationPreviewRule.Samples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Samples(childComplexity), true
+	case "PropagationPreviewRule.updates":
+		if e.ComplexityRoot.PropagationPreviewRule.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationPreviewRule.Updates(childComplexity), true
+
+	case "PropagationRevision.contentHash":
+		if e.ComplexityRoot.PropagationRevision.ContentHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.ContentHash(childComplexity), true
+	case "PropagationRevision.createdAt":
+		if e.ComplexityRoot.PropagationRevision.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.CreatedAt(childComplexity), true
+	case "PropagationRevision.createdBy":
+		if e.ComplexityRoot.PropagationRevision.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.CreatedBy(childComplexity), true
+	case "PropagationRevision.description":
+		if e.ComplexityRoot.PropagationRevision.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Description(childComplexity), true
+	case "PropagationRevision.environmentId":
+		if e.ComplexityRoot.PropagationRevision.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.EnvironmentID(childComplexity), true
+	case "PropagationRevision.id":
+		if e.ComplexityRoot.PropagationRevision.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.ID(childComplexity), true
+	case "PropagationRevision.number":
+		if e.ComplexityRoot.PropagationRevision.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Number(childComplexity), true
+	case "PropagationRevision.plans":
+		if e.ComplexityRoot.PropagationRevision.Plans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Plans(childComplexity), true
+	case "PropagationRevision.position":
+		if e.ComplexityRoot.PropagationRevision.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Position(childComplexity), true
+	case "PropagationRevision.previousHash":
+		if e.ComplexityRoot.PropagationRevision.PreviousHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.PreviousHash(childComplexity), true
+	case "PropagationRevision.previousRevisionId":
+		if e.ComplexityRoot.PropagationRevision.PreviousRevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.PreviousRevisionID(childComplexity), true
+	case "PropagationRevision.restoredFrom":
+		if e.ComplexityRoot.PropagationRevision.RestoredFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.RestoredFrom(childComplexity), true
+	case "PropagationRevision.rules":
+		if e.ComplexityRoot.PropagationRevision.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Rules(childComplexity), true
+	case "PropagationRevision.stores":
+		if e.ComplexityRoot.PropagationRevision.Stores == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevision.Stores(childComplexity), true
+
+	case "PropagationRevisionConnection.edges":
+		if e.ComplexityRoot.PropagationRevisionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionConnection.Edges(childComplexity), true
+	case "PropagationRevisionConnection.pageInfo":
+		if e.ComplexityRoot.PropagationRevisionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionConnection.PageInfo(childComplexity), true
+	case "PropagationRevisionConnection.totalCount":
+		if e.ComplexityRoot.PropagationRevisionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionConnection.TotalCount(childComplexity), true
+
+	case "PropagationRevisionEdge.cursor":
+		if e.ComplexityRoot.PropagationRevisionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionEdge.Cursor(childComplexity), true
+	case "PropagationRevisionEdge.node":
+		if e.ComplexityRoot.PropagationRevisionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionEdge.Node(childComplexity), true
+
+	case "PropagationRevisionPayload.position":
+		if e.ComplexityRoot.PropagationRevisionPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionPayload.Position(childComplexity), true
+	case "PropagationRevisionPayload.revision":
+		if e.ComplexityRoot.PropagationRevisionPayload.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRevisionPayload.Revision(childComplexity), true
+
+	case "PropagationRule.active":
+		if e.ComplexityRoot.PropagationRule.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.Active(childComplexity), true
+	case "PropagationRule.correlationAttribute":
+		if e.ComplexityRoot.PropagationRule.CorrelationAttribute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.CorrelationAttribute(childComplexity), true
+	case "PropagationRule.environmentId":
+		if e.ComplexityRoot.PropagationRule.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.EnvironmentID(childComplexity), true
+	case "PropagationRule.filter":
+		if e.ComplexityRoot.PropagationRule.Filter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.Filter(childComplexity), true
+	case "PropagationRule.groupIds":
+		if e.ComplexityRoot.PropagationRule.GroupIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.GroupIds(childComplexity), true
+	case "PropagationRule.id":
+		if e.ComplexityRoot.PropagationRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.ID(childComplexity), true
+	case "PropagationRule.mappings":
+		if e.ComplexityRoot.PropagationRule.Mappings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.Mappings(childComplexity), true
+	case "PropagationRule.name":
+		if e.ComplexityRoot.PropagationRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.Name(childComplexity), true
+	case "PropagationRule.planId":
+		if e.ComplexityRoot.PropagationRule.PlanID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.PlanID(childComplexity), true
+	case "PropagationRule.sourceStoreId":
+		if e.ComplexityRoot.PropagationRule.SourceStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.SourceStoreID(childComplexity), true
+	case "PropagationRule.targetStoreId":
+		if e.ComplexityRoot.PropagationRule.TargetStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.TargetStoreID(childComplexity), true
+
+	case "PropagationRulePayload.position":
+		if e.ComplexityRoot.PropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRulePayload.Position(childComplexity), true
+	case "PropagationRulePayload.rule":
+		if e.ComplexityRoot.PropagationRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRulePayload.Rule(childComplexity), true
+
+	case "PropagationStatusAccount.createdByIdstream":
+		if e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream(childComplexity), true
+	case "PropagationStatusAccount.details":
+		if e.ComplexityRoot.PropagationStatusAccount.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Details(childComplexity), true
+	case "PropagationStatusAccount.environmentId":
+		if e.ComplexityRoot.PropagationStatusAccount.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.EnvironmentID(childComplexity), true
+	case "PropagationStatusAccount.identityId":
+		if e.ComplexityRoot.PropagationStatusAccount.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.IdentityID(childComplexity), true
+	case "PropagationStatusAccount.kind":
+		if e.ComplexityRoot.PropagationStatusAccount.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Kind(childComplexity), true
+	case "PropagationStatusAccount.lastOperation":
+		if e.ComplexityRoot.PropagationStatusAccount.LastOperation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastOperation(childComplexity), true
+	case "PropagationStatusAccount.lastOutcomeAt":
+		if e.ComplexityRoot.PropagationStatusAccount.LastOutcomeAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastOutcomeAt(childComplexity), true
+	case "PropagationStatusAccount.lastSyncAt":
+		if e.ComplexityRoot.PropagationStatusAccount.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.LastSyncAt(childComplexity), true
+	case "PropagationStatusAccount.live":
+		if e.ComplexityRoot.PropagationStatusAccount.Live == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Live(childComplexity), true
+	case "PropagationStatusAccount.ruleId":
+		if e.ComplexityRoot.PropagationStatusAccount.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.RuleID(childComplexity), true
+	case "PropagationStatusAccount.status":
+		if e.ComplexityRoot.PropagationStatusAccount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.Status(childComplexity), true
+	case "PropagationStatusAccount.storeId":
+		if e.ComplexityRoot.PropagationStatusAccount.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.StoreID(childComplexity), true
+	case "PropagationStatusAccount.targetId":
+		if e.ComplexityRoot.PropagationStatusAccount.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccount.TargetID(childComplexity), true
+
+	case "PropagationStatusAccountConnection.edges":
+		if e.ComplexityRoot.PropagationStatusAccountConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountConnection.Edges(childComplexity), true
+	case "PropagationStatusAccountConnection.pageInfo":
+		if e.ComplexityRoot.PropagationStatusAccountConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountConnection.PageInfo(childComplexity), true
+
+	case "PropagationStatusAccountEdge.cursor":
+		if e.ComplexityRoot.PropagationStatusAccountEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountEdge.Cursor(childComplexity), true
+	case "PropagationStatusAccountEdge.node":
+		if e.ComplexityRoot.PropagationStatusAccountEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusAccountEdge.Node(childComplexity), true
+
+	case "PropagationStatusDetails.at":
+		if e.ComplexityRoot.PropagationStatusDetails.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.At(childComplexity), true
+	case "PropagationStatusDetails.attempt":
+		if e.ComplexityRoot.PropagationStatusDetails.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Attempt(childComplexity), true
+	case "PropagationStatusDetails.attributes":
+		if e.ComplexityRoot.PropagationStatusDetails.Attributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Attributes(childComplexity), true
+	case "PropagationStatusDetails.candidates":
+		if e.ComplexityRoot.PropagationStatusDetails.Candidates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Candidates(childComplexity), true
+	case "PropagationStatusDetails.changeOrderId":
+		if e.ComplexityRoot.PropagationStatusDetails.ChangeOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ChangeOrderID(childComplexity), true
+	case "PropagationStatusDetails.errorClass":
+		if e.ComplexityRoot.PropagationStatusDetails.ErrorClass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ErrorClass(childComplexity), true
+	case "PropagationStatusDetails.errorMessage":
+		if e.ComplexityRoot.PropagationStatusDetails.ErrorMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.ErrorMessage(childComplexity), true
+	case "PropagationStatusDetails.reason":
+		if e.ComplexityRoot.PropagationStatusDetails.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Reason(childComplexity), true
+	case "PropagationStatusDetails.trigger":
+		if e.ComplexityRoot.PropagationStatusDetails.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusDetails.Trigger(childComplexity), true
+
+	case "PropagationStatusError.at":
+		if e.ComplexityRoot.PropagationStatusError.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.At(childComplexity), true
+	case "PropagationStatusError.class":
+		if e.ComplexityRoot.PropagationStatusError.Class == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.Class(childComplexity), true
+	case "PropagationStatusError.identityId":
+		if e.ComplexityRoot.PropagationStatusError.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.IdentityID(childComplexity), true
+	case "PropagationStatusError.message":
+		if e.ComplexityRoot.PropagationStatusError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.Message(childComplexity), true
+	case "PropagationStatusError.ruleId":
+		if e.ComplexityRoot.PropagationStatusError.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusError.RuleID(childComplexity), true
+
+	case "PropagationStatusResync.created":
+		if e.ComplexityRoot.PropagationStatusResync.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Created(childComplexity), true
+	case "PropagationStatusResync.failed":
+		if e.ComplexityRoot.PropagationStatusResync.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Failed(childComplexity), true
+	case "PropagationStatusResync.finishedAt":
+		if e.ComplexityRoot.PropagationStatusResync.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.FinishedAt(childComplexity), true
+	case "PropagationStatusResync.identities":
+		if e.ComplexityRoot.PropagationStatusResync.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Identities(childComplexity), true
+	case "PropagationStatusResync.processed":
+		if e.ComplexityRoot.PropagationStatusResync.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Processed(childComplexity), true
+	case "PropagationStatusResync.removed":
+		if e.ComplexityRoot.PropagationStatusResync.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Removed(childComplexity), true
+	case "PropagationStatusResync.resyncId":
+		if e.ComplexityRoot.PropagationStatusResync.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.ResyncID(childComplexity), true
+	case "PropagationStatusResync.revisionId":
+		if e.ComplexityRoot.PropagationStatusResync.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.RevisionID(childComplexity), true
+	case "PropagationStatusResync.running":
+		if e.ComplexityRoot.PropagationStatusResync.Running == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Running(childComplexity), true
+	case "PropagationStatusResync.startedAt":
+		if e.ComplexityRoot.PropagationStatusResync.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.StartedAt(childComplexity), true
+	case "PropagationStatusResync.trigger":
+		if e.ComplexityRoot.PropagationStatusResync.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Trigger(childComplexity), true
+	case "PropagationStatusResync.unchanged":
+		if e.ComplexityRoot.PropagationStatusResync.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Unchanged(childComplexity), true
+	case "PropagationStatusResync.updated":
+		if e.ComplexityRoot.PropagationStatusResync.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusResync.Updated(childComplexity), true
+
+	case "PropagationStatusRule.active":
+		if e.ComplexityRoot.PropagationStatusRule.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Active(childComplexity), true
+	case "PropagationStatusRule.environmentId":
+		if e.ComplexityRoot.PropagationStatusRule.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.EnvironmentID(childComplexity), true
+	case "PropagationStatusRule.failed":
+		if e.ComplexityRoot.PropagationStatusRule.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Failed(childComplexity), true
+	case "PropagationStatusRule.impacted":
+		if e.ComplexityRoot.PropagationStatusRule.Impacted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Impacted(childComplexity), true
+	case "PropagationStatusRule.inRevision":
+		if e.ComplexityRoot.PropagationStatusRule.InRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.InRevision(childComplexity), true
+	case "PropagationStatusRule.lastResync":
+		if e.ComplexityRoot.PropagationStatusRule.LastResync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.LastResync(childComplexity), true
+	case "PropagationStatusRule.name":
+		if e.ComplexityRoot.PropagationStatusRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Name(childComplexity), true
+	case "PropagationStatusRule.partiallySynced":
+		if e.ComplexityRoot.PropagationStatusRule.PartiallySynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.PartiallySynced(childComplexity), true
+	case "PropagationStatusRule.planId":
+		if e.ComplexityRoot.PropagationStatusRule.PlanID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.PlanID(childComplexity), true
+	case "PropagationStatusRule.revisionId":
+		if e.ComplexityRoot.PropagationStatusRule.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.RevisionID(childComplexity), true
+	case "PropagationStatusRule.ruleId":
+		if e.ComplexityRoot.PropagationStatusRule.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.RuleID(childComplexity), true
+	case "PropagationStatusRule.sourceStoreId":
+		if e.ComplexityRoot.PropagationStatusRule.SourceStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.SourceStoreID(childComplexity), true
+	case "PropagationStatusRule.success":
+		if e.ComplexityRoot.PropagationStatusRule.Success == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Success(childComplexity), true
+	case "PropagationStatusRule.targetStoreId":
+		if e.ComplexityRoot.PropagationStatusRule.TargetStoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.TargetStoreID(childComplexity), true
+	case "PropagationStatusRule.unsynced":
+		if e.ComplexityRoot.PropagationStatusRule.Unsynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Unsynced(childComplexity), true
+
+	case "PropagationStatusStore.deprovisionFailedCount":
+		if e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount(childComplexity), true
+	case "PropagationStatusStore.environmentId":
+		if e.ComplexityRoot.PropagationStatusStore.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.EnvironmentID(childComplexity), true
+	case "PropagationStatusStore.failedCount":
+		if e.ComplexityRoot.PropagationStatusStore.FailedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.FailedCount(childComplexity), true
+	case "PropagationStatusStore.inRevision":
+		if e.ComplexityRoot.PropagationStatusStore.InRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.InRevision(childComplexity), true
+	case "PropagationStatusStore.lastError":
+		if e.ComplexityRoot.PropagationStatusStore.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.LastError(childComplexity), true
+	case "PropagationStatusStore.lastSyncAt":
+		if e.ComplexityRoot.PropagationStatusStore.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.LastSyncAt(childComplexity), true
+	case "PropagationStatusStore.name":
+		if e.ComplexityRoot.PropagationStatusStore.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Name(childComplexity), true
+	case "PropagationStatusStore.revisionId":
+		if e.ComplexityRoot.PropagationStatusStore.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.RevisionID(childComplexity), true
+	case "PropagationStatusStore.state":
+		if e.ComplexityRoot.PropagationStatusStore.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.State(childComplexity), true
+	case "PropagationStatusStore.storeId":
+		if e.ComplexityRoot.PropagationStatusStore.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.StoreID(childComplexity), true
+	case "PropagationStatusStore.successCount":
+		if e.ComplexityRoot.PropagationStatusStore.SuccessCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.SuccessCount(childComplexity), true
+	case "PropagationStatusStore.type":
+		if e.ComplexityRoot.PropagationStatusStore.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Type(childComplexity), true
+	case "PropagationStatusStore.usersInScope":
+		if e.ComplexityRoot.PropagationStatusStore.UsersInScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.UsersInScope(childComplexity), true
+
+	case "PropagationStore.actions":
+		if e.ComplexityRoot.PropagationStore.Actions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Actions(childComplexity), true
+	case "PropagationStore.config":
+		if e.ComplexityRoot.PropagationStore.Config == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Config(childComplexity), true
+	case "PropagationStore.credentialsSet":
+		if e.ComplexityRoot.PropagationStore.CredentialsSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.CredentialsSet(childComplexity), true
+	case "PropagationStore.credentialsVersion":
+		if e.ComplexityRoot.PropagationStore.CredentialsVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.CredentialsVersion(childComplexity), true
+	case "PropagationStore.description":
+		if e.ComplexityRoot.PropagationStore.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Description(childComplexity), true
+	case "PropagationStore.environmentId":
+		if e.ComplexityRoot.PropagationStore.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.EnvironmentID(childComplexity), true
+	case "PropagationStore.id":
+		if e.ComplexityRoot.PropagationStore.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.ID(childComplexity), true
+	case "PropagationStore.managed":
+		if e.ComplexityRoot.PropagationStore.Managed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Managed(childComplexity), true
+	case "PropagationStore.name":
+		if e.ComplexityRoot.PropagationStore.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Name(childComplexity), true
+	case "PropagationStore.status":
+		if e.ComplexityRoot.PropagationStore.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Status(childComplexity), true
+	case "PropagationStore.type":
+		if e.ComplexityRoot.PropagationStore.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Type(childComplexity), true
+
+	case "PropagationStorePayload.position":
+		if e.ComplexityRoot.PropagationStorePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStorePayload.Position(childComplexity), true
+	case "PropagationStorePayload.store":
+		if e.ComplexityRoot.PropagationStorePayload.Store == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStorePayload.Store(childComplexity), true
+
+	case "ProvisionTrace.diff":
+		if e.ComplexityRoot.ProvisionTrace.Diff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Diff(childComplexity), true
+	case "ProvisionTrace.error":
+		if e.ComplexityRoot.ProvisionTrace.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Error(childComplexity), true
+	case "ProvisionTrace.identityId":
+		if e.ComplexityRoot.ProvisionTrace.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.IdentityID(childComplexity), true
+	case "ProvisionTrace.inScope":
+		if e.ComplexityRoot.ProvisionTrace.InScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.InScope(childComplexity), true
+	case "ProvisionTrace.operation":
+		if e.ComplexityRoot.ProvisionTrace.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Operation(childComplexity), true
+	case "ProvisionTrace.result":
+		if e.ComplexityRoot.ProvisionTrace.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Result(childComplexity), true
+	case "ProvisionTrace.ruleId":
+		if e.ComplexityRoot.ProvisionTrace.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.RuleID(childComplexity), true
+	case "ProvisionTrace.steps":
+		if e.ComplexityRoot.ProvisionTrace.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.Steps(childComplexity), true
+	case "ProvisionTrace.targetId":
+		if e.ComplexityRoot.ProvisionTrace.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTrace.TargetID(childComplexity), true
+
+	case "ProvisionTraceDiff.current":
+		if e.ComplexityRoot.ProvisionTraceDiff.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Current(childComplexity), true
+	case "ProvisionTraceDiff.desired":
+		if e.ComplexityRoot.ProvisionTraceDiff.Desired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Desired(childComplexity), true
+	case "ProvisionTraceDiff.path":
+		if e.ComplexityRoot.ProvisionTraceDiff.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceDiff.Path(childComplexity), true
+
+	case "ProvisionTraceStep.detail":
+		if e.ComplexityRoot.ProvisionTraceStep.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceStep.Detail(childComplexity), true
+	case "ProvisionTraceStep.name":
+		if e.ComplexityRoot.ProvisionTraceStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvisionTraceStep.Name(childComplexity), true
+
 	case "Query.apiClients":
 		if e.ComplexityRoot.Query.APIClients == nil {
 			break
@@ -2381,6 +3965,160 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Projections(childComplexity), true
+	case "Query.propagationAccounts":
+		if e.ComplexityRoot.Query.PropagationAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationAccounts(childComplexity, args["environmentId"].(string), args["ruleId"].(string), args["status"].(*model.PropagationStatusAccountState), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationDiff":
+		if e.ComplexityRoot.Query.PropagationDiff == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationDiff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationDiff(childComplexity, args["environmentId"].(string), args["from"].(*string), args["to"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationGroupStatus":
+		if e.ComplexityRoot.Query.PropagationGroupStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationGroupStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationGroupStatus(childComplexity, args["environmentId"].(string), args["groupId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationPlan":
+		if e.ComplexityRoot.Query.PropagationPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationPlan(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationPlans":
+		if e.ComplexityRoot.Query.PropagationPlans == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationPlans_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationPlans(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationRevision":
+		if e.ComplexityRoot.Query.PropagationRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRevision(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationRevisions":
+		if e.ComplexityRoot.Query.PropagationRevisions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRevisions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRevisions(childComplexity, args["environmentId"].(string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationRule":
+		if e.ComplexityRoot.Query.PropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRule(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationRuleSummary":
+		if e.ComplexityRoot.Query.PropagationRuleSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRuleSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRuleSummary(childComplexity, args["environmentId"].(string), args["ruleId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationRules":
+		if e.ComplexityRoot.Query.PropagationRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationRules(childComplexity, args["environmentId"].(string), args["planId"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationStore":
+		if e.ComplexityRoot.Query.PropagationStore == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationStore_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationStore(childComplexity, args["environmentId"].(string), args["id"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationStoreStatus":
+		if e.ComplexityRoot.Query.PropagationStoreStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationStoreStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationStoreStatus(childComplexity, args["environmentId"].(string), args["storeId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationStores":
+		if e.ComplexityRoot.Query.PropagationStores == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationStores_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationStores(childComplexity, args["environmentId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationUserStatus":
+		if e.ComplexityRoot.Query.PropagationUserStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationUserStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationUserStatus(childComplexity, args["environmentId"].(string), args["userId"].(string), args["minPosition"].(*string)), true
 	case "Query.resourceHistory":
 		if e.ComplexityRoot.Query.ResourceHistory == nil {
 			break
@@ -2556,6 +4294,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RestoreConfigRevisionPayload.Revision(childComplexity), true
 
+	case "ResyncPropagationRulePayload.position":
+		if e.ComplexityRoot.ResyncPropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResyncPropagationRulePayload.Position(childComplexity), true
+	case "ResyncPropagationRulePayload.resyncId":
+		if e.ComplexityRoot.ResyncPropagationRulePayload.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResyncPropagationRulePayload.ResyncID(childComplexity), true
+
 	case "RoleAssignment.environmentId":
 		if e.ComplexityRoot.RoleAssignment.EnvironmentID == nil {
 			break
@@ -2687,6 +4438,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SchemaAttributePayload.Position(childComplexity), true
 
+	case "StoreActions.create":
+		if e.ComplexityRoot.StoreActions.Create == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.Create(childComplexity), true
+	case "StoreActions.deprovision":
+		if e.ComplexityRoot.StoreActions.Deprovision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.Deprovision(childComplexity), true
+	case "StoreActions.disable":
+		if e.ComplexityRoot.StoreActions.Disable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.Disable(childComplexity), true
+	case "StoreActions.provisionDisabled":
+		if e.ComplexityRoot.StoreActions.ProvisionDisabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.ProvisionDisabled(childComplexity), true
+	case "StoreActions.removeAction":
+		if e.ComplexityRoot.StoreActions.RemoveAction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.RemoveAction(childComplexity), true
+	case "StoreActions.update":
+		if e.ComplexityRoot.StoreActions.Update == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreActions.Update(childComplexity), true
+
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
 			break
@@ -2698,6 +4486,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AuditEvents(childComplexity, args["environmentId"].(string), args["filter"].(*model.AuditFilter), args["afterPosition"].(*string)), true
+
+	case "TestStoreConnectionPayload.code":
+		if e.ComplexityRoot.TestStoreConnectionPayload.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestStoreConnectionPayload.Code(childComplexity), true
+	case "TestStoreConnectionPayload.message":
+		if e.ComplexityRoot.TestStoreConnectionPayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestStoreConnectionPayload.Message(childComplexity), true
+	case "TestStoreConnectionPayload.ok":
+		if e.ComplexityRoot.TestStoreConnectionPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestStoreConnectionPayload.Ok(childComplexity), true
 
 	case "User.accountId":
 		if e.ComplexityRoot.User.AccountID == nil {
@@ -3004,6 +4811,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddGroupMemberInput", ec.unmarshalInputAddGroupMemberInput),
 			graphql.NewInputUnmarshaler("AddressInput", ec.unmarshalInputAddressInput),
 			graphql.NewInputUnmarshaler("AssignRoleInput", ec.unmarshalInputAssignRoleInput),
+			graphql.NewInputUnmarshaler("AttributeMappingInput", ec.unmarshalInputAttributeMappingInput),
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
 			graphql.NewInputUnmarshaler("ChangeUserPasswordInput", ec.unmarshalInputChangeUserPasswordInput),
 			graphql.NewInputUnmarshaler("CheckUserPasswordInput", ec.unmarshalInputCheckUserPasswordInput),
@@ -3012,17 +4820,24 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateEnvironmentInput", ec.unmarshalInputCreateEnvironmentInput),
 			graphql.NewInputUnmarshaler("CreateGroupInput", ec.unmarshalInputCreateGroupInput),
 			graphql.NewInputUnmarshaler("CreatePopulationInput", ec.unmarshalInputCreatePopulationInput),
+			graphql.NewInputUnmarshaler("CreatePropagationPlanInput", ec.unmarshalInputCreatePropagationPlanInput),
+			graphql.NewInputUnmarshaler("CreatePropagationRuleInput", ec.unmarshalInputCreatePropagationRuleInput),
+			graphql.NewInputUnmarshaler("CreatePropagationStoreInput", ec.unmarshalInputCreatePropagationStoreInput),
 			graphql.NewInputUnmarshaler("CreateSchemaAttributeInput", ec.unmarshalInputCreateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DeleteApiClientInput", ec.unmarshalInputDeleteApiClientInput),
 			graphql.NewInputUnmarshaler("DeleteEnvironmentInput", ec.unmarshalInputDeleteEnvironmentInput),
 			graphql.NewInputUnmarshaler("DeletePopulationInput", ec.unmarshalInputDeletePopulationInput),
+			graphql.NewInputUnmarshaler("DeletePropagationPlanInput", ec.unmarshalInputDeletePropagationPlanInput),
+			graphql.NewInputUnmarshaler("DeletePropagationRuleInput", ec.unmarshalInputDeletePropagationRuleInput),
+			graphql.NewInputUnmarshaler("DeletePropagationStoreInput", ec.unmarshalInputDeletePropagationStoreInput),
 			graphql.NewInputUnmarshaler("DeleteSchemaAttributeInput", ec.unmarshalInputDeleteSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("EnrollMfaDeviceInput", ec.unmarshalInputEnrollMfaDeviceInput),
 			graphql.NewInputUnmarshaler("GroupRefInput", ec.unmarshalInputGroupRefInput),
 			graphql.NewInputUnmarshaler("ImportUserInput", ec.unmarshalInputImportUserInput),
 			graphql.NewInputUnmarshaler("ImportUsersInput", ec.unmarshalInputImportUsersInput),
 			graphql.NewInputUnmarshaler("IssueApiTokenInput", ec.unmarshalInputIssueApiTokenInput),
+			graphql.NewInputUnmarshaler("KeyValueInput", ec.unmarshalInputKeyValueInput),
 			graphql.NewInputUnmarshaler("LinkAccountInput", ec.unmarshalInputLinkAccountInput),
 			graphql.NewInputUnmarshaler("LockUserInput", ec.unmarshalInputLockUserInput),
 			graphql.NewInputUnmarshaler("MfaDeviceRefInput", ec.unmarshalInputMfaDeviceRefInput),
@@ -3030,23 +4845,36 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NameInput", ec.unmarshalInputNameInput),
 			graphql.NewInputUnmarshaler("PasswordPolicyInput", ec.unmarshalInputPasswordPolicyInput),
 			graphql.NewInputUnmarshaler("PatchUserInput", ec.unmarshalInputPatchUserInput),
+			graphql.NewInputUnmarshaler("PreviewPropagationRevisionInput", ec.unmarshalInputPreviewPropagationRevisionInput),
+			graphql.NewInputUnmarshaler("ProvisionUserNowInput", ec.unmarshalInputProvisionUserNowInput),
+			graphql.NewInputUnmarshaler("PublishPropagationRevisionInput", ec.unmarshalInputPublishPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
+			graphql.NewInputUnmarshaler("RemovePropagationMappingInput", ec.unmarshalInputRemovePropagationMappingInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
 			graphql.NewInputUnmarshaler("ResetUserPasswordInput", ec.unmarshalInputResetUserPasswordInput),
 			graphql.NewInputUnmarshaler("RestoreConfigRevisionInput", ec.unmarshalInputRestoreConfigRevisionInput),
+			graphql.NewInputUnmarshaler("ResyncPropagationRuleInput", ec.unmarshalInputResyncPropagationRuleInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RevokeConsentInput", ec.unmarshalInputRevokeConsentInput),
 			graphql.NewInputUnmarshaler("RoleAssignmentInput", ec.unmarshalInputRoleAssignmentInput),
+			graphql.NewInputUnmarshaler("RollbackPropagationRevisionInput", ec.unmarshalInputRollbackPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("SchemaAttributeInput", ec.unmarshalInputSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("SetDefaultPopulationInput", ec.unmarshalInputSetDefaultPopulationInput),
 			graphql.NewInputUnmarshaler("SetPasswordPolicyInput", ec.unmarshalInputSetPasswordPolicyInput),
+			graphql.NewInputUnmarshaler("SetPropagationMappingInput", ec.unmarshalInputSetPropagationMappingInput),
+			graphql.NewInputUnmarshaler("SetPropagationStoreCredentialsInput", ec.unmarshalInputSetPropagationStoreCredentialsInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
+			graphql.NewInputUnmarshaler("StoreActionsInput", ec.unmarshalInputStoreActionsInput),
+			graphql.NewInputUnmarshaler("TestStoreConnectionInput", ec.unmarshalInputTestStoreConnectionInput),
 			graphql.NewInputUnmarshaler("UnassignRoleInput", ec.unmarshalInputUnassignRoleInput),
 			graphql.NewInputUnmarshaler("UnlinkAccountInput", ec.unmarshalInputUnlinkAccountInput),
 			graphql.NewInputUnmarshaler("UpdateGroupInput", ec.unmarshalInputUpdateGroupInput),
 			graphql.NewInputUnmarshaler("UpdatePopulationInput", ec.unmarshalInputUpdatePopulationInput),
+			graphql.NewInputUnmarshaler("UpdatePropagationPlanInput", ec.unmarshalInputUpdatePropagationPlanInput),
+			graphql.NewInputUnmarshaler("UpdatePropagationRuleInput", ec.unmarshalInputUpdatePropagationRuleInput),
+			graphql.NewInputUnmarshaler("UpdatePropagationStoreInput", ec.unmarshalInputUpdatePropagationStoreInput),
 			graphql.NewInputUnmarshaler("UpdateSchemaAttributeInput", ec.unmarshalInputUpdateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UserRefInput", ec.unmarshalInputUserRefInput),
@@ -3252,7 +5080,7 @@ type AuditEvent {
   userAgent: String
   "The ID (never the secret) of the API token the request used."
   tokenId: String
-  "user, group, population, environment, schema, grouptree, apiclient, configrevision…"
+  "user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…; a propagation outcome's is the user or group it is about."
   resourceType: String
   resourceId: ID
   "The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased]."
@@ -3937,6 +5765,671 @@ extend type Mutation {
   verifyProjections(input: VerifyProjectionsInput): [VerifyResult!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/propagation.graphqls", Input: `# Identity propagation configuration: stores, plans, rules and their attribute mappings (the
+# draft), and the published revisions the runtime runs. Edits change the draft only; publishing
+# snapshots it. Store credentials are write-only: they are sealed with the operator's key before
+# they enter the log and no query returns them (credentialsSet says whether they are set).
+# Reading needs a role that reads the environment; changing it, ENVIRONMENT_ADMIN.
+
+enum StoreType {
+  "The environment's own directory: the source of rules."
+  DIRECTORY
+  "A generic SCIM 2.0 service provider."
+  SCIM
+  "Slack's SCIM API: removals deactivate, never delete."
+  SLACK
+  ZOOM
+}
+
+enum StoreStatus {
+  ACTIVE
+  INACTIVE
+}
+
+enum RemoveAction {
+  DISABLE
+  DELETE
+}
+
+enum PlanStatus {
+  ACTIVE
+  INACTIVE
+}
+
+enum MappingSource {
+  "Value is a source attribute path (name.givenName)."
+  ATTRIBUTE
+  "Value is written as is."
+  CONSTANT
+  "Value is an expr-lang expression over the source identity."
+  EXPRESSION
+}
+
+enum MappingApply {
+  ALWAYS
+  ON_CREATE
+}
+
+type KeyValue {
+  key: String!
+  value: String!
+}
+
+input KeyValueInput {
+  key: String!
+  value: String!
+}
+
+"What propagation may do in a target store."
+type StoreActions {
+  create: Boolean!
+  update: Boolean!
+  disable: Boolean!
+  deprovision: Boolean!
+  "What leaving scope, disabling (DELETE only) or deleting a source identity does to its account."
+  removeAction: RemoveAction!
+  "Create accounts for disabled source users (created disabled)."
+  provisionDisabled: Boolean!
+}
+
+input StoreActionsInput {
+  create: Boolean = false
+  update: Boolean = false
+  disable: Boolean = false
+  deprovision: Boolean = false
+  removeAction: RemoveAction = DISABLE
+  provisionDisabled: Boolean = false
+}
+
+"An identity store of the draft (or of a revision)."
+type PropagationStore {
+  id: ID!
+  environmentId: ID!
+  name: String!
+  description: String
+  type: StoreType!
+  "The type-specific, non-secret configuration (baseUrl, authType, tokenUrl, clientId…), by key."
+  config: [KeyValue!]!
+  "Whether credentials are set. Their values are never returned."
+  credentialsSet: Boolean!
+  "How many times credentials were set (it never decreases): a change shows in the content hash."
+  credentialsVersion: Int!
+  status: StoreStatus!
+  "Deleting a managed store deprovisions the accounts idstream created in it."
+  managed: Boolean!
+  actions: StoreActions!
+}
+
+type PropagationPlan {
+  id: ID!
+  environmentId: ID!
+  name: String!
+  description: String
+  status: PlanStatus!
+}
+
+"How one target attribute of a rule is written."
+type AttributeMapping {
+  id: ID!
+  "The target attribute path, SCIM path syntax: userName, name.givenName, emails[type eq \"work\"].value."
+  target: String!
+  source: MappingSource!
+  value: String!
+  applyOn: MappingApply!
+  "Written when the value is empty."
+  default: String
+}
+
+type PropagationRule {
+  id: ID!
+  environmentId: ID!
+  planId: ID!
+  name: String!
+  sourceStoreId: ID!
+  targetStoreId: ID!
+  "The scoping filter, SCIM filter syntax over source user attributes; null: everyone."
+  filter: String
+  "The source groups provisioned with their memberships."
+  groupIds: [ID!]!
+  active: Boolean!
+  "The target attribute that matches an existing account to a source identity."
+  correlationAttribute: String!
+  mappings: [AttributeMapping!]!
+}
+
+"A published revision: an immutable snapshot of the draft, chained by hash to the one before."
+type PropagationRevision {
+  id: ID!
+  environmentId: ID!
+  number: Int!
+  description: String
+  "sha256:<hex> of the canonical content (credentials counted by version, never by value)."
+  contentHash: String!
+  previousRevisionId: ID
+  previousHash: String
+  "The revision whose content a rollback published again."
+  restoredFrom: ID
+  createdAt: DateTime!
+  createdBy: String
+  "The commit position of the revision."
+  position: String!
+  stores: [PropagationStore!]!
+  plans: [PropagationPlan!]!
+  rules: [PropagationRule!]!
+}
+
+type PropagationRevisionEdge {
+  cursor: String!
+  node: PropagationRevision!
+}
+
+type PropagationRevisionConnection {
+  edges: [PropagationRevisionEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+"One difference between two propagation contents."
+type PropagationDiffEntry {
+  "STORE, PLAN, RULE or MAPPING."
+  kind: String!
+  "ADDED, REMOVED or CHANGED."
+  op: String!
+  id: ID!
+  "The store's, plan's or rule's name; a mapping's target."
+  name: String
+  "A mapping's rule."
+  ruleId: ID
+  "What changed (CHANGED): name, config.baseUrl, actions.create, credentials (never a value), filter, value…"
+  fields: [String!]!
+}
+
+input CreatePropagationStoreInput {
+  environmentId: ID!
+  name: String!
+  description: String
+  type: StoreType!
+  config: [KeyValueInput!]
+  "Write-only secrets (token, password, clientSecret…): sealed, never returned."
+  credentials: [KeyValueInput!]
+  status: StoreStatus = ACTIVE
+  managed: Boolean = false
+  actions: StoreActionsInput
+}
+
+"Omitted fields keep their value; config, when given, replaces the whole configuration."
+input UpdatePropagationStoreInput {
+  environmentId: ID!
+  storeId: ID!
+  name: String
+  description: String
+  config: [KeyValueInput!]
+  status: StoreStatus
+  managed: Boolean
+  actions: StoreActionsInput
+}
+
+input SetPropagationStoreCredentialsInput {
+  environmentId: ID!
+  storeId: ID!
+  credentials: [KeyValueInput!]!
+}
+
+input DeletePropagationStoreInput {
+  environmentId: ID!
+  storeId: ID!
+}
+
+type PropagationStorePayload {
+  store: PropagationStore!
+  position: String!
+}
+
+type DeletePropagationStorePayload {
+  id: ID!
+  "The rules deleted with a managed store."
+  deletedRuleIds: [ID!]!
+  "The store was managed: once published, the accounts idstream created in it are removed."
+  deprovision: Boolean!
+  position: String!
+}
+
+input CreatePropagationPlanInput {
+  environmentId: ID!
+  name: String!
+  description: String
+  status: PlanStatus = ACTIVE
+}
+
+input UpdatePropagationPlanInput {
+  environmentId: ID!
+  planId: ID!
+  name: String
+  description: String
+  status: PlanStatus
+}
+
+input DeletePropagationPlanInput {
+  environmentId: ID!
+  planId: ID!
+}
+
+type PropagationPlanPayload {
+  plan: PropagationPlan!
+  position: String!
+}
+
+input AttributeMappingInput {
+  "The mapping to replace; omitted: a new mapping."
+  id: ID
+  target: String!
+  source: MappingSource!
+  value: String = ""
+  applyOn: MappingApply = ALWAYS
+  default: String
+}
+
+input CreatePropagationRuleInput {
+  environmentId: ID!
+  planId: ID!
+  name: String!
+  sourceStoreId: ID!
+  targetStoreId: ID!
+  filter: String
+  groupIds: [ID!]
+  active: Boolean = true
+  "Default userName."
+  correlationAttribute: String
+  mappings: [AttributeMappingInput!]
+}
+
+"Omitted fields keep their value. Mappings change by setPropagationMapping and removePropagationMapping."
+input UpdatePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+  planId: ID
+  name: String
+  sourceStoreId: ID
+  targetStoreId: ID
+  filter: String
+  groupIds: [ID!]
+  active: Boolean
+  correlationAttribute: String
+}
+
+input DeletePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+}
+
+type PropagationRulePayload {
+  rule: PropagationRule!
+  position: String!
+}
+
+input SetPropagationMappingInput {
+  environmentId: ID!
+  ruleId: ID!
+  "The mapping to replace; omitted: a new mapping."
+  id: ID
+  target: String!
+  source: MappingSource!
+  value: String = ""
+  applyOn: MappingApply = ALWAYS
+  default: String
+}
+
+input RemovePropagationMappingInput {
+  environmentId: ID!
+  ruleId: ID!
+  mappingId: ID!
+}
+
+type PropagationMappingPayload {
+  mapping: AttributeMapping!
+  rule: PropagationRule!
+  position: String!
+}
+
+input PublishPropagationRevisionInput {
+  environmentId: ID!
+  description: String
+}
+
+input RollbackPropagationRevisionInput {
+  environmentId: ID!
+  "The revision whose content is brought back."
+  revisionId: ID!
+  description: String
+}
+
+type PropagationRevisionPayload {
+  "The revision published; null when a rollback only reset the draft (the latest revision already had that content)."
+  revision: PropagationRevision
+  position: String!
+}
+
+input TestStoreConnectionInput {
+  environmentId: ID!
+  type: StoreType!
+  "The configuration to test; omitted with storeId: the store's own."
+  config: [KeyValueInput!]
+  "Credentials to test; omitted with storeId: the store's own."
+  credentials: [KeyValueInput!]
+  "The store whose configuration and credentials stand in for those omitted."
+  storeId: ID
+}
+
+type TestStoreConnectionPayload {
+  ok: Boolean!
+  "Why the test failed (never a secret)."
+  message: String
+  "The connector error class: AUTH, UNAVAILABLE, INVALID, NOT_FOUND…"
+  code: String
+}
+
+extend type Query {
+  "The draft's stores, by name."
+  propagationStores(environmentId: ID!, minPosition: String): [PropagationStore!]!
+  propagationStore(environmentId: ID!, id: ID!, minPosition: String): PropagationStore!
+  "The draft's plans, by name."
+  propagationPlans(environmentId: ID!, minPosition: String): [PropagationPlan!]!
+  propagationPlan(environmentId: ID!, id: ID!, minPosition: String): PropagationPlan!
+  "The draft's rules (of one plan when planId is given), by name."
+  propagationRules(environmentId: ID!, planId: ID, minPosition: String): [PropagationRule!]!
+  propagationRule(environmentId: ID!, id: ID!, minPosition: String): PropagationRule!
+  "The published revisions, newest first."
+  propagationRevisions(environmentId: ID!, first: Int = 20, after: String, minPosition: String): PropagationRevisionConnection!
+  propagationRevision(environmentId: ID!, id: ID!, minPosition: String): PropagationRevision!
+  "What turns revision from (null: the latest published, or nothing) into revision to (null: the draft)."
+  propagationDiff(environmentId: ID!, from: ID, to: ID, minPosition: String): [PropagationDiffEntry!]!
+}
+
+extend type Mutation {
+  createPropagationStore(input: CreatePropagationStoreInput!): PropagationStorePayload!
+  updatePropagationStore(input: UpdatePropagationStoreInput!): PropagationStorePayload!
+  setPropagationStoreCredentials(input: SetPropagationStoreCredentialsInput!): PropagationStorePayload!
+  "Deleting a managed store deletes the rules targeting it and asks for deprovisioning."
+  deletePropagationStore(input: DeletePropagationStoreInput!): DeletePropagationStorePayload!
+  createPropagationPlan(input: CreatePropagationPlanInput!): PropagationPlanPayload!
+  updatePropagationPlan(input: UpdatePropagationPlanInput!): PropagationPlanPayload!
+  deletePropagationPlan(input: DeletePropagationPlanInput!): DeletePayload!
+  createPropagationRule(input: CreatePropagationRuleInput!): PropagationRulePayload!
+  updatePropagationRule(input: UpdatePropagationRuleInput!): PropagationRulePayload!
+  deletePropagationRule(input: DeletePropagationRuleInput!): DeletePayload!
+  setPropagationMapping(input: SetPropagationMappingInput!): PropagationMappingPayload!
+  removePropagationMapping(input: RemovePropagationMappingInput!): PropagationRulePayload!
+  "Snapshots the draft as a new revision, which the runtime then runs."
+  publishPropagationRevision(input: PublishPropagationRevisionInput!): PropagationRevisionPayload!
+  "Resets the draft to a revision's content and publishes it again (one append)."
+  rollbackPropagationRevision(input: RollbackPropagationRevisionInput!): PropagationRevisionPayload!
+  "Checks a proposed store configuration against the store, saving nothing."
+  testStoreConnection(input: TestStoreConnectionInput!): TestStoreConnectionPayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
+# outcomes the runtime appends to the log; resync, provisioning on demand and the dry run of a
+# draft. Status keeps only IDs, attribute names, error classes and reasons, never values of
+# another store's identities; an outcome's details are kept for a bounded time (7 days by
+# default), its status for good. Counters count since the environment's last published revision.
+#
+# Reading store and rule status needs ENVIRONMENT_ADMIN, AUDITOR or any role that reads the
+# environment (a store's last error is shown only to callers that read every identity); an
+# identity's status needs read access to that identity. The mutations need ENVIRONMENT_ADMIN;
+# without the propagation runtime on the server they are UNAVAILABLE.
+
+"A store's state: ACTIVE or INACTIVE as the published revision says; UNAVAILABLE when the runtime found it not answering."
+enum PropagationStatusStoreState {
+  ACTIVE
+  INACTIVE
+  UNAVAILABLE
+}
+
+"What an identity's last outcome under a rule says."
+enum PropagationStatusAccountState {
+  "The last change order was applied (created, linked, updated, or already converged)."
+  SYNCED
+  "The last change order failed for good."
+  FAILED
+  "The last change order did nothing (out of scope, action not allowed…): see details.reason."
+  SKIPPED
+  "The correlation attribute matched several target accounts: nothing was written."
+  DISPUTED
+  "The last attempt failed and the runtime retries it."
+  PENDING
+  "The target account was disabled or deleted."
+  REMOVED
+}
+
+"What a change order does to a target account."
+enum PropagationStatusOperation {
+  CREATE
+  "Matched an existing account by the correlation attribute, then updated it as needed."
+  LINK
+  UPDATE
+  DISABLE
+  DELETE
+  "Already converged."
+  NONE
+}
+
+enum PropagationStatusIdentityKind {
+  USER
+  GROUP
+}
+
+"A store's last failure."
+type PropagationStatusError {
+  at: DateTime!
+  ruleId: ID!
+  identityId: ID!
+  "The connector's error class: NOT_FOUND, CONFLICT, INVALID, AUTH, UNAVAILABLE, RATE_LIMITED."
+  class: String!
+  message: String!
+}
+
+"A store as propagation sees it."
+type PropagationStatusStore {
+  environmentId: ID!
+  storeId: ID!
+  name: String!
+  "DIRECTORY, SCIM, SLACK, ZOOM."
+  type: String!
+  state: PropagationStatusStoreState!
+  "The store is in the latest published revision."
+  inRevision: Boolean!
+  revisionId: ID
+  "When a change order was last applied to it."
+  lastSyncAt: DateTime
+  "Change orders applied since the last revision was published."
+  successCount: Int!
+  "Change orders failed for good since the last revision was published."
+  failedCount: Int!
+  "Of failedCount, those that tried to disable or delete an account."
+  deprovisionFailedCount: Int!
+  "Users with a live account in the store."
+  usersInScope: Int!
+  "The last failure, within the summary retention; null for callers that do not read every identity."
+  lastError: PropagationStatusError
+}
+
+"A rule's last resync: while running, processed counts its outcomes so far; once finished, the totals."
+type PropagationStatusResync {
+  resyncId: ID!
+  revisionId: ID
+  trigger: String
+  startedAt: DateTime
+  finishedAt: DateTime
+  running: Boolean!
+  processed: Int!
+  identities: Int!
+  created: Int!
+  updated: Int!
+  removed: Int!
+  failed: Int!
+  unchanged: Int!
+}
+
+"""
+A rule's identities since the last revision was published: impacted counts those with an outcome,
+split by their latest status into success (synced or removed), failed (failed for good) and
+unsynced (skipped, disputed, or pending a retry). partiallySynced is always 0: a change order is
+applied whole or not at all, so no outcome is partial.
+"""
+type PropagationStatusRule {
+  environmentId: ID!
+  ruleId: ID!
+  name: String
+  planId: ID
+  sourceStoreId: ID
+  targetStoreId: ID
+  "The rule and its plan are active in the latest revision."
+  active: Boolean!
+  inRevision: Boolean!
+  revisionId: ID
+  impacted: Int!
+  success: Int!
+  unsynced: Int!
+  partiallySynced: Int!
+  failed: Int!
+  lastResync: PropagationStatusResync
+}
+
+"The summary of an identity's last outcome: IDs, attribute names, error class and reason only."
+type PropagationStatusDetails {
+  at: DateTime!
+  changeOrderId: ID!
+  "event, resync, publish, on-demand."
+  trigger: String!
+  "The target attribute paths written."
+  attributes: [String!]!
+  reason: String
+  errorClass: String
+  errorMessage: String
+  attempt: Int
+  "The target accounts the correlation matched (disputed)."
+  candidates: [String!]!
+}
+
+"One identity (user or group) under one rule."
+type PropagationStatusAccount {
+  environmentId: ID!
+  ruleId: ID!
+  storeId: ID!
+  kind: PropagationStatusIdentityKind!
+  identityId: ID!
+  status: PropagationStatusAccountState!
+  lastOperation: PropagationStatusOperation!
+  "The account's ID in the target store, once known."
+  targetId: String
+  "When a change order was last applied."
+  lastSyncAt: DateTime
+  lastOutcomeAt: DateTime!
+  "The target account exists and is not disabled, as far as the outcomes tell."
+  live: Boolean!
+  "idstream created the account (it did not link an existing one)."
+  createdByIdstream: Boolean!
+  "The last outcome's summary; null once older than the retention."
+  details: PropagationStatusDetails
+}
+
+type PropagationStatusAccountEdge {
+  cursor: String!
+  node: PropagationStatusAccount!
+}
+
+type PropagationStatusAccountConnection {
+  edges: [PropagationStatusAccountEdge!]!
+  pageInfo: PageInfo!
+}
+
+"One target attribute that differs: its value in the target and the value the mappings give, as JSON."
+type ProvisionTraceDiff {
+  path: String!
+  current: String
+  desired: String
+}
+
+type ProvisionTraceStep {
+  "scope, match, map, diff, apply…"
+  name: String!
+  detail: String!
+}
+
+"The step-by-step account of one identity run through one rule."
+type ProvisionTrace {
+  ruleId: ID!
+  identityId: ID!
+  inScope: Boolean!
+  operation: PropagationStatusOperation!
+  "The target account matched or created."
+  targetId: String
+  diff: [ProvisionTraceDiff!]!
+  "applied, skipped, failed, disputed, would apply."
+  result: String!
+  error: String
+  steps: [ProvisionTraceStep!]!
+}
+
+"One rule's predicted effect if the draft were published, with the first identities of each kind."
+type PropagationPreviewRule {
+  ruleId: ID!
+  creates: Int!
+  updates: Int!
+  disables: Int!
+  deletes: Int!
+  samples: [ProvisionTrace!]!
+}
+
+"What publishing the draft would do, per rule, from idstream's own record of each target account (no store is contacted)."
+type PropagationPreview {
+  draftHash: String!
+  publishedHash: String!
+  rules: [PropagationPreviewRule!]!
+}
+
+input ResyncPropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+}
+
+type ResyncPropagationRulePayload {
+  "Its progress is the rule's lastResync."
+  resyncId: ID!
+  "The commit position of the resync's start, when the runtime gives it."
+  position: String
+}
+
+input ProvisionUserNowInput {
+  environmentId: ID!
+  ruleId: ID!
+  userId: ID!
+}
+
+input PreviewPropagationRevisionInput {
+  environmentId: ID!
+}
+
+extend type Query {
+  propagationStoreStatus(environmentId: ID!, storeId: ID!, minPosition: String): PropagationStatusStore!
+  propagationRuleSummary(environmentId: ID!, ruleId: ID!, minPosition: String): PropagationStatusRule!
+  "The user's status under every rule that has an outcome for it, by rule ID."
+  propagationUserStatus(environmentId: ID!, userId: ID!, minPosition: String): [PropagationStatusAccount!]!
+  "The group's status under every rule that has an outcome for it, by rule ID."
+  propagationGroupStatus(environmentId: ID!, groupId: ID!, minPosition: String): [PropagationStatusAccount!]!
+  "The identities of a rule, by identity ID, optionally only those of one status."
+  propagationAccounts(environmentId: ID!, ruleId: ID!, status: PropagationStatusAccountState, first: Int = 50, after: String, minPosition: String): PropagationStatusAccountConnection!
+}
+
+extend type Mutation {
+  "Starts converging the rule's target with the source for every identity in scope."
+  resyncPropagationRule(input: ResyncPropagationRuleInput!): ResyncPropagationRulePayload!
+  "Runs one user through one rule now, applying the change order, and returns its trace."
+  provisionUserNow(input: ProvisionUserNowInput!): ProvisionTrace!
+  "A dry run of publishing the current draft: touches no store."
+  previewPropagationRevision(input: PreviewPropagationRevisionInput!): PropagationPreview!
+}
+`, BuiltIn: false},
 	{Name: "../schema/revision.graphqls", Input: `# Configuration revisions: an immutable, named pointer to a log position with the content hash of
 # the environment's configuration there (name, password policy, default population, schema,
 # populations, groups' rules and nesting; not users or direct memberships). A revision is a
@@ -4314,6 +6807,24 @@ func (ec *executionContext) childFields_AttributeChange(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AttributeChange", field.Name)
 }
 
+func (ec *executionContext) childFields_AttributeMapping(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AttributeMapping_id(ctx, field)
+	case "target":
+		return ec.fieldContext_AttributeMapping_target(ctx, field)
+	case "source":
+		return ec.fieldContext_AttributeMapping_source(ctx, field)
+	case "value":
+		return ec.fieldContext_AttributeMapping_value(ctx, field)
+	case "applyOn":
+		return ec.fieldContext_AttributeMapping_applyOn(ctx, field)
+	case "default":
+		return ec.fieldContext_AttributeMapping_default(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AttributeMapping", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "position":
@@ -4494,6 +7005,20 @@ func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type DeletePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeletePropagationStorePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeletePropagationStorePayload_id(ctx, field)
+	case "deletedRuleIds":
+		return ec.fieldContext_DeletePropagationStorePayload_deletedRuleIds(ctx, field)
+	case "deprovision":
+		return ec.fieldContext_DeletePropagationStorePayload_deprovision(ctx, field)
+	case "position":
+		return ec.fieldContext_DeletePropagationStorePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeletePropagationStorePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteSchemaAttributePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "environmentId":
@@ -4650,6 +7175,16 @@ func (ec *executionContext) childFields_IssueApiTokenPayload(ctx context.Context
 		return ec.fieldContext_IssueApiTokenPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IssueApiTokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_KeyValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_KeyValue_key(ctx, field)
+	case "value":
+		return ec.fieldContext_KeyValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KeyValue", field.Name)
 }
 
 func (ec *executionContext) childFields_LinkedAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4818,6 +7353,472 @@ func (ec *executionContext) childFields_ProjectionStatus(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type ProjectionStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationDiffEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_PropagationDiffEntry_kind(ctx, field)
+	case "op":
+		return ec.fieldContext_PropagationDiffEntry_op(ctx, field)
+	case "id":
+		return ec.fieldContext_PropagationDiffEntry_id(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationDiffEntry_name(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationDiffEntry_ruleId(ctx, field)
+	case "fields":
+		return ec.fieldContext_PropagationDiffEntry_fields(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDiffEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationMappingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mapping":
+		return ec.fieldContext_PropagationMappingPayload_mapping(ctx, field)
+	case "rule":
+		return ec.fieldContext_PropagationMappingPayload_rule(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationMappingPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationMappingPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationPlan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationPlan_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationPlan_environmentId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationPlan_name(ctx, field)
+	case "description":
+		return ec.fieldContext_PropagationPlan_description(ctx, field)
+	case "status":
+		return ec.fieldContext_PropagationPlan_status(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPlan", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationPlanPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "plan":
+		return ec.fieldContext_PropagationPlanPayload_plan(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationPlanPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPlanPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "draftHash":
+		return ec.fieldContext_PropagationPreview_draftHash(ctx, field)
+	case "publishedHash":
+		return ec.fieldContext_PropagationPreview_publishedHash(ctx, field)
+	case "rules":
+		return ec.fieldContext_PropagationPreview_rules(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationPreviewRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_PropagationPreviewRule_ruleId(ctx, field)
+	case "creates":
+		return ec.fieldContext_PropagationPreviewRule_creates(ctx, field)
+	case "updates":
+		return ec.fieldContext_PropagationPreviewRule_updates(ctx, field)
+	case "disables":
+		return ec.fieldContext_PropagationPreviewRule_disables(ctx, field)
+	case "deletes":
+		return ec.fieldContext_PropagationPreviewRule_deletes(ctx, field)
+	case "samples":
+		return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationPreviewRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationRevision_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationRevision_environmentId(ctx, field)
+	case "number":
+		return ec.fieldContext_PropagationRevision_number(ctx, field)
+	case "description":
+		return ec.fieldContext_PropagationRevision_description(ctx, field)
+	case "contentHash":
+		return ec.fieldContext_PropagationRevision_contentHash(ctx, field)
+	case "previousRevisionId":
+		return ec.fieldContext_PropagationRevision_previousRevisionId(ctx, field)
+	case "previousHash":
+		return ec.fieldContext_PropagationRevision_previousHash(ctx, field)
+	case "restoredFrom":
+		return ec.fieldContext_PropagationRevision_restoredFrom(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PropagationRevision_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_PropagationRevision_createdBy(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationRevision_position(ctx, field)
+	case "stores":
+		return ec.fieldContext_PropagationRevision_stores(ctx, field)
+	case "plans":
+		return ec.fieldContext_PropagationRevision_plans(ctx, field)
+	case "rules":
+		return ec.fieldContext_PropagationRevision_rules(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRevision", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRevisionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropagationRevisionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropagationRevisionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PropagationRevisionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRevisionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRevisionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropagationRevisionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropagationRevisionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRevisionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRevisionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revision":
+		return ec.fieldContext_PropagationRevisionPayload_revision(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationRevisionPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRevisionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationRule_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationRule_environmentId(ctx, field)
+	case "planId":
+		return ec.fieldContext_PropagationRule_planId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationRule_name(ctx, field)
+	case "sourceStoreId":
+		return ec.fieldContext_PropagationRule_sourceStoreId(ctx, field)
+	case "targetStoreId":
+		return ec.fieldContext_PropagationRule_targetStoreId(ctx, field)
+	case "filter":
+		return ec.fieldContext_PropagationRule_filter(ctx, field)
+	case "groupIds":
+		return ec.fieldContext_PropagationRule_groupIds(ctx, field)
+	case "active":
+		return ec.fieldContext_PropagationRule_active(ctx, field)
+	case "correlationAttribute":
+		return ec.fieldContext_PropagationRule_correlationAttribute(ctx, field)
+	case "mappings":
+		return ec.fieldContext_PropagationRule_mappings(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_PropagationRulePayload_rule(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusAccount_environmentId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusAccount_ruleId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationStatusAccount_storeId(ctx, field)
+	case "kind":
+		return ec.fieldContext_PropagationStatusAccount_kind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationStatusAccount_identityId(ctx, field)
+	case "status":
+		return ec.fieldContext_PropagationStatusAccount_status(ctx, field)
+	case "lastOperation":
+		return ec.fieldContext_PropagationStatusAccount_lastOperation(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationStatusAccount_targetId(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_PropagationStatusAccount_lastSyncAt(ctx, field)
+	case "lastOutcomeAt":
+		return ec.fieldContext_PropagationStatusAccount_lastOutcomeAt(ctx, field)
+	case "live":
+		return ec.fieldContext_PropagationStatusAccount_live(ctx, field)
+	case "createdByIdstream":
+		return ec.fieldContext_PropagationStatusAccount_createdByIdstream(ctx, field)
+	case "details":
+		return ec.fieldContext_PropagationStatusAccount_details(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusAccountConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropagationStatusAccountConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropagationStatusAccountConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccountConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusAccountEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropagationStatusAccountEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropagationStatusAccountEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusAccountEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusDetails(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PropagationStatusDetails_at(ctx, field)
+	case "changeOrderId":
+		return ec.fieldContext_PropagationStatusDetails_changeOrderId(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationStatusDetails_trigger(ctx, field)
+	case "attributes":
+		return ec.fieldContext_PropagationStatusDetails_attributes(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationStatusDetails_reason(ctx, field)
+	case "errorClass":
+		return ec.fieldContext_PropagationStatusDetails_errorClass(ctx, field)
+	case "errorMessage":
+		return ec.fieldContext_PropagationStatusDetails_errorMessage(ctx, field)
+	case "attempt":
+		return ec.fieldContext_PropagationStatusDetails_attempt(ctx, field)
+	case "candidates":
+		return ec.fieldContext_PropagationStatusDetails_candidates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusDetails", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PropagationStatusError_at(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusError_ruleId(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationStatusError_identityId(ctx, field)
+	case "class":
+		return ec.fieldContext_PropagationStatusError_class(ctx, field)
+	case "message":
+		return ec.fieldContext_PropagationStatusError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusError", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusResync(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_PropagationStatusResync_resyncId(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusResync_revisionId(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationStatusResync_trigger(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_PropagationStatusResync_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_PropagationStatusResync_finishedAt(ctx, field)
+	case "running":
+		return ec.fieldContext_PropagationStatusResync_running(ctx, field)
+	case "processed":
+		return ec.fieldContext_PropagationStatusResync_processed(ctx, field)
+	case "identities":
+		return ec.fieldContext_PropagationStatusResync_identities(ctx, field)
+	case "created":
+		return ec.fieldContext_PropagationStatusResync_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_PropagationStatusResync_updated(ctx, field)
+	case "removed":
+		return ec.fieldContext_PropagationStatusResync_removed(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationStatusResync_failed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_PropagationStatusResync_unchanged(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusResync", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusRule_environmentId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationStatusRule_ruleId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationStatusRule_name(ctx, field)
+	case "planId":
+		return ec.fieldContext_PropagationStatusRule_planId(ctx, field)
+	case "sourceStoreId":
+		return ec.fieldContext_PropagationStatusRule_sourceStoreId(ctx, field)
+	case "targetStoreId":
+		return ec.fieldContext_PropagationStatusRule_targetStoreId(ctx, field)
+	case "active":
+		return ec.fieldContext_PropagationStatusRule_active(ctx, field)
+	case "inRevision":
+		return ec.fieldContext_PropagationStatusRule_inRevision(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusRule_revisionId(ctx, field)
+	case "impacted":
+		return ec.fieldContext_PropagationStatusRule_impacted(ctx, field)
+	case "success":
+		return ec.fieldContext_PropagationStatusRule_success(ctx, field)
+	case "unsynced":
+		return ec.fieldContext_PropagationStatusRule_unsynced(ctx, field)
+	case "partiallySynced":
+		return ec.fieldContext_PropagationStatusRule_partiallySynced(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
+	case "lastResync":
+		return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusStore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "environmentId":
+		return ec.fieldContext_PropagationStatusStore_environmentId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationStatusStore_storeId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationStatusStore_name(ctx, field)
+	case "type":
+		return ec.fieldContext_PropagationStatusStore_type(ctx, field)
+	case "state":
+		return ec.fieldContext_PropagationStatusStore_state(ctx, field)
+	case "inRevision":
+		return ec.fieldContext_PropagationStatusStore_inRevision(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationStatusStore_revisionId(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_PropagationStatusStore_lastSyncAt(ctx, field)
+	case "successCount":
+		return ec.fieldContext_PropagationStatusStore_successCount(ctx, field)
+	case "failedCount":
+		return ec.fieldContext_PropagationStatusStore_failedCount(ctx, field)
+	case "deprovisionFailedCount":
+		return ec.fieldContext_PropagationStatusStore_deprovisionFailedCount(ctx, field)
+	case "usersInScope":
+		return ec.fieldContext_PropagationStatusStore_usersInScope(ctx, field)
+	case "lastError":
+		return ec.fieldContext_PropagationStatusStore_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusStore", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationStore_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationStore_environmentId(ctx, field)
+	case "name":
+		return ec.fieldContext_PropagationStore_name(ctx, field)
+	case "description":
+		return ec.fieldContext_PropagationStore_description(ctx, field)
+	case "type":
+		return ec.fieldContext_PropagationStore_type(ctx, field)
+	case "config":
+		return ec.fieldContext_PropagationStore_config(ctx, field)
+	case "credentialsSet":
+		return ec.fieldContext_PropagationStore_credentialsSet(ctx, field)
+	case "credentialsVersion":
+		return ec.fieldContext_PropagationStore_credentialsVersion(ctx, field)
+	case "status":
+		return ec.fieldContext_PropagationStore_status(ctx, field)
+	case "managed":
+		return ec.fieldContext_PropagationStore_managed(ctx, field)
+	case "actions":
+		return ec.fieldContext_PropagationStore_actions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStore", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStorePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "store":
+		return ec.fieldContext_PropagationStorePayload_store(ctx, field)
+	case "position":
+		return ec.fieldContext_PropagationStorePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStorePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTrace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_ProvisionTrace_ruleId(ctx, field)
+	case "identityId":
+		return ec.fieldContext_ProvisionTrace_identityId(ctx, field)
+	case "inScope":
+		return ec.fieldContext_ProvisionTrace_inScope(ctx, field)
+	case "operation":
+		return ec.fieldContext_ProvisionTrace_operation(ctx, field)
+	case "targetId":
+		return ec.fieldContext_ProvisionTrace_targetId(ctx, field)
+	case "diff":
+		return ec.fieldContext_ProvisionTrace_diff(ctx, field)
+	case "result":
+		return ec.fieldContext_ProvisionTrace_result(ctx, field)
+	case "error":
+		return ec.fieldContext_ProvisionTrace_error(ctx, field)
+	case "steps":
+		return ec.fieldContext_ProvisionTrace_steps(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTrace", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTraceDiff(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_ProvisionTraceDiff_path(ctx, field)
+	case "current":
+		return ec.fieldContext_ProvisionTraceDiff_current(ctx, field)
+	case "desired":
+		return ec.fieldContext_ProvisionTraceDiff_desired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTraceDiff", field.Name)
+}
+
+func (ec *executionContext) childFields_ProvisionTraceStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ProvisionTraceStep_name(ctx, field)
+	case "detail":
+		return ec.fieldContext_ProvisionTraceStep_detail(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvisionTraceStep", field.Name)
+}
+
 func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "targetPosition":
@@ -4882,6 +7883,16 @@ func (ec *executionContext) childFields_RestoreConfigRevisionPayload(ctx context
 		return ec.fieldContext_RestoreConfigRevisionPayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RestoreConfigRevisionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ResyncPropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_ResyncPropagationRulePayload_resyncId(ctx, field)
+	case "position":
+		return ec.fieldContext_ResyncPropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResyncPropagationRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleAssignment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4954,6 +7965,36 @@ func (ec *executionContext) childFields_SchemaAttributePayload(ctx context.Conte
 		return ec.fieldContext_SchemaAttributePayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SchemaAttributePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreActions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "create":
+		return ec.fieldContext_StoreActions_create(ctx, field)
+	case "update":
+		return ec.fieldContext_StoreActions_update(ctx, field)
+	case "disable":
+		return ec.fieldContext_StoreActions_disable(ctx, field)
+	case "deprovision":
+		return ec.fieldContext_StoreActions_deprovision(ctx, field)
+	case "removeAction":
+		return ec.fieldContext_StoreActions_removeAction(ctx, field)
+	case "provisionDisabled":
+		return ec.fieldContext_StoreActions_provisionDisabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreActions", field.Name)
+}
+
+func (ec *executionContext) childFields_TestStoreConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_TestStoreConnectionPayload_ok(ctx, field)
+	case "message":
+		return ec.fieldContext_TestStoreConnectionPayload_message(ctx, field)
+	case "code":
+		return ec.fieldContext_TestStoreConnectionPayload_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestStoreConnectionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5350,6 +8391,48 @@ func (ec *executionContext) field_Mutation_createPopulation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createPropagationPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreatePropagationPlanInput, error) {
+			return ec.unmarshalNCreatePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createPropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreatePropagationRuleInput, error) {
+			return ec.unmarshalNCreatePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createPropagationStore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreatePropagationStoreInput, error) {
+			return ec.unmarshalNCreatePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationStoreInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createSchemaAttribute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5426,6 +8509,48 @@ func (ec *executionContext) field_Mutation_deletePopulation_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeletePopulationInput, error) {
 			return ec.unmarshalNDeletePopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePopulationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePropagationPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeletePropagationPlanInput, error) {
+			return ec.unmarshalNDeletePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeletePropagationRuleInput, error) {
+			return ec.unmarshalNDeletePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePropagationStore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeletePropagationStoreInput, error) {
+			return ec.unmarshalNDeletePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationStoreInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5602,6 +8727,48 @@ func (ec *executionContext) field_Mutation_patchUser_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_previewPropagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PreviewPropagationRevisionInput, error) {
+			return ec.unmarshalNPreviewPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPreviewPropagationRevisionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_provisionUserNow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ProvisionUserNowInput, error) {
+			return ec.unmarshalNProvisionUserNowInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionUserNowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_publishPropagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PublishPropagationRevisionInput, error) {
+			return ec.unmarshalNPublishPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPublishPropagationRevisionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rebuildProjection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5658,6 +8825,20 @@ func (ec *executionContext) field_Mutation_removeMfaDevice_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removePropagationMapping_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemovePropagationMappingInput, error) {
+			return ec.unmarshalNRemovePropagationMappingInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemovePropagationMappingInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_renameEnvironment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5700,6 +8881,20 @@ func (ec *executionContext) field_Mutation_restoreConfigRevision_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resyncPropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResyncPropagationRuleInput, error) {
+			return ec.unmarshalNResyncPropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5720,6 +8915,20 @@ func (ec *executionContext) field_Mutation_revokeConsent_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RevokeConsentInput, error) {
 			return ec.unmarshalNRevokeConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRevokeConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollbackPropagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RollbackPropagationRevisionInput, error) {
+			return ec.unmarshalNRollbackPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRollbackPropagationRevisionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5756,12 +8965,54 @@ func (ec *executionContext) field_Mutation_setPasswordPolicy_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setPropagationMapping_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetPropagationMappingInput, error) {
+			return ec.unmarshalNSetPropagationMappingInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetPropagationMappingInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPropagationStoreCredentials_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetPropagationStoreCredentialsInput, error) {
+			return ec.unmarshalNSetPropagationStoreCredentialsInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetPropagationStoreCredentialsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setUserPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetUserPasswordInput, error) {
 			return ec.unmarshalNSetUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetUserPasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testStoreConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TestStoreConnectionInput, error) {
+			return ec.unmarshalNTestStoreConnectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐTestStoreConnectionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5832,6 +9083,48 @@ func (ec *executionContext) field_Mutation_updatePopulation_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdatePopulationInput, error) {
 			return ec.unmarshalNUpdatePopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePopulationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updatePropagationPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdatePropagationPlanInput, error) {
+			return ec.unmarshalNUpdatePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updatePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdatePropagationRuleInput, error) {
+			return ec.unmarshalNUpdatePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updatePropagationStore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdatePropagationStoreInput, error) {
+			return ec.unmarshalNUpdatePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationStoreInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6471,6 +9764,450 @@ func (ec *executionContext) field_Query_populations_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["atPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
+			return ec.unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationDiff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationPlans_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationRevisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationRuleSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationRules_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "planId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["planId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationStoreStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "storeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["storeId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationStore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationStores_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationUserStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg2
 	return args, nil
 }
 
@@ -7143,6 +10880,144 @@ func (ec *executionContext) _AttributeChange_actor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_AttributeChange_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AttributeChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeMapping_id(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AttributeMapping_target(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeMapping_source(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MappingSource) graphql.Marshaler {
+			return ec.marshalNMappingSource2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "MappingSource")
+}
+
+func (ec *executionContext) _AttributeMapping_value(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "String")
+}
+
+func (ec *executionContext) _AttributeMapping_applyOn(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_applyOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplyOn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MappingApply) graphql.Marshaler {
+			return ec.marshalNMappingApply2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_applyOn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "MappingApply")
+}
+
+func (ec *executionContext) _AttributeMapping_default(ctx context.Context, field graphql.CollectedField, obj *model.AttributeMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AttributeMapping_default(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Default, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AttributeMapping_default(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AttributeMapping", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuditEvent_position(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
@@ -8510,6 +12385,98 @@ func (ec *executionContext) fieldContext_DeletePayload_position(_ context.Contex
 	return graphql.NewScalarFieldContext("DeletePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _DeletePropagationStorePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePropagationStorePayload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePropagationStorePayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePropagationStorePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeletePropagationStorePayload_deletedRuleIds(ctx context.Context, field graphql.CollectedField, obj *model.DeletePropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePropagationStorePayload_deletedRuleIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedRuleIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePropagationStorePayload_deletedRuleIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePropagationStorePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeletePropagationStorePayload_deprovision(ctx context.Context, field graphql.CollectedField, obj *model.DeletePropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePropagationStorePayload_deprovision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deprovision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePropagationStorePayload_deprovision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePropagationStorePayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DeletePropagationStorePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.DeletePropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePropagationStorePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePropagationStorePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePropagationStorePayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _DeleteSchemaAttributePayload_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSchemaAttributePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9617,6 +13584,52 @@ func (ec *executionContext) _IssueApiTokenPayload_position(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_IssueApiTokenPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IssueApiTokenPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _KeyValue_key(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValue_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValue_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KeyValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _KeyValue_value(ctx context.Context, field graphql.CollectedField, obj *model.KeyValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KeyValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KeyValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KeyValue", field, false, false, "String")
 }
 
 func (ec *executionContext) _LinkedAccount_id(ctx context.Context, field graphql.CollectedField, obj *model.LinkedAccount) (ret graphql.Marshaler) {
@@ -11520,6 +15533,798 @@ func (ec *executionContext) fieldContext_Mutation_verifyProjections(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createPropagationStore(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPropagationStore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePropagationStore(ctx, fc.Args["input"].(model.CreatePropagationStoreInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStorePayload) graphql.Marshaler {
+			return ec.marshalNPropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStorePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPropagationStore(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStorePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPropagationStore_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePropagationStore(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePropagationStore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePropagationStore(ctx, fc.Args["input"].(model.UpdatePropagationStoreInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStorePayload) graphql.Marshaler {
+			return ec.marshalNPropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStorePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePropagationStore(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStorePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePropagationStore_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPropagationStoreCredentials(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPropagationStoreCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPropagationStoreCredentials(ctx, fc.Args["input"].(model.SetPropagationStoreCredentialsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStorePayload) graphql.Marshaler {
+			return ec.marshalNPropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStorePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPropagationStoreCredentials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStorePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPropagationStoreCredentials_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePropagationStore(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePropagationStore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePropagationStore(ctx, fc.Args["input"].(model.DeletePropagationStoreInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePropagationStorePayload) graphql.Marshaler {
+			return ec.marshalNDeletePropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationStorePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePropagationStore(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePropagationStorePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePropagationStore_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPropagationPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPropagationPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePropagationPlan(ctx, fc.Args["input"].(model.CreatePropagationPlanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPlanPayload) graphql.Marshaler {
+			return ec.marshalNPropagationPlanPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPropagationPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlanPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPropagationPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePropagationPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePropagationPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePropagationPlan(ctx, fc.Args["input"].(model.UpdatePropagationPlanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPlanPayload) graphql.Marshaler {
+			return ec.marshalNPropagationPlanPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePropagationPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlanPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePropagationPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePropagationPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePropagationPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePropagationPlan(ctx, fc.Args["input"].(model.DeletePropagationPlanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePropagationPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePropagationPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePropagationRule(ctx, fc.Args["input"].(model.CreatePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePropagationRule(ctx, fc.Args["input"].(model.UpdatePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePropagationRule(ctx, fc.Args["input"].(model.DeletePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPropagationMapping(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPropagationMapping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPropagationMapping(ctx, fc.Args["input"].(model.SetPropagationMappingInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
+			return ec.marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPropagationMapping(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationMappingPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPropagationMapping_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removePropagationMapping(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removePropagationMapping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemovePropagationMapping(ctx, fc.Args["input"].(model.RemovePropagationMappingInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removePropagationMapping(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removePropagationMapping_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_publishPropagationRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_publishPropagationRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PublishPropagationRevision(ctx, fc.Args["input"].(model.PublishPropagationRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevisionPayload) graphql.Marshaler {
+			return ec.marshalNPropagationRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_publishPropagationRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevisionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_publishPropagationRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rollbackPropagationRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollbackPropagationRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RollbackPropagationRevision(ctx, fc.Args["input"].(model.RollbackPropagationRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevisionPayload) graphql.Marshaler {
+			return ec.marshalNPropagationRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollbackPropagationRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevisionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollbackPropagationRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testStoreConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testStoreConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestStoreConnection(ctx, fc.Args["input"].(model.TestStoreConnectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TestStoreConnectionPayload) graphql.Marshaler {
+			return ec.marshalNTestStoreConnectionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐTestStoreConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testStoreConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestStoreConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testStoreConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resyncPropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResyncPropagationRule(ctx, fc.Args["input"].(model.ResyncPropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResyncPropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNResyncPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResyncPropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resyncPropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_provisionUserNow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_provisionUserNow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ProvisionUserNow(ctx, fc.Args["input"].(model.ProvisionUserNowInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProvisionTrace) graphql.Marshaler {
+			return ec.marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_provisionUserNow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTrace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_provisionUserNow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_previewPropagationRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_previewPropagationRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PreviewPropagationRevision(ctx, fc.Args["input"].(model.PreviewPropagationRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPreview) graphql.Marshaler {
+			return ec.marshalNPropagationPreview2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_previewPropagationRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_previewPropagationRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createConfigRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12926,6 +17731,3865 @@ func (ec *executionContext) fieldContext_ProjectionStatus_rebuild(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _PropagationDiffEntry_kind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDiffEntry_op(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_op(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Op, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_op(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDiffEntry_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDiffEntry_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDiffEntry_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDiffEntry_fields(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDiffEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDiffEntry_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDiffEntry_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationMappingPayload_mapping(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationMappingPayload_mapping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mapping, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AttributeMapping) graphql.Marshaler {
+			return ec.marshalNAttributeMapping2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMapping(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationMappingPayload_mapping(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationMappingPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AttributeMapping(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationMappingPayload_rule(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationMappingPayload_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRule) graphql.Marshaler {
+			return ec.marshalNPropagationRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationMappingPayload_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationMappingPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationMappingPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationMappingPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationMappingPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationMappingPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPlan_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlan_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlan_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationPlan_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlan_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlan_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationPlan_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlan_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlan_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPlan_description(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlan_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlan_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPlan_status(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlan_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PlanStatus) graphql.Marshaler {
+			return ec.marshalNPlanStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlan_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlan", field, false, false, "PlanStatus")
+}
+
+func (ec *executionContext) _PropagationPlanPayload_plan(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlanPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlanPayload_plan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Plan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPlan) graphql.Marshaler {
+			return ec.marshalNPropagationPlan2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlanPayload_plan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationPlanPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlan(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationPlanPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPlanPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPlanPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPlanPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPlanPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPreview_draftHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_draftHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DraftHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_draftHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPreview_publishedHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_publishedHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishedHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_publishedHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationPreview_rules(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreview_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationPreviewRule) graphql.Marshaler {
+			return ec.marshalNPropagationPreviewRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreview_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPreviewRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationPreviewRule_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_creates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_creates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Creates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_creates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_updates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_disables(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_disables(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disables, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_disables(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_deletes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_deletes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deletes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_deletes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationPreviewRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationPreviewRule_samples(ctx context.Context, field graphql.CollectedField, obj *model.PropagationPreviewRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Samples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTrace) graphql.Marshaler {
+			return ec.marshalNProvisionTrace2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationPreviewRule_samples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationPreviewRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTrace(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRevision_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRevision_number(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationRevision_description(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevision_contentHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_contentHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_contentHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevision_previousRevisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_previousRevisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousRevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_previousRevisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRevision_previousHash(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_previousHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_previousHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevision_restoredFrom(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_restoredFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RestoredFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_restoredFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRevision_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationRevision_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevision_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevision_stores(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_stores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stores, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStore) graphql.Marshaler {
+			return ec.marshalNPropagationStore2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStoreᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_stores(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStore(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevision_plans(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_plans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Plans, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationPlan) graphql.Marshaler {
+			return ec.marshalNPropagationPlan2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_plans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlan(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevision_rules(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevision_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationRule) graphql.Marshaler {
+			return ec.marshalNPropagationRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevision_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationRevisionEdge) graphql.Marshaler {
+			return ec.marshalNPropagationRevisionEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevisionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevisionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevisionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevisionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationRevisionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevisionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRevisionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
+			return ec.marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevisionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevisionPayload_revision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionPayload_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
+			return ec.marshalOPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionPayload_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRevisionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRevisionPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRevisionPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRevisionPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRevisionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRule_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_planId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_planId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlanID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_planId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRule_sourceStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_sourceStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_sourceStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_targetStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_targetStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_targetStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_filter(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_filter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Filter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_filter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRule_groupIds(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_groupIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_groupIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationRule_active(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationRule_correlationAttribute(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_correlationAttribute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CorrelationAttribute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_correlationAttribute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRule_mappings(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_mappings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mappings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AttributeMapping) graphql.Marshaler {
+			return ec.marshalNAttributeMapping2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_mappings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AttributeMapping(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRulePayload_rule(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRulePayload_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRule) graphql.Marshaler {
+			return ec.marshalNPropagationRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRulePayload_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRulePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRulePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_kind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+			return ec.marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusIdentityKind")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_status(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusAccountState) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusAccountState")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastOperation(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastOperation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastOperation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastOperation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_lastOutcomeAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_lastOutcomeAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastOutcomeAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_lastOutcomeAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_live(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_live(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Live, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_live(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_createdByIdstream(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_createdByIdstream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByIdstream, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_createdByIdstream(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccount", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusAccount_details(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccount_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Details, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusDetails) graphql.Marshaler {
+			return ec.marshalOPropagationStatusDetails2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusDetails(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccount_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusDetails(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccountEdge) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccountEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusAccountEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusAccountEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusAccountEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccountEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusAccountEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusAccountEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusAccountEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusDetails_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_changeOrderId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_changeOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangeOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_changeOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_attributes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_attributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attributes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_attributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_errorClass(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_errorClass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorClass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_errorClass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_errorMessage(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_errorMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_errorMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_attempt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusDetails_candidates(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusDetails) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusDetails_candidates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Candidates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusDetails_candidates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusDetails", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusError_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusError_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusError_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusError_class(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_class(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Class, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_class(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusError_message(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusResync_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusResync_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusResync_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusResync_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusResync_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusResync_running(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_running(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Running, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_running(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusResync_processed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_identities(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_created(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_updated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_removed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusResync_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusResync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusResync_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusResync_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusResync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusRule_planId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_planId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlanID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_planId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_sourceStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_sourceStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_sourceStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_targetStoreId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_targetStoreId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetStoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_targetStoreId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_active(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusRule_inRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_inRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_inRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusRule_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusRule_impacted(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_impacted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Impacted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_impacted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_success(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_success(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Success, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_success(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_unsynced(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_unsynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unsynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_unsynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_partiallySynced(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_partiallySynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PartiallySynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_partiallySynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusRule_lastResync(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastResync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusResync) graphql.Marshaler {
+			return ec.marshalOPropagationStatusResync2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusResync(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_lastResync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusResync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusStore_type(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusStore_state(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusStoreState) graphql.Marshaler {
+			return ec.marshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "PropagationStatusStoreState")
+}
+
+func (ec *executionContext) _PropagationStatusStore_inRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_inRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_inRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusStore_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStatusStore_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationStatusStore_successCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_successCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuccessCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_successCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_failedCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_failedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_failedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_deprovisionFailedCount(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_deprovisionFailedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeprovisionFailedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_deprovisionFailedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_usersInScope(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_usersInScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsersInScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_usersInScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_lastError(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusError) graphql.Marshaler {
+			return ec.marshalOPropagationStatusError2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStore_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationStore_name(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStore_description(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStore_type(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.StoreType) graphql.Marshaler {
+			return ec.marshalNStoreType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "StoreType")
+}
+
+func (ec *executionContext) _PropagationStore_config(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_config(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Config, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+			return ec.marshalNKeyValue2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_config(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KeyValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStore_credentialsSet(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_credentialsSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialsSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_credentialsSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStore_credentialsVersion(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_credentialsVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialsVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_credentialsVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStore_status(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.StoreStatus) graphql.Marshaler {
+			return ec.marshalNStoreStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "StoreStatus")
+}
+
+func (ec *executionContext) _PropagationStore_managed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_managed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Managed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_managed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStore", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStore_actions(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_actions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StoreActions) graphql.Marshaler {
+			return ec.marshalNStoreActions2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreActions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_actions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StoreActions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStorePayload_store(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStorePayload_store(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Store, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStore) graphql.Marshaler {
+			return ec.marshalNPropagationStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStore(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStorePayload_store(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStorePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStore(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStorePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStorePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStorePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStorePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStorePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProvisionTrace_identityId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProvisionTrace_inScope(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_inScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_inScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ProvisionTrace_operation(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _ProvisionTrace_targetId(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_diff(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_diff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Diff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTraceDiff) graphql.Marshaler {
+			return ec.marshalNProvisionTraceDiff2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiffᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_diff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProvisionTrace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTraceDiff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProvisionTrace_result(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_error(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTrace", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTrace_steps(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTrace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTrace_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProvisionTraceStep) graphql.Marshaler {
+			return ec.marshalNProvisionTraceStep2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTrace_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProvisionTrace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvisionTraceStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_path(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_current(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceDiff_desired(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceDiff_desired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Desired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceDiff_desired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceDiff", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceStep_name(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvisionTraceStep_detail(ctx context.Context, field graphql.CollectedField, obj *model.ProvisionTraceStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvisionTraceStep_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvisionTraceStep_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvisionTraceStep", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13570,6 +22234,622 @@ func (ec *executionContext) fieldContext_Query_projections(_ context.Context, fi
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProjectionStatus(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationStores(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationStores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationStores(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStore) graphql.Marshaler {
+			return ec.marshalNPropagationStore2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStoreᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationStores(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStore(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationStores_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationStore(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationStore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationStore(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStore) graphql.Marshaler {
+			return ec.marshalNPropagationStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStore(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationStore(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStore(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationStore_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationPlans(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationPlans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationPlans(ctx, fc.Args["environmentId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationPlan) graphql.Marshaler {
+			return ec.marshalNPropagationPlan2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationPlans(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationPlans_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationPlan(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationPlan) graphql.Marshaler {
+			return ec.marshalNPropagationPlan2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRules(ctx, fc.Args["environmentId"].(string), fc.Args["planId"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationRule) graphql.Marshaler {
+			return ec.marshalNPropagationRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRules_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRule(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRule) graphql.Marshaler {
+			return ec.marshalNPropagationRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRevisions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRevisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRevisions(ctx, fc.Args["environmentId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevisionConnection) graphql.Marshaler {
+			return ec.marshalNPropagationRevisionConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRevisions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevisionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRevisions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRevision(ctx, fc.Args["environmentId"].(string), fc.Args["id"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
+			return ec.marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRevision(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationDiff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationDiff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationDiff(ctx, fc.Args["environmentId"].(string), fc.Args["from"].(*string), fc.Args["to"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationDiffEntry) graphql.Marshaler {
+			return ec.marshalNPropagationDiffEntry2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDiffEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationDiff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDiffEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationDiff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationStoreStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationStoreStatus(ctx, fc.Args["environmentId"].(string), fc.Args["storeId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusStore) graphql.Marshaler {
+			return ec.marshalNPropagationStatusStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStore(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusStore(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationStoreStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationRuleSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationRuleSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationRuleSummary(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusRule) graphql.Marshaler {
+			return ec.marshalNPropagationStatusRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationRuleSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationRuleSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationUserStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationUserStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationUserStatus(ctx, fc.Args["environmentId"].(string), fc.Args["userId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationUserStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationUserStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationGroupStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationGroupStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationGroupStatus(ctx, fc.Args["environmentId"].(string), fc.Args["groupId"].(string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationGroupStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationGroupStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationAccounts(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(string), fc.Args["status"].(*model.PropagationStatusAccountState), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusAccountConnection) graphql.Marshaler {
+			return ec.marshalNPropagationStatusAccountConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusAccountConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -14389,6 +23669,52 @@ func (ec *executionContext) fieldContext_RestoreConfigRevisionPayload_position(_
 	return graphql.NewScalarFieldContext("RestoreConfigRevisionPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _ResyncPropagationRulePayload_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.ResyncPropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResyncPropagationRulePayload_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResyncPropagationRulePayload_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResyncPropagationRulePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ResyncPropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ResyncPropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResyncPropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResyncPropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResyncPropagationRulePayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _RoleAssignment_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleAssignment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14899,6 +24225,144 @@ func (ec *executionContext) fieldContext_SchemaAttributePayload_position(_ conte
 	return graphql.NewScalarFieldContext("SchemaAttributePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _StoreActions_create(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_create(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Create, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_create(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreActions_update(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_update(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Update, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_update(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreActions_disable(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_disable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_disable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreActions_deprovision(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_deprovision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deprovision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_deprovision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreActions_removeAction(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_removeAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemoveAction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RemoveAction) graphql.Marshaler {
+			return ec.marshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_removeAction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "RemoveAction")
+}
+
+func (ec *executionContext) _StoreActions_provisionDisabled(ctx context.Context, field graphql.CollectedField, obj *model.StoreActions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreActions_provisionDisabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProvisionDisabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreActions_provisionDisabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Subscription_auditEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -14941,6 +24405,75 @@ func (ec *executionContext) fieldContext_Subscription_auditEvents(ctx context.Co
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TestStoreConnectionPayload_ok(ctx context.Context, field graphql.CollectedField, obj *model.TestStoreConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestStoreConnectionPayload_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestStoreConnectionPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestStoreConnectionPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TestStoreConnectionPayload_message(ctx context.Context, field graphql.CollectedField, obj *model.TestStoreConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestStoreConnectionPayload_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestStoreConnectionPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestStoreConnectionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestStoreConnectionPayload_code(ctx context.Context, field graphql.CollectedField, obj *model.TestStoreConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestStoreConnectionPayload_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestStoreConnectionPayload_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestStoreConnectionPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -17483,6 +27016,90 @@ func UnmarshalAssignRoleInput(ctx context.Context, raw any) (model.AssignRoleInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAttributeMappingInput(ctx context.Context, obj any) (model.AttributeMappingInput, error) {
+	var it model.AttributeMappingInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["value"]; !present {
+		asMap["value"] = ""
+	}
+	if _, present := asMap["applyOn"]; !present {
+		asMap["applyOn"] = "ALWAYS"
+	}
+
+	fieldsInOrder := [...]string{"id", "target", "source", "value", "applyOn", "default"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalNMappingSource2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "applyOn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applyOn"))
+			data, err := ec.unmarshalOMappingApply2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplyOn = data
+		case "default":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("default"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Default = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAttributeMappingInput unmarshals raw into the AttributeMappingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAttributeMappingInput(ctx context.Context, raw any) (model.AttributeMappingInput, error) {
+	var out model.AttributeMappingInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AttributeMappingInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj any) (model.AuditFilter, error) {
 	var it model.AuditFilter
 	if obj == nil {
@@ -17977,6 +27594,287 @@ func UnmarshalCreatePopulationInput(ctx context.Context, raw any) (model.CreateP
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreatePropagationPlanInput(ctx context.Context, obj any) (model.CreatePropagationPlanInput, error) {
+	var it model.CreatePropagationPlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["status"]; !present {
+		asMap["status"] = "ACTIVE"
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOPlanStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreatePropagationPlanInput unmarshals raw into the CreatePropagationPlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreatePropagationPlanInput(ctx context.Context, raw any) (model.CreatePropagationPlanInput, error) {
+	var out model.CreatePropagationPlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreatePropagationPlanInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreatePropagationRuleInput(ctx context.Context, obj any) (model.CreatePropagationRuleInput, error) {
+	var it model.CreatePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["active"]; !present {
+		asMap["active"] = true
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute", "mappings"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "planId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlanID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "sourceStoreId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceStoreId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceStoreID = data
+		case "targetStoreId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetStoreId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetStoreID = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "groupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIds = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "correlationAttribute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("correlationAttribute"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CorrelationAttribute = data
+		case "mappings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mappings"))
+			data, err := ec.unmarshalOAttributeMappingInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mappings = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreatePropagationRuleInput unmarshals raw into the CreatePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreatePropagationRuleInput(ctx context.Context, raw any) (model.CreatePropagationRuleInput, error) {
+	var out model.CreatePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreatePropagationRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx context.Context, obj any) (model.CreatePropagationStoreInput, error) {
+	var it model.CreatePropagationStoreInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["status"]; !present {
+		asMap["status"] = "ACTIVE"
+	}
+	if _, present := asMap["managed"]; !present {
+		asMap["managed"] = false
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNStoreType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
+		case "credentials":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credentials"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Credentials = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOStoreStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "managed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Managed = data
+		case "actions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actions"))
+			data, err := ec.unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreActionsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreatePropagationStoreInput unmarshals raw into the CreatePropagationStoreInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreatePropagationStoreInput(ctx context.Context, raw any) (model.CreatePropagationStoreInput, error) {
+	var out model.CreatePropagationStoreInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreatePropagationStoreInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSchemaAttributeInput(ctx context.Context, obj any) (model.CreateSchemaAttributeInput, error) {
 	var it model.CreateSchemaAttributeInput
 	if obj == nil {
@@ -18342,6 +28240,153 @@ func (ec *executionContext) unmarshalInputDeletePopulationInput(ctx context.Cont
 func UnmarshalDeletePopulationInput(ctx context.Context, raw any) (model.DeletePopulationInput, error) {
 	var out model.DeletePopulationInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeletePopulationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeletePropagationPlanInput(ctx context.Context, obj any) (model.DeletePropagationPlanInput, error) {
+	var it model.DeletePropagationPlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "planId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "planId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlanID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeletePropagationPlanInput unmarshals raw into the DeletePropagationPlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeletePropagationPlanInput(ctx context.Context, raw any) (model.DeletePropagationPlanInput, error) {
+	var out model.DeletePropagationPlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeletePropagationPlanInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeletePropagationRuleInput(ctx context.Context, obj any) (model.DeletePropagationRuleInput, error) {
+	var it model.DeletePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeletePropagationRuleInput unmarshals raw into the DeletePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeletePropagationRuleInput(ctx context.Context, raw any) (model.DeletePropagationRuleInput, error) {
+	var out model.DeletePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeletePropagationRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeletePropagationStoreInput(ctx context.Context, obj any) (model.DeletePropagationStoreInput, error) {
+	var it model.DeletePropagationStoreInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeletePropagationStoreInput unmarshals raw into the DeletePropagationStoreInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeletePropagationStoreInput(ctx context.Context, raw any) (model.DeletePropagationStoreInput, error) {
+	var out model.DeletePropagationStoreInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeletePropagationStoreInput", raw, &out)
 	return out, err
 }
 
@@ -18801,6 +28846,55 @@ func (ec *executionContext) unmarshalInputIssueApiTokenInput(ctx context.Context
 func UnmarshalIssueApiTokenInput(ctx context.Context, raw any) (model.IssueAPITokenInput, error) {
 	var out model.IssueAPITokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "IssueApiTokenInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputKeyValueInput(ctx context.Context, obj any) (model.KeyValueInput, error) {
+	var it model.KeyValueInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalKeyValueInput unmarshals raw into the KeyValueInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalKeyValueInput(ctx context.Context, raw any) (model.KeyValueInput, error) {
+	var out model.KeyValueInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "KeyValueInput", raw, &out)
 	return out, err
 }
 
@@ -19379,6 +29473,153 @@ func UnmarshalPatchUserInput(ctx context.Context, raw any) (map[string]any, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPreviewPropagationRevisionInput(ctx context.Context, obj any) (model.PreviewPropagationRevisionInput, error) {
+	var it model.PreviewPropagationRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPreviewPropagationRevisionInput unmarshals raw into the PreviewPropagationRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPreviewPropagationRevisionInput(ctx context.Context, raw any) (model.PreviewPropagationRevisionInput, error) {
+	var out model.PreviewPropagationRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PreviewPropagationRevisionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputProvisionUserNowInput(ctx context.Context, obj any) (model.ProvisionUserNowInput, error) {
+	var it model.ProvisionUserNowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "userId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProvisionUserNowInput unmarshals raw into the ProvisionUserNowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProvisionUserNowInput(ctx context.Context, raw any) (model.ProvisionUserNowInput, error) {
+	var out model.ProvisionUserNowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProvisionUserNowInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPublishPropagationRevisionInput(ctx context.Context, obj any) (model.PublishPropagationRevisionInput, error) {
+	var it model.PublishPropagationRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPublishPropagationRevisionInput unmarshals raw into the PublishPropagationRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPublishPropagationRevisionInput(ctx context.Context, raw any) (model.PublishPropagationRevisionInput, error) {
+	var out model.PublishPropagationRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PublishPropagationRevisionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRebuildProjectionInput(ctx context.Context, obj any) (model.RebuildProjectionInput, error) {
 	var it model.RebuildProjectionInput
 	if obj == nil {
@@ -19554,6 +29795,62 @@ func UnmarshalRemoveGroupMemberInput(ctx context.Context, raw any) (model.Remove
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRemovePropagationMappingInput(ctx context.Context, obj any) (model.RemovePropagationMappingInput, error) {
+	var it model.RemovePropagationMappingInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "mappingId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "mappingId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mappingId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MappingID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemovePropagationMappingInput unmarshals raw into the RemovePropagationMappingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemovePropagationMappingInput(ctx context.Context, raw any) (model.RemovePropagationMappingInput, error) {
+	var out model.RemovePropagationMappingInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemovePropagationMappingInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRenameEnvironmentInput(ctx context.Context, obj any) (model.RenameEnvironmentInput, error) {
 	var it model.RenameEnvironmentInput
 	if obj == nil {
@@ -19709,6 +30006,55 @@ func (ec *executionContext) unmarshalInputRestoreConfigRevisionInput(ctx context
 func UnmarshalRestoreConfigRevisionInput(ctx context.Context, raw any) (model.RestoreConfigRevisionInput, error) {
 	var out model.RestoreConfigRevisionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestoreConfigRevisionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputResyncPropagationRuleInput(ctx context.Context, obj any) (model.ResyncPropagationRuleInput, error) {
+	var it model.ResyncPropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResyncPropagationRuleInput unmarshals raw into the ResyncPropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResyncPropagationRuleInput(ctx context.Context, raw any) (model.ResyncPropagationRuleInput, error) {
+	var out model.ResyncPropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResyncPropagationRuleInput", raw, &out)
 	return out, err
 }
 
@@ -19877,6 +30223,62 @@ func (ec *executionContext) unmarshalInputRoleAssignmentInput(ctx context.Contex
 func UnmarshalRoleAssignmentInput(ctx context.Context, raw any) (model.RoleAssignmentInput, error) {
 	var out model.RoleAssignmentInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RoleAssignmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRollbackPropagationRevisionInput(ctx context.Context, obj any) (model.RollbackPropagationRevisionInput, error) {
+	var it model.RollbackPropagationRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "revisionId", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "revisionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revisionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevisionID = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRollbackPropagationRevisionInput unmarshals raw into the RollbackPropagationRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRollbackPropagationRevisionInput(ctx context.Context, raw any) (model.RollbackPropagationRevisionInput, error) {
+	var out model.RollbackPropagationRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RollbackPropagationRevisionInput", raw, &out)
 	return out, err
 }
 
@@ -20083,6 +30485,160 @@ func UnmarshalSetPasswordPolicyInput(ctx context.Context, raw any) (model.SetPas
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetPropagationMappingInput(ctx context.Context, obj any) (model.SetPropagationMappingInput, error) {
+	var it model.SetPropagationMappingInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["value"]; !present {
+		asMap["value"] = ""
+	}
+	if _, present := asMap["applyOn"]; !present {
+		asMap["applyOn"] = "ALWAYS"
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "id", "target", "source", "value", "applyOn", "default"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalNMappingSource2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "applyOn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applyOn"))
+			data, err := ec.unmarshalOMappingApply2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplyOn = data
+		case "default":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("default"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Default = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetPropagationMappingInput unmarshals raw into the SetPropagationMappingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetPropagationMappingInput(ctx context.Context, raw any) (model.SetPropagationMappingInput, error) {
+	var out model.SetPropagationMappingInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetPropagationMappingInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetPropagationStoreCredentialsInput(ctx context.Context, obj any) (model.SetPropagationStoreCredentialsInput, error) {
+	var it model.SetPropagationStoreCredentialsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId", "credentials"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		case "credentials":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credentials"))
+			data, err := ec.unmarshalNKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Credentials = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetPropagationStoreCredentialsInput unmarshals raw into the SetPropagationStoreCredentialsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetPropagationStoreCredentialsInput(ctx context.Context, raw any) (model.SetPropagationStoreCredentialsInput, error) {
+	var out model.SetPropagationStoreCredentialsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetPropagationStoreCredentialsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetUserPasswordInput(ctx context.Context, obj any) (model.SetUserPasswordInput, error) {
 	var it model.SetUserPasswordInput
 	if obj == nil {
@@ -20147,6 +30703,172 @@ func (ec *executionContext) unmarshalInputSetUserPasswordInput(ctx context.Conte
 func UnmarshalSetUserPasswordInput(ctx context.Context, raw any) (model.SetUserPasswordInput, error) {
 	var out model.SetUserPasswordInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetUserPasswordInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputStoreActionsInput(ctx context.Context, obj any) (model.StoreActionsInput, error) {
+	var it model.StoreActionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["create"]; !present {
+		asMap["create"] = false
+	}
+	if _, present := asMap["update"]; !present {
+		asMap["update"] = false
+	}
+	if _, present := asMap["disable"]; !present {
+		asMap["disable"] = false
+	}
+	if _, present := asMap["deprovision"]; !present {
+		asMap["deprovision"] = false
+	}
+	if _, present := asMap["removeAction"]; !present {
+		asMap["removeAction"] = "DISABLE"
+	}
+	if _, present := asMap["provisionDisabled"]; !present {
+		asMap["provisionDisabled"] = false
+	}
+
+	fieldsInOrder := [...]string{"create", "update", "disable", "deprovision", "removeAction", "provisionDisabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "create":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("create"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Create = data
+		case "update":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("update"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Update = data
+		case "disable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disable = data
+		case "deprovision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deprovision"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Deprovision = data
+		case "removeAction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeAction"))
+			data, err := ec.unmarshalORemoveAction2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveAction = data
+		case "provisionDisabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provisionDisabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProvisionDisabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStoreActionsInput unmarshals raw into the StoreActionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStoreActionsInput(ctx context.Context, raw any) (model.StoreActionsInput, error) {
+	var out model.StoreActionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StoreActionsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTestStoreConnectionInput(ctx context.Context, obj any) (model.TestStoreConnectionInput, error) {
+	var it model.TestStoreConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "type", "config", "credentials", "storeId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNStoreType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
+		case "credentials":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credentials"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Credentials = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestStoreConnectionInput unmarshals raw into the TestStoreConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestStoreConnectionInput(ctx context.Context, raw any) (model.TestStoreConnectionInput, error) {
+	var out model.TestStoreConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestStoreConnectionInput", raw, &out)
 	return out, err
 }
 
@@ -20399,6 +31121,272 @@ func (ec *executionContext) unmarshalInputUpdatePopulationInput(ctx context.Cont
 func UnmarshalUpdatePopulationInput(ctx context.Context, raw any) (model.UpdatePopulationInput, error) {
 	var out model.UpdatePopulationInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePopulationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdatePropagationPlanInput(ctx context.Context, obj any) (model.UpdatePropagationPlanInput, error) {
+	var it model.UpdatePropagationPlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "planId", "name", "description", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "planId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlanID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOPlanStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdatePropagationPlanInput unmarshals raw into the UpdatePropagationPlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdatePropagationPlanInput(ctx context.Context, raw any) (model.UpdatePropagationPlanInput, error) {
+	var out model.UpdatePropagationPlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePropagationPlanInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdatePropagationRuleInput(ctx context.Context, obj any) (model.UpdatePropagationRuleInput, error) {
+	var it model.UpdatePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "planId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlanID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "sourceStoreId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceStoreId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceStoreID = data
+		case "targetStoreId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetStoreId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetStoreID = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "groupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIds = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "correlationAttribute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("correlationAttribute"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CorrelationAttribute = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdatePropagationRuleInput unmarshals raw into the UpdatePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdatePropagationRuleInput(ctx context.Context, raw any) (model.UpdatePropagationRuleInput, error) {
+	var out model.UpdatePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePropagationRuleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx context.Context, obj any) (model.UpdatePropagationStoreInput, error) {
+	var it model.UpdatePropagationStoreInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOStoreStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "managed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Managed = data
+		case "actions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actions"))
+			data, err := ec.unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreActionsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdatePropagationStoreInput unmarshals raw into the UpdatePropagationStoreInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdatePropagationStoreInput(ctx context.Context, raw any) (model.UpdatePropagationStoreInput, error) {
+	var out model.UpdatePropagationStoreInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePropagationStoreInput", raw, &out)
 	return out, err
 }
 
@@ -20882,6 +31870,64 @@ func (ec *executionContext) _AttributeChange(ctx context.Context, sel ast.Select
 			}
 		case "actor":
 			out.Values[i] = ec._AttributeChange_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var attributeMappingImplementors = []string{"AttributeMapping"}
+
+func (ec *executionContext) _AttributeMapping(ctx context.Context, sel ast.SelectionSet, obj *model.AttributeMapping) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, attributeMappingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AttributeMapping")
+		case "id":
+			out.Values[i] = ec._AttributeMapping_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._AttributeMapping_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._AttributeMapping_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._AttributeMapping_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applyOn":
+			out.Values[i] = ec._AttributeMapping_applyOn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "default":
+			out.Values[i] = ec._AttributeMapping_default(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -21496,6 +32542,54 @@ func (ec *executionContext) _DeletePayload(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var deletePropagationStorePayloadImplementors = []string{"DeletePropagationStorePayload"}
+
+func (ec *executionContext) _DeletePropagationStorePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeletePropagationStorePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deletePropagationStorePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeletePropagationStorePayload")
+		case "id":
+			out.Values[i] = ec._DeletePropagationStorePayload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletedRuleIds":
+			out.Values[i] = ec._DeletePropagationStorePayload_deletedRuleIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deprovision":
+			out.Values[i] = ec._DeletePropagationStorePayload_deprovision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._DeletePropagationStorePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteSchemaAttributePayloadImplementors = []string{"DeleteSchemaAttributePayload"}
 
 func (ec *executionContext) _DeleteSchemaAttributePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteSchemaAttributePayload) graphql.Marshaler {
@@ -22049,6 +33143,44 @@ func (ec *executionContext) _IssueApiTokenPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var keyValueImplementors = []string{"KeyValue"}
+
+func (ec *executionContext) _KeyValue(ctx context.Context, sel ast.SelectionSet, obj *model.KeyValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, keyValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KeyValue")
+		case "key":
+			out.Values[i] = ec._KeyValue_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._KeyValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var linkedAccountImplementors = []string{"LinkedAccount"}
 
 func (ec *executionContext) _LinkedAccount(ctx context.Context, sel ast.SelectionSet, obj *model.LinkedAccount) graphql.Marshaler {
@@ -22493,6 +33625,132 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyProjections":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyProjections(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPropagationStore":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPropagationStore(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePropagationStore":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePropagationStore(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPropagationStoreCredentials":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPropagationStoreCredentials(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePropagationStore":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePropagationStore(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPropagationPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPropagationPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePropagationPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePropagationPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePropagationPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePropagationPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPropagationMapping":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPropagationMapping(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removePropagationMapping":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removePropagationMapping(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishPropagationRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_publishPropagationRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackPropagationRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollbackPropagationRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testStoreConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testStoreConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resyncPropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resyncPropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provisionUserNow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_provisionUserNow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previewPropagationRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_previewPropagationRevision(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -22979,6 +34237,1496 @@ func (ec *executionContext) _ProjectionStatus(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var propagationDiffEntryImplementors = []string{"PropagationDiffEntry"}
+
+func (ec *executionContext) _PropagationDiffEntry(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDiffEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDiffEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDiffEntry")
+		case "kind":
+			out.Values[i] = ec._PropagationDiffEntry_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "op":
+			out.Values[i] = ec._PropagationDiffEntry_op(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._PropagationDiffEntry_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationDiffEntry_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationDiffEntry_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._PropagationDiffEntry_fields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationMappingPayloadImplementors = []string{"PropagationMappingPayload"}
+
+func (ec *executionContext) _PropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationMappingPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationMappingPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationMappingPayload")
+		case "mapping":
+			out.Values[i] = ec._PropagationMappingPayload_mapping(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._PropagationMappingPayload_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationMappingPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationPlanImplementors = []string{"PropagationPlan"}
+
+func (ec *executionContext) _PropagationPlan(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPlan) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPlanImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPlan")
+		case "id":
+			out.Values[i] = ec._PropagationPlan_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationPlan_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationPlan_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PropagationPlan_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PropagationPlan_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationPlanPayloadImplementors = []string{"PropagationPlanPayload"}
+
+func (ec *executionContext) _PropagationPlanPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPlanPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPlanPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPlanPayload")
+		case "plan":
+			out.Values[i] = ec._PropagationPlanPayload_plan(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationPlanPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationPreviewImplementors = []string{"PropagationPreview"}
+
+func (ec *executionContext) _PropagationPreview(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPreview")
+		case "draftHash":
+			out.Values[i] = ec._PropagationPreview_draftHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishedHash":
+			out.Values[i] = ec._PropagationPreview_publishedHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._PropagationPreview_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationPreviewRuleImplementors = []string{"PropagationPreviewRule"}
+
+func (ec *executionContext) _PropagationPreviewRule(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationPreviewRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationPreviewRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationPreviewRule")
+		case "ruleId":
+			out.Values[i] = ec._PropagationPreviewRule_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "creates":
+			out.Values[i] = ec._PropagationPreviewRule_creates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updates":
+			out.Values[i] = ec._PropagationPreviewRule_updates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disables":
+			out.Values[i] = ec._PropagationPreviewRule_disables(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletes":
+			out.Values[i] = ec._PropagationPreviewRule_deletes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "samples":
+			out.Values[i] = ec._PropagationPreviewRule_samples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRevisionImplementors = []string{"PropagationRevision"}
+
+func (ec *executionContext) _PropagationRevision(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRevision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRevisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRevision")
+		case "id":
+			out.Values[i] = ec._PropagationRevision_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationRevision_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "number":
+			out.Values[i] = ec._PropagationRevision_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PropagationRevision_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contentHash":
+			out.Values[i] = ec._PropagationRevision_contentHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousRevisionId":
+			out.Values[i] = ec._PropagationRevision_previousRevisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "previousHash":
+			out.Values[i] = ec._PropagationRevision_previousHash(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "restoredFrom":
+			out.Values[i] = ec._PropagationRevision_restoredFrom(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._PropagationRevision_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._PropagationRevision_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationRevision_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stores":
+			out.Values[i] = ec._PropagationRevision_stores(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "plans":
+			out.Values[i] = ec._PropagationRevision_plans(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._PropagationRevision_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRevisionConnectionImplementors = []string{"PropagationRevisionConnection"}
+
+func (ec *executionContext) _PropagationRevisionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRevisionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRevisionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRevisionConnection")
+		case "edges":
+			out.Values[i] = ec._PropagationRevisionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropagationRevisionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PropagationRevisionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRevisionEdgeImplementors = []string{"PropagationRevisionEdge"}
+
+func (ec *executionContext) _PropagationRevisionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRevisionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRevisionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRevisionEdge")
+		case "cursor":
+			out.Values[i] = ec._PropagationRevisionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropagationRevisionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRevisionPayloadImplementors = []string{"PropagationRevisionPayload"}
+
+func (ec *executionContext) _PropagationRevisionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRevisionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRevisionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRevisionPayload")
+		case "revision":
+			out.Values[i] = ec._PropagationRevisionPayload_revision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationRevisionPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRuleImplementors = []string{"PropagationRule"}
+
+func (ec *executionContext) _PropagationRule(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRule")
+		case "id":
+			out.Values[i] = ec._PropagationRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationRule_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "planId":
+			out.Values[i] = ec._PropagationRule_planId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sourceStoreId":
+			out.Values[i] = ec._PropagationRule_sourceStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetStoreId":
+			out.Values[i] = ec._PropagationRule_targetStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "filter":
+			out.Values[i] = ec._PropagationRule_filter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "groupIds":
+			out.Values[i] = ec._PropagationRule_groupIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._PropagationRule_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "correlationAttribute":
+			out.Values[i] = ec._PropagationRule_correlationAttribute(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mappings":
+			out.Values[i] = ec._PropagationRule_mappings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRulePayloadImplementors = []string{"PropagationRulePayload"}
+
+func (ec *executionContext) _PropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRulePayload")
+		case "rule":
+			out.Values[i] = ec._PropagationRulePayload_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusAccountImplementors = []string{"PropagationStatusAccount"}
+
+func (ec *executionContext) _PropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccount")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusAccount_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusAccount_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationStatusAccount_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._PropagationStatusAccount_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationStatusAccount_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PropagationStatusAccount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastOperation":
+			out.Values[i] = ec._PropagationStatusAccount_lastOperation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationStatusAccount_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._PropagationStatusAccount_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastOutcomeAt":
+			out.Values[i] = ec._PropagationStatusAccount_lastOutcomeAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "live":
+			out.Values[i] = ec._PropagationStatusAccount_live(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdByIdstream":
+			out.Values[i] = ec._PropagationStatusAccount_createdByIdstream(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "details":
+			out.Values[i] = ec._PropagationStatusAccount_details(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusAccountConnectionImplementors = []string{"PropagationStatusAccountConnection"}
+
+func (ec *executionContext) _PropagationStatusAccountConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccountConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccountConnection")
+		case "edges":
+			out.Values[i] = ec._PropagationStatusAccountConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropagationStatusAccountConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusAccountEdgeImplementors = []string{"PropagationStatusAccountEdge"}
+
+func (ec *executionContext) _PropagationStatusAccountEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccountEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusAccountEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusAccountEdge")
+		case "cursor":
+			out.Values[i] = ec._PropagationStatusAccountEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropagationStatusAccountEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusDetailsImplementors = []string{"PropagationStatusDetails"}
+
+func (ec *executionContext) _PropagationStatusDetails(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusDetails) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusDetailsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusDetails")
+		case "at":
+			out.Values[i] = ec._PropagationStatusDetails_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeOrderId":
+			out.Values[i] = ec._PropagationStatusDetails_changeOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationStatusDetails_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attributes":
+			out.Values[i] = ec._PropagationStatusDetails_attributes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationStatusDetails_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorClass":
+			out.Values[i] = ec._PropagationStatusDetails_errorClass(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorMessage":
+			out.Values[i] = ec._PropagationStatusDetails_errorMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "attempt":
+			out.Values[i] = ec._PropagationStatusDetails_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "candidates":
+			out.Values[i] = ec._PropagationStatusDetails_candidates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusErrorImplementors = []string{"PropagationStatusError"}
+
+func (ec *executionContext) _PropagationStatusError(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusError")
+		case "at":
+			out.Values[i] = ec._PropagationStatusError_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusError_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationStatusError_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "class":
+			out.Values[i] = ec._PropagationStatusError_class(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PropagationStatusError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusResyncImplementors = []string{"PropagationStatusResync"}
+
+func (ec *executionContext) _PropagationStatusResync(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusResync) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusResyncImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusResync")
+		case "resyncId":
+			out.Values[i] = ec._PropagationStatusResync_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusResync_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationStatusResync_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._PropagationStatusResync_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._PropagationStatusResync_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "running":
+			out.Values[i] = ec._PropagationStatusResync_running(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._PropagationStatusResync_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identities":
+			out.Values[i] = ec._PropagationStatusResync_identities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._PropagationStatusResync_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._PropagationStatusResync_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._PropagationStatusResync_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationStatusResync_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._PropagationStatusResync_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusRuleImplementors = []string{"PropagationStatusRule"}
+
+func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusRule")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusRule_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationStatusRule_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationStatusRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "planId":
+			out.Values[i] = ec._PropagationStatusRule_planId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sourceStoreId":
+			out.Values[i] = ec._PropagationStatusRule_sourceStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetStoreId":
+			out.Values[i] = ec._PropagationStatusRule_targetStoreId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._PropagationStatusRule_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inRevision":
+			out.Values[i] = ec._PropagationStatusRule_inRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusRule_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "impacted":
+			out.Values[i] = ec._PropagationStatusRule_impacted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "success":
+			out.Values[i] = ec._PropagationStatusRule_success(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsynced":
+			out.Values[i] = ec._PropagationStatusRule_unsynced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "partiallySynced":
+			out.Values[i] = ec._PropagationStatusRule_partiallySynced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationStatusRule_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastResync":
+			out.Values[i] = ec._PropagationStatusRule_lastResync(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusStoreImplementors = []string{"PropagationStatusStore"}
+
+func (ec *executionContext) _PropagationStatusStore(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusStore) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusStoreImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusStore")
+		case "environmentId":
+			out.Values[i] = ec._PropagationStatusStore_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationStatusStore_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationStatusStore_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._PropagationStatusStore_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._PropagationStatusStore_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inRevision":
+			out.Values[i] = ec._PropagationStatusStore_inRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationStatusStore_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._PropagationStatusStore_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "successCount":
+			out.Values[i] = ec._PropagationStatusStore_successCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failedCount":
+			out.Values[i] = ec._PropagationStatusStore_failedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deprovisionFailedCount":
+			out.Values[i] = ec._PropagationStatusStore_deprovisionFailedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usersInScope":
+			out.Values[i] = ec._PropagationStatusStore_usersInScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._PropagationStatusStore_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStoreImplementors = []string{"PropagationStore"}
+
+func (ec *executionContext) _PropagationStore(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStore) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStoreImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStore")
+		case "id":
+			out.Values[i] = ec._PropagationStore_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationStore_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PropagationStore_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._PropagationStore_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._PropagationStore_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "config":
+			out.Values[i] = ec._PropagationStore_config(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credentialsSet":
+			out.Values[i] = ec._PropagationStore_credentialsSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credentialsVersion":
+			out.Values[i] = ec._PropagationStore_credentialsVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PropagationStore_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "managed":
+			out.Values[i] = ec._PropagationStore_managed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actions":
+			out.Values[i] = ec._PropagationStore_actions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStorePayloadImplementors = []string{"PropagationStorePayload"}
+
+func (ec *executionContext) _PropagationStorePayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStorePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStorePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStorePayload")
+		case "store":
+			out.Values[i] = ec._PropagationStorePayload_store(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._PropagationStorePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceImplementors = []string{"ProvisionTrace"}
+
+func (ec *executionContext) _ProvisionTrace(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTrace) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTrace")
+		case "ruleId":
+			out.Values[i] = ec._ProvisionTrace_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._ProvisionTrace_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inScope":
+			out.Values[i] = ec._ProvisionTrace_inScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._ProvisionTrace_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._ProvisionTrace_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "diff":
+			out.Values[i] = ec._ProvisionTrace_diff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._ProvisionTrace_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ProvisionTrace_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._ProvisionTrace_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceDiffImplementors = []string{"ProvisionTraceDiff"}
+
+func (ec *executionContext) _ProvisionTraceDiff(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTraceDiff) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceDiffImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTraceDiff")
+		case "path":
+			out.Values[i] = ec._ProvisionTraceDiff_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._ProvisionTraceDiff_current(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "desired":
+			out.Values[i] = ec._ProvisionTraceDiff_desired(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var provisionTraceStepImplementors = []string{"ProvisionTraceStep"}
+
+func (ec *executionContext) _ProvisionTraceStep(ctx context.Context, sel ast.SelectionSet, obj *model.ProvisionTraceStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provisionTraceStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvisionTraceStep")
+		case "name":
+			out.Values[i] = ec._ProvisionTraceStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._ProvisionTraceStep_detail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -23087,6 +35835,90 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_projections(ctx, field)
+				})
+		case "propagationStores":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationStores(ctx, field)
+				})
+		case "propagationStore":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationStore(ctx, field)
+				})
+		case "propagationPlans":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationPlans(ctx, field)
+				})
+		case "propagationPlan":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationPlan(ctx, field)
+				})
+		case "propagationRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRules(ctx, field)
+				})
+		case "propagationRule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRule(ctx, field)
+				})
+		case "propagationRevisions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRevisions(ctx, field)
+				})
+		case "propagationRevision":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRevision(ctx, field)
+				})
+		case "propagationDiff":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationDiff(ctx, field)
+				})
+		case "propagationStoreStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationStoreStatus(ctx, field)
+				})
+		case "propagationRuleSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationRuleSummary(ctx, field)
+				})
+		case "propagationUserStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationUserStatus(ctx, field)
+				})
+		case "propagationGroupStatus":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationGroupStatus(ctx, field)
+				})
+		case "propagationAccounts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationAccounts(ctx, field)
 				})
 		case "configRevisions":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -23366,6 +36198,44 @@ func (ec *executionContext) _RestoreConfigRevisionPayload(ctx context.Context, s
 	return out
 }
 
+var resyncPropagationRulePayloadImplementors = []string{"ResyncPropagationRulePayload"}
+
+func (ec *executionContext) _ResyncPropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ResyncPropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resyncPropagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResyncPropagationRulePayload")
+		case "resyncId":
+			out.Values[i] = ec._ResyncPropagationRulePayload_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._ResyncPropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var roleAssignmentImplementors = []string{"RoleAssignment"}
 
 func (ec *executionContext) _RoleAssignment(ctx context.Context, sel ast.SelectionSet, obj *model.RoleAssignment) graphql.Marshaler {
@@ -23611,6 +36481,64 @@ func (ec *executionContext) _SchemaAttributePayload(ctx context.Context, sel ast
 	return out
 }
 
+var storeActionsImplementors = []string{"StoreActions"}
+
+func (ec *executionContext) _StoreActions(ctx context.Context, sel ast.SelectionSet, obj *model.StoreActions) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, storeActionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StoreActions")
+		case "create":
+			out.Values[i] = ec._StoreActions_create(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "update":
+			out.Values[i] = ec._StoreActions_update(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disable":
+			out.Values[i] = ec._StoreActions_disable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deprovision":
+			out.Values[i] = ec._StoreActions_deprovision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeAction":
+			out.Values[i] = ec._StoreActions_removeAction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provisionDisabled":
+			out.Values[i] = ec._StoreActions_provisionDisabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -23629,6 +36557,49 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var testStoreConnectionPayloadImplementors = []string{"TestStoreConnectionPayload"}
+
+func (ec *executionContext) _TestStoreConnectionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TestStoreConnectionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testStoreConnectionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestStoreConnectionPayload")
+		case "ok":
+			out.Values[i] = ec._TestStoreConnectionPayload_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._TestStoreConnectionPayload_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._TestStoreConnectionPayload_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var userImplementors = []string{"User", "GroupMember"}
@@ -24441,6 +37412,35 @@ func (ec *executionContext) marshalNAttributeChange2ᚖgithubᚗcomᚋidstream�
 	return ec._AttributeChange(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAttributeMapping2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AttributeMapping) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAttributeMapping2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMapping(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAttributeMapping2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMapping(ctx context.Context, sel ast.SelectionSet, v *model.AttributeMapping) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AttributeMapping!")
+		return graphql.Null
+	}
+	return ec._AttributeMapping(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAttributeMappingInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingInput(ctx context.Context, v any) (*model.AttributeMappingInput, error) {
+	res, err := ec.unmarshalInputAttributeMappingInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAttributeType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeType(ctx context.Context, v any) (model.AttributeType, error) {
 	var res model.AttributeType
 	err := res.UnmarshalGQL(v)
@@ -24660,6 +37660,21 @@ func (ec *executionContext) unmarshalNCreatePopulationInput2githubᚗcomᚋidstr
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreatePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationPlanInput(ctx context.Context, v any) (model.CreatePropagationPlanInput, error) {
+	res, err := ec.unmarshalInputCreatePropagationPlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreatePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationRuleInput(ctx context.Context, v any) (model.CreatePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputCreatePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreatePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreatePropagationStoreInput(ctx context.Context, v any) (model.CreatePropagationStoreInput, error) {
+	res, err := ec.unmarshalInputCreatePropagationStoreInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateSchemaAttributeInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐCreateSchemaAttributeInput(ctx context.Context, v any) (model.CreateSchemaAttributeInput, error) {
 	res, err := ec.unmarshalInputCreateSchemaAttributeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24705,6 +37720,29 @@ func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋidstreamᚋi
 func (ec *executionContext) unmarshalNDeletePopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePopulationInput(ctx context.Context, v any) (model.DeletePopulationInput, error) {
 	res, err := ec.unmarshalInputDeletePopulationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeletePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationPlanInput(ctx context.Context, v any) (model.DeletePropagationPlanInput, error) {
+	res, err := ec.unmarshalInputDeletePropagationPlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeletePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationRuleInput(ctx context.Context, v any) (model.DeletePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputDeletePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeletePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationStoreInput(ctx context.Context, v any) (model.DeletePropagationStoreInput, error) {
+	res, err := ec.unmarshalInputDeletePropagationStoreInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeletePropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeletePropagationStorePayload(ctx context.Context, sel ast.SelectionSet, v *model.DeletePropagationStorePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeletePropagationStorePayload!")
+		return graphql.Null
+	}
+	return ec._DeletePropagationStorePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDeleteSchemaAttributeInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteSchemaAttributeInput(ctx context.Context, v any) (model.DeleteSchemaAttributeInput, error) {
@@ -24906,6 +37944,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNImportUserInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐImportUserInputᚄ(ctx context.Context, v any) ([]*model.ImportUserInput, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
@@ -25003,6 +38070,49 @@ func (ec *executionContext) marshalNJSON2githubᚗcomᚋidstreamᚋidstreamᚋgr
 	return v
 }
 
+func (ec *executionContext) marshalNKeyValue2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKeyValue2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKeyValue2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValue(ctx context.Context, sel ast.SelectionSet, v *model.KeyValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KeyValue!")
+		return graphql.Null
+	}
+	return ec._KeyValue(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx context.Context, v any) ([]*model.KeyValueInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.KeyValueInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNKeyValueInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNKeyValueInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInput(ctx context.Context, v any) (*model.KeyValueInput, error) {
+	res, err := ec.unmarshalInputKeyValueInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNLinkAccountInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐLinkAccountInput(ctx context.Context, v any) (model.LinkAccountInput, error) {
 	res, err := ec.unmarshalInputLinkAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25043,6 +38153,26 @@ func (ec *executionContext) marshalNLinkedAccountPayload2ᚖgithubᚗcomᚋidstr
 func (ec *executionContext) unmarshalNLockUserInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐLockUserInput(ctx context.Context, v any) (model.LockUserInput, error) {
 	res, err := ec.unmarshalInputLockUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNMappingApply2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx context.Context, v any) (model.MappingApply, error) {
+	var res model.MappingApply
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMappingApply2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx context.Context, sel ast.SelectionSet, v model.MappingApply) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNMappingSource2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingSource(ctx context.Context, v any) (model.MappingSource, error) {
+	var res model.MappingSource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMappingSource2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingSource(ctx context.Context, sel ast.SelectionSet, v model.MappingSource) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNMfaDevice2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMfaDeviceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MfaDevice) graphql.Marshaler {
@@ -25139,6 +38269,16 @@ func (ec *executionContext) unmarshalNPatchUserInput2map(ctx context.Context, v 
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNPlanStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx context.Context, v any) (model.PlanStatus, error) {
+	var res model.PlanStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPlanStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx context.Context, sel ast.SelectionSet, v model.PlanStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPopulation2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPopulationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Population) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -25169,6 +38309,11 @@ func (ec *executionContext) marshalNPopulationPayload2ᚖgithubᚗcomᚋidstream
 		return graphql.Null
 	}
 	return ec._PopulationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPreviewPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPreviewPropagationRevisionInput(ctx context.Context, v any) (model.PreviewPropagationRevisionInput, error) {
+	res, err := ec.unmarshalInputPreviewPropagationRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNProjectionState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProjectionState(ctx context.Context, v any) (model.ProjectionState, error) {
@@ -25205,6 +38350,408 @@ func (ec *executionContext) marshalNProjectionStatus2ᚖgithubᚗcomᚋidstream�
 	return ec._ProjectionStatus(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationDiffEntry2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDiffEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationDiffEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationDiffEntry2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDiffEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationDiffEntry2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDiffEntry(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDiffEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDiffEntry!")
+		return graphql.Null
+	}
+	return ec._PropagationDiffEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationMappingPayload!")
+		return graphql.Null
+	}
+	return ec._PropagationMappingPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationPlan2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationPlan) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationPlan2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlan(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationPlan2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlan(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPlan) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPlan!")
+		return graphql.Null
+	}
+	return ec._PropagationPlan(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationPlanPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPlanPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPlanPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPlanPayload!")
+		return graphql.Null
+	}
+	return ec._PropagationPlanPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationPreview2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreview(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPreview!")
+		return graphql.Null
+	}
+	return ec._PropagationPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationPreviewRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationPreviewRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationPreviewRule(ctx context.Context, sel ast.SelectionSet, v *model.PropagationPreviewRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationPreviewRule!")
+		return graphql.Null
+	}
+	return ec._PropagationPreviewRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRevision!")
+		return graphql.Null
+	}
+	return ec._PropagationRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRevisionConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionConnection(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevisionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRevisionConnection!")
+		return graphql.Null
+	}
+	return ec._PropagationRevisionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRevisionEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationRevisionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationRevisionEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationRevisionEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionEdge(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevisionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRevisionEdge!")
+		return graphql.Null
+	}
+	return ec._PropagationRevisionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRevisionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevisionPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevisionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRevisionPayload!")
+		return graphql.Null
+	}
+	return ec._PropagationRevisionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRule2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRule(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRule!")
+		return graphql.Null
+	}
+	return ec._PropagationRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._PropagationRulePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccount2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccount!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountConnection(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccountConnection!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccountConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccountEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationStatusAccountEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountEdge(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusAccountEdge!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusAccountEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (model.PropagationStatusAccountState, error) {
+	var res model.PropagationStatusAccountState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusAccountState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusAccountState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx context.Context, v any) (model.PropagationStatusIdentityKind, error) {
+	var res model.PropagationStatusIdentityKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx context.Context, v any) (model.PropagationStatusOperation, error) {
+	var res model.PropagationStatusOperation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPropagationStatusRule2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusRule(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusRule!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStatusStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStore(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusStore) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStatusStore!")
+		return graphql.Null
+	}
+	return ec._PropagationStatusStore(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx context.Context, v any) (model.PropagationStatusStoreState, error) {
+	var res model.PropagationStatusStoreState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationStatusStoreState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusStoreState(ctx context.Context, sel ast.SelectionSet, v model.PropagationStatusStoreState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPropagationStore2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStoreᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStore) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStore(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationStore2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStore(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStore) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStore!")
+		return graphql.Null
+	}
+	return ec._PropagationStore(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationStorePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStorePayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStorePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationStorePayload!")
+		return graphql.Null
+	}
+	return ec._PropagationStorePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTrace2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTrace) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTrace2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTrace(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTrace) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTrace!")
+		return graphql.Null
+	}
+	return ec._ProvisionTrace(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTraceDiff2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiffᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTraceDiff) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTraceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiff(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTraceDiff2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceDiff(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTraceDiff) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTraceDiff!")
+		return graphql.Null
+	}
+	return ec._ProvisionTraceDiff(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProvisionTraceStep2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProvisionTraceStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProvisionTraceStep2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProvisionTraceStep2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionTraceStep(ctx context.Context, sel ast.SelectionSet, v *model.ProvisionTraceStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProvisionTraceStep!")
+		return graphql.Null
+	}
+	return ec._ProvisionTraceStep(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProvisionUserNowInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐProvisionUserNowInput(ctx context.Context, v any) (model.ProvisionUserNowInput, error) {
+	res, err := ec.unmarshalInputProvisionUserNowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNPublishPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPublishPropagationRevisionInput(ctx context.Context, v any) (model.PublishPropagationRevisionInput, error) {
+	res, err := ec.unmarshalInputPublishPropagationRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRebuildProjectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProjectionInput(ctx context.Context, v any) (model.RebuildProjectionInput, error) {
 	res, err := ec.unmarshalInputRebuildProjectionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25215,8 +38762,23 @@ func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstream
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, v any) (model.RemoveAction, error) {
+	var res model.RemoveAction
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, sel ast.SelectionSet, v model.RemoveAction) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNRemoveGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveGroupMemberInput(ctx context.Context, v any) (model.RemoveGroupMemberInput, error) {
 	res, err := ec.unmarshalInputRemoveGroupMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRemovePropagationMappingInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemovePropagationMappingInput(ctx context.Context, v any) (model.RemovePropagationMappingInput, error) {
+	res, err := ec.unmarshalInputRemovePropagationMappingInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -25257,6 +38819,19 @@ func (ec *executionContext) marshalNRestoreConfigRevisionPayload2ᚖgithubᚗcom
 		return graphql.Null
 	}
 	return ec._RestoreConfigRevisionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResyncPropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRuleInput(ctx context.Context, v any) (model.ResyncPropagationRuleInput, error) {
+	res, err := ec.unmarshalInputResyncPropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResyncPropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐResyncPropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ResyncPropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ResyncPropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._ResyncPropagationRulePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRevokeApiTokenInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRevokeAPITokenInput(ctx context.Context, v any) (model.RevokeAPITokenInput, error) {
@@ -25340,6 +38915,11 @@ func (ec *executionContext) marshalNRoleSubjectType2githubᚗcomᚋidstreamᚋid
 	return v
 }
 
+func (ec *executionContext) unmarshalNRollbackPropagationRevisionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRollbackPropagationRevisionInput(ctx context.Context, v any) (model.RollbackPropagationRevisionInput, error) {
+	res, err := ec.unmarshalInputRollbackPropagationRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNSchema2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSchema(ctx context.Context, sel ast.SelectionSet, v *model.Schema) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Schema!")
@@ -25395,9 +38975,47 @@ func (ec *executionContext) unmarshalNSetPasswordPolicyInput2githubᚗcomᚋidst
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNSetPropagationMappingInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetPropagationMappingInput(ctx context.Context, v any) (model.SetPropagationMappingInput, error) {
+	res, err := ec.unmarshalInputSetPropagationMappingInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetPropagationStoreCredentialsInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetPropagationStoreCredentialsInput(ctx context.Context, v any) (model.SetPropagationStoreCredentialsInput, error) {
+	res, err := ec.unmarshalInputSetPropagationStoreCredentialsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNSetUserPasswordInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐSetUserPasswordInput(ctx context.Context, v any) (model.SetUserPasswordInput, error) {
 	res, err := ec.unmarshalInputSetUserPasswordInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStoreActions2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreActions(ctx context.Context, sel ast.SelectionSet, v *model.StoreActions) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StoreActions!")
+		return graphql.Null
+	}
+	return ec._StoreActions(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStoreStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx context.Context, v any) (model.StoreStatus, error) {
+	var res model.StoreStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStoreStatus2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx context.Context, sel ast.SelectionSet, v model.StoreStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNStoreType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreType(ctx context.Context, v any) (model.StoreType, error) {
+	var res model.StoreType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStoreType2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreType(ctx context.Context, sel ast.SelectionSet, v model.StoreType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -25412,6 +39030,48 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNTestStoreConnectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐTestStoreConnectionInput(ctx context.Context, v any) (model.TestStoreConnectionInput, error) {
+	res, err := ec.unmarshalInputTestStoreConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestStoreConnectionPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐTestStoreConnectionPayload(ctx context.Context, sel ast.SelectionSet, v *model.TestStoreConnectionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestStoreConnectionPayload!")
+		return graphql.Null
+	}
+	return ec._TestStoreConnectionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUnassignRoleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUnassignRoleInput(ctx context.Context, v any) (model.UnassignRoleInput, error) {
@@ -25431,6 +39091,21 @@ func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋidstream�
 
 func (ec *executionContext) unmarshalNUpdatePopulationInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePopulationInput(ctx context.Context, v any) (model.UpdatePopulationInput, error) {
 	res, err := ec.unmarshalInputUpdatePopulationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdatePropagationPlanInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationPlanInput(ctx context.Context, v any) (model.UpdatePropagationPlanInput, error) {
+	res, err := ec.unmarshalInputUpdatePropagationPlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdatePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationRuleInput(ctx context.Context, v any) (model.UpdatePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputUpdatePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdatePropagationStoreInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUpdatePropagationStoreInput(ctx context.Context, v any) (model.UpdatePropagationStoreInput, error) {
+	res, err := ec.unmarshalInputUpdatePropagationStoreInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -25671,6 +39346,23 @@ func (ec *executionContext) unmarshalOAddressInput2ᚖgithubᚗcomᚋidstreamᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAttributeMappingInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingInputᚄ(ctx context.Context, v any) ([]*model.AttributeMappingInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.AttributeMappingInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAttributeMappingInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAttributeMappingInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOAuditFilter2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAuditFilter(ctx context.Context, v any) (*model.AuditFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -25760,6 +39452,41 @@ func (ec *executionContext) marshalOGroupKind2ᚖgithubᚗcomᚋidstreamᚋidstr
 	return v
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -25819,6 +39546,23 @@ func (ec *executionContext) marshalOJSON2githubᚗcomᚋidstreamᚋidstreamᚋgr
 	return v
 }
 
+func (ec *executionContext) unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx context.Context, v any) ([]*model.KeyValueInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.KeyValueInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNKeyValueInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOLockReason2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐLockReason(ctx context.Context, v any) (*model.LockReason, error) {
 	if v == nil {
 		return nil, nil
@@ -25835,12 +39579,44 @@ func (ec *executionContext) marshalOLockReason2ᚖgithubᚗcomᚋidstreamᚋidst
 	return v
 }
 
+func (ec *executionContext) unmarshalOMappingApply2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx context.Context, v any) (*model.MappingApply, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.MappingApply)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMappingApply2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐMappingApply(ctx context.Context, sel ast.SelectionSet, v *model.MappingApply) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalONameInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐNameInput(ctx context.Context, v any) (*model.NameInput, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputNameInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOPlanStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx context.Context, v any) (*model.PlanStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.PlanStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPlanStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPlanStatus(ctx context.Context, sel ast.SelectionSet, v *model.PlanStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOPopulation2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPopulation(ctx context.Context, sel ast.SelectionSet, v *model.Population) graphql.Marshaler {
@@ -25850,11 +39626,95 @@ func (ec *executionContext) marshalOPopulation2ᚖgithubᚗcomᚋidstreamᚋidst
 	return ec._Population(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.PropagationStatusAccountState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusAccountState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOPropagationStatusDetails2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusDetails(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusDetails) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusDetails(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationStatusError2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusError(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusError) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationStatusResync2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusResync(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusResync) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusResync(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalORebuildProgress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProgress(ctx context.Context, sel ast.SelectionSet, v *model.RebuildProgress) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._RebuildProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORemoveAction2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, v any) (*model.RemoveAction, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.RemoveAction)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORemoveAction2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, sel ast.SelectionSet, v *model.RemoveAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreActionsInput(ctx context.Context, v any) (*model.StoreActionsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStoreActionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStoreStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx context.Context, v any) (*model.StoreStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.StoreStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStoreStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreStatus(ctx context.Context, sel ast.SelectionSet, v *model.StoreStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -72,6 +72,28 @@ type AttributeChange struct {
 	Actor     *string    `json:"actor,omitempty"`
 }
 
+// How one target attribute of a rule is written.
+type AttributeMapping struct {
+	ID string `json:"id"`
+	// The target attribute path, SCIM path syntax: userName, name.givenName, emails[type eq "work"].value.
+	Target  string        `json:"target"`
+	Source  MappingSource `json:"source"`
+	Value   string        `json:"value"`
+	ApplyOn MappingApply  `json:"applyOn"`
+	// Written when the value is empty.
+	Default *string `json:"default,omitempty"`
+}
+
+type AttributeMappingInput struct {
+	// The mapping to replace; omitted: a new mapping.
+	ID      *string       `json:"id,omitempty"`
+	Target  string        `json:"target"`
+	Source  MappingSource `json:"source"`
+	Value   *string       `json:"value,omitempty"`
+	ApplyOn *MappingApply `json:"applyOn,omitempty"`
+	Default *string       `json:"default,omitempty"`
+}
+
 // One event of the log, as an audit record.
 type AuditEvent struct {
 	// The commit position of the event in the log.
@@ -93,7 +115,7 @@ type AuditEvent struct {
 	UserAgent     *string   `json:"userAgent,omitempty"`
 	// The ID (never the secret) of the API token the request used.
 	TokenID *string `json:"tokenId,omitempty"`
-	// user, group, population, environment, schema, grouptree, apiclient, configrevision…
+	// user, group, population, environment, schema, grouptree, apiclient, configrevision, propagation (an environment's propagation configuration; its ID is the environment's)…; a propagation outcome's is the user or group it is about.
 	ResourceType *string `json:"resourceType,omitempty"`
 	ResourceID   *string `json:"resourceId,omitempty"`
 	// The payload with sensitive values redacted, and a forgotten subject's personal data shown as [erased].
@@ -237,6 +259,40 @@ type CreatePopulationInput struct {
 	Description   *string `json:"description,omitempty"`
 }
 
+type CreatePropagationPlanInput struct {
+	EnvironmentID string      `json:"environmentId"`
+	Name          string      `json:"name"`
+	Description   *string     `json:"description,omitempty"`
+	Status        *PlanStatus `json:"status,omitempty"`
+}
+
+type CreatePropagationRuleInput struct {
+	EnvironmentID string   `json:"environmentId"`
+	PlanID        string   `json:"planId"`
+	Name          string   `json:"name"`
+	SourceStoreID string   `json:"sourceStoreId"`
+	TargetStoreID string   `json:"targetStoreId"`
+	Filter        *string  `json:"filter,omitempty"`
+	GroupIds      []string `json:"groupIds,omitempty"`
+	Active        *bool    `json:"active,omitempty"`
+	// Default userName.
+	CorrelationAttribute *string                  `json:"correlationAttribute,omitempty"`
+	Mappings             []*AttributeMappingInput `json:"mappings,omitempty"`
+}
+
+type CreatePropagationStoreInput struct {
+	EnvironmentID string           `json:"environmentId"`
+	Name          string           `json:"name"`
+	Description   *string          `json:"description,omitempty"`
+	Type          StoreType        `json:"type"`
+	Config        []*KeyValueInput `json:"config,omitempty"`
+	// Write-only secrets (token, password, clientSecret…): sealed, never returned.
+	Credentials []*KeyValueInput   `json:"credentials,omitempty"`
+	Status      *StoreStatus       `json:"status,omitempty"`
+	Managed     *bool              `json:"managed,omitempty"`
+	Actions     *StoreActionsInput `json:"actions,omitempty"`
+}
+
 type CreateSchemaAttributeInput struct {
 	EnvironmentID string                `json:"environmentId"`
 	Attribute     *SchemaAttributeInput `json:"attribute"`
@@ -285,6 +341,30 @@ type DeletePayload struct {
 type DeletePopulationInput struct {
 	EnvironmentID string `json:"environmentId"`
 	ID            string `json:"id"`
+}
+
+type DeletePropagationPlanInput struct {
+	EnvironmentID string `json:"environmentId"`
+	PlanID        string `json:"planId"`
+}
+
+type DeletePropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+}
+
+type DeletePropagationStoreInput struct {
+	EnvironmentID string `json:"environmentId"`
+	StoreID       string `json:"storeId"`
+}
+
+type DeletePropagationStorePayload struct {
+	ID string `json:"id"`
+	// The rules deleted with a managed store.
+	DeletedRuleIds []string `json:"deletedRuleIds"`
+	// The store was managed: once published, the accounts idstream created in it are removed.
+	Deprovision bool   `json:"deprovision"`
+	Position    string `json:"position"`
 }
 
 type DeleteSchemaAttributeInput struct {
@@ -433,6 +513,16 @@ type IssueAPITokenPayload struct {
 	Position string `json:"position"`
 }
 
+type KeyValue struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type KeyValueInput struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
 type LinkAccountInput struct {
 	EnvironmentID    string `json:"environmentId"`
 	UserID           string `json:"userId"`
@@ -523,6 +613,10 @@ type PopulationPayload struct {
 	Position   string      `json:"position"`
 }
 
+type PreviewPropagationRevisionInput struct {
+	EnvironmentID string `json:"environmentId"`
+}
+
 type ProjectionStatus struct {
 	Name    string          `json:"name"`
 	Version int             `json:"version"`
@@ -535,6 +629,303 @@ type ProjectionStatus struct {
 	Error         *string `json:"error,omitempty"`
 	// The rebuild running beside the live model, or the last one's outcome.
 	Rebuild *RebuildProgress `json:"rebuild,omitempty"`
+}
+
+// One difference between two propagation contents.
+type PropagationDiffEntry struct {
+	// STORE, PLAN, RULE or MAPPING.
+	Kind string `json:"kind"`
+	// ADDED, REMOVED or CHANGED.
+	Op string `json:"op"`
+	ID string `json:"id"`
+	// The store's, plan's or rule's name; a mapping's target.
+	Name *string `json:"name,omitempty"`
+	// A mapping's rule.
+	RuleID *string `json:"ruleId,omitempty"`
+	// What changed (CHANGED): name, config.baseUrl, actions.create, credentials (never a value), filter, value…
+	Fields []string `json:"fields"`
+}
+
+type PropagationMappingPayload struct {
+	Mapping  *AttributeMapping `json:"mapping"`
+	Rule     *PropagationRule  `json:"rule"`
+	Position string            `json:"position"`
+}
+
+type PropagationPlan struct {
+	ID            string     `json:"id"`
+	EnvironmentID string     `json:"environmentId"`
+	Name          string     `json:"name"`
+	Description   *string    `json:"description,omitempty"`
+	Status        PlanStatus `json:"status"`
+}
+
+type PropagationPlanPayload struct {
+	Plan     *PropagationPlan `json:"plan"`
+	Position string           `json:"position"`
+}
+
+// What publishing the draft would do, per rule, from idstream's own record of each target account (no store is contacted).
+type PropagationPreview struct {
+	DraftHash     string                    `json:"draftHash"`
+	PublishedHash string                    `json:"publishedHash"`
+	Rules         []*PropagationPreviewRule `json:"rules"`
+}
+
+// One rule's predicted effect if the draft were published, with the first identities of each kind.
+type PropagationPreviewRule struct {
+	RuleID   string            `json:"ruleId"`
+	Creates  int               `json:"creates"`
+	Updates  int               `json:"updates"`
+	Disables int               `json:"disables"`
+	Deletes  int               `json:"deletes"`
+	Samples  []*ProvisionTrace `json:"samples"`
+}
+
+// A published revision: an immutable snapshot of the draft, chained by hash to the one before.
+type PropagationRevision struct {
+	ID            string  `json:"id"`
+	EnvironmentID string  `json:"environmentId"`
+	Number        int     `json:"number"`
+	Description   *string `json:"description,omitempty"`
+	// sha256:<hex> of the canonical content (credentials counted by version, never by value).
+	ContentHash        string  `json:"contentHash"`
+	PreviousRevisionID *string `json:"previousRevisionId,omitempty"`
+	PreviousHash       *string `json:"previousHash,omitempty"`
+	// The revision whose content a rollback published again.
+	RestoredFrom *string   `json:"restoredFrom,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	CreatedBy    *string   `json:"createdBy,omitempty"`
+	// The commit position of the revision.
+	Position string              `json:"position"`
+	Stores   []*PropagationStore `json:"stores"`
+	Plans    []*PropagationPlan  `json:"plans"`
+	Rules    []*PropagationRule  `json:"rules"`
+}
+
+type PropagationRevisionConnection struct {
+	Edges      []*PropagationRevisionEdge `json:"edges"`
+	PageInfo   *PageInfo                  `json:"pageInfo"`
+	TotalCount int                        `json:"totalCount"`
+}
+
+type PropagationRevisionEdge struct {
+	Cursor string               `json:"cursor"`
+	Node   *PropagationRevision `json:"node"`
+}
+
+type PropagationRevisionPayload struct {
+	// The revision published; null when a rollback only reset the draft (the latest revision already had that content).
+	Revision *PropagationRevision `json:"revision,omitempty"`
+	Position string               `json:"position"`
+}
+
+type PropagationRule struct {
+	ID            string `json:"id"`
+	EnvironmentID string `json:"environmentId"`
+	PlanID        string `json:"planId"`
+	Name          string `json:"name"`
+	SourceStoreID string `json:"sourceStoreId"`
+	TargetStoreID string `json:"targetStoreId"`
+	// The scoping filter, SCIM filter syntax over source user attributes; null: everyone.
+	Filter *string `json:"filter,omitempty"`
+	// The source groups provisioned with their memberships.
+	GroupIds []string `json:"groupIds"`
+	Active   bool     `json:"active"`
+	// The target attribute that matches an existing account to a source identity.
+	CorrelationAttribute string              `json:"correlationAttribute"`
+	Mappings             []*AttributeMapping `json:"mappings"`
+}
+
+type PropagationRulePayload struct {
+	Rule     *PropagationRule `json:"rule"`
+	Position string           `json:"position"`
+}
+
+// One identity (user or group) under one rule.
+type PropagationStatusAccount struct {
+	EnvironmentID string                        `json:"environmentId"`
+	RuleID        string                        `json:"ruleId"`
+	StoreID       string                        `json:"storeId"`
+	Kind          PropagationStatusIdentityKind `json:"kind"`
+	IdentityID    string                        `json:"identityId"`
+	Status        PropagationStatusAccountState `json:"status"`
+	LastOperation PropagationStatusOperation    `json:"lastOperation"`
+	// The account's ID in the target store, once known.
+	TargetID *string `json:"targetId,omitempty"`
+	// When a change order was last applied.
+	LastSyncAt    *time.Time `json:"lastSyncAt,omitempty"`
+	LastOutcomeAt time.Time  `json:"lastOutcomeAt"`
+	// The target account exists and is not disabled, as far as the outcomes tell.
+	Live bool `json:"live"`
+	// idstream created the account (it did not link an existing one).
+	CreatedByIdstream bool `json:"createdByIdstream"`
+	// The last outcome's summary; null once older than the retention.
+	Details *PropagationStatusDetails `json:"details,omitempty"`
+}
+
+type PropagationStatusAccountConnection struct {
+	Edges    []*PropagationStatusAccountEdge `json:"edges"`
+	PageInfo *PageInfo                       `json:"pageInfo"`
+}
+
+type PropagationStatusAccountEdge struct {
+	Cursor string                    `json:"cursor"`
+	Node   *PropagationStatusAccount `json:"node"`
+}
+
+// The summary of an identity's last outcome: IDs, attribute names, error class and reason only.
+type PropagationStatusDetails struct {
+	At            time.Time `json:"at"`
+	ChangeOrderID string    `json:"changeOrderId"`
+	// event, resync, publish, on-demand.
+	Trigger string `json:"trigger"`
+	// The target attribute paths written.
+	Attributes   []string `json:"attributes"`
+	Reason       *string  `json:"reason,omitempty"`
+	ErrorClass   *string  `json:"errorClass,omitempty"`
+	ErrorMessage *string  `json:"errorMessage,omitempty"`
+	Attempt      *int     `json:"attempt,omitempty"`
+	// The target accounts the correlation matched (disputed).
+	Candidates []string `json:"candidates"`
+}
+
+// A store's last failure.
+type PropagationStatusError struct {
+	At         time.Time `json:"at"`
+	RuleID     string    `json:"ruleId"`
+	IdentityID string    `json:"identityId"`
+	// The connector's error class: NOT_FOUND, CONFLICT, INVALID, AUTH, UNAVAILABLE, RATE_LIMITED.
+	Class   string `json:"class"`
+	Message string `json:"message"`
+}
+
+// A rule's last resync: while running, processed counts its outcomes so far; once finished, the totals.
+type PropagationStatusResync struct {
+	ResyncID   string     `json:"resyncId"`
+	RevisionID *string    `json:"revisionId,omitempty"`
+	Trigger    *string    `json:"trigger,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Running    bool       `json:"running"`
+	Processed  int        `json:"processed"`
+	Identities int        `json:"identities"`
+	Created    int        `json:"created"`
+	Updated    int        `json:"updated"`
+	Removed    int        `json:"removed"`
+	Failed     int        `json:"failed"`
+	Unchanged  int        `json:"unchanged"`
+}
+
+// A rule's identities since the last revision was published: impacted counts those with an outcome,
+// split by their latest status into success (synced or removed), failed (failed for good) and
+// unsynced (skipped, disputed, or pending a retry). partiallySynced is always 0: a change order is
+// applied whole or not at all, so no outcome is partial.
+type PropagationStatusRule struct {
+	EnvironmentID string  `json:"environmentId"`
+	RuleID        string  `json:"ruleId"`
+	Name          *string `json:"name,omitempty"`
+	PlanID        *string `json:"planId,omitempty"`
+	SourceStoreID *string `json:"sourceStoreId,omitempty"`
+	TargetStoreID *string `json:"targetStoreId,omitempty"`
+	// The rule and its plan are active in the latest revision.
+	Active          bool                     `json:"active"`
+	InRevision      bool                     `json:"inRevision"`
+	RevisionID      *string                  `json:"revisionId,omitempty"`
+	Impacted        int                      `json:"impacted"`
+	Success         int                      `json:"success"`
+	Unsynced        int                      `json:"unsynced"`
+	PartiallySynced int                      `json:"partiallySynced"`
+	Failed          int                      `json:"failed"`
+	LastResync      *PropagationStatusResync `json:"lastResync,omitempty"`
+}
+
+// A store as propagation sees it.
+type PropagationStatusStore struct {
+	EnvironmentID string `json:"environmentId"`
+	StoreID       string `json:"storeId"`
+	Name          string `json:"name"`
+	// DIRECTORY, SCIM, SLACK, ZOOM.
+	Type  string                      `json:"type"`
+	State PropagationStatusStoreState `json:"state"`
+	// The store is in the latest published revision.
+	InRevision bool    `json:"inRevision"`
+	RevisionID *string `json:"revisionId,omitempty"`
+	// When a change order was last applied to it.
+	LastSyncAt *time.Time `json:"lastSyncAt,omitempty"`
+	// Change orders applied since the last revision was published.
+	SuccessCount int `json:"successCount"`
+	// Change orders failed for good since the last revision was published.
+	FailedCount int `json:"failedCount"`
+	// Of failedCount, those that tried to disable or delete an account.
+	DeprovisionFailedCount int `json:"deprovisionFailedCount"`
+	// Users with a live account in the store.
+	UsersInScope int `json:"usersInScope"`
+	// The last failure, within the summary retention; null for callers that do not read every identity.
+	LastError *PropagationStatusError `json:"lastError,omitempty"`
+}
+
+// An identity store of the draft (or of a revision).
+type PropagationStore struct {
+	ID            string    `json:"id"`
+	EnvironmentID string    `json:"environmentId"`
+	Name          string    `json:"name"`
+	Description   *string   `json:"description,omitempty"`
+	Type          StoreType `json:"type"`
+	// The type-specific, non-secret configuration (baseUrl, authType, tokenUrl, clientId…), by key.
+	Config []*KeyValue `json:"config"`
+	// Whether credentials are set. Their values are never returned.
+	CredentialsSet bool `json:"credentialsSet"`
+	// How many times credentials were set (it never decreases): a change shows in the content hash.
+	CredentialsVersion int         `json:"credentialsVersion"`
+	Status             StoreStatus `json:"status"`
+	// Deleting a managed store deprovisions the accounts idstream created in it.
+	Managed bool          `json:"managed"`
+	Actions *StoreActions `json:"actions"`
+}
+
+type PropagationStorePayload struct {
+	Store    *PropagationStore `json:"store"`
+	Position string            `json:"position"`
+}
+
+// The step-by-step account of one identity run through one rule.
+type ProvisionTrace struct {
+	RuleID     string                     `json:"ruleId"`
+	IdentityID string                     `json:"identityId"`
+	InScope    bool                       `json:"inScope"`
+	Operation  PropagationStatusOperation `json:"operation"`
+	// The target account matched or created.
+	TargetID *string               `json:"targetId,omitempty"`
+	Diff     []*ProvisionTraceDiff `json:"diff"`
+	// applied, skipped, failed, disputed, would apply.
+	Result string                `json:"result"`
+	Error  *string               `json:"error,omitempty"`
+	Steps  []*ProvisionTraceStep `json:"steps"`
+}
+
+// One target attribute that differs: its value in the target and the value the mappings give, as JSON.
+type ProvisionTraceDiff struct {
+	Path    string  `json:"path"`
+	Current *string `json:"current,omitempty"`
+	Desired *string `json:"desired,omitempty"`
+}
+
+type ProvisionTraceStep struct {
+	// scope, match, map, diff, apply…
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+}
+
+type ProvisionUserNowInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	UserID        string `json:"userId"`
+}
+
+type PublishPropagationRevisionInput struct {
+	EnvironmentID string  `json:"environmentId"`
+	Description   *string `json:"description,omitempty"`
 }
 
 type Query struct {
@@ -569,6 +960,12 @@ type RemoveGroupMemberInput struct {
 	GroupID       string          `json:"groupId"`
 	MemberType    GroupMemberType `json:"memberType"`
 	MemberID      string          `json:"memberId"`
+}
+
+type RemovePropagationMappingInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	MappingID     string `json:"mappingId"`
 }
 
 type RenameEnvironmentInput struct {
@@ -617,6 +1014,18 @@ type RestoreConfigRevisionPayload struct {
 	Position    string `json:"position"`
 }
 
+type ResyncPropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+}
+
+type ResyncPropagationRulePayload struct {
+	// Its progress is the rule's lastResync.
+	ResyncID string `json:"resyncId"`
+	// The commit position of the resync's start, when the runtime gives it.
+	Position *string `json:"position,omitempty"`
+}
+
 type RevokeAPITokenInput struct {
 	EnvironmentID *string `json:"environmentId,omitempty"`
 	ClientID      string  `json:"clientId"`
@@ -647,6 +1056,13 @@ type RoleAssignmentInput struct {
 type RoleAssignmentPayload struct {
 	Assignment *RoleAssignment `json:"assignment"`
 	Position   string          `json:"position"`
+}
+
+type RollbackPropagationRevisionInput struct {
+	EnvironmentID string `json:"environmentId"`
+	// The revision whose content is brought back.
+	RevisionID  string  `json:"revisionId"`
+	Description *string `json:"description,omitempty"`
 }
 
 // An environment's user schema: its custom attributes (core attributes are fixed).
@@ -698,6 +1114,24 @@ type SetPasswordPolicyInput struct {
 	Policy        *domain.PasswordPolicy `json:"policy"`
 }
 
+type SetPropagationMappingInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	// The mapping to replace; omitted: a new mapping.
+	ID      *string       `json:"id,omitempty"`
+	Target  string        `json:"target"`
+	Source  MappingSource `json:"source"`
+	Value   *string       `json:"value,omitempty"`
+	ApplyOn *MappingApply `json:"applyOn,omitempty"`
+	Default *string       `json:"default,omitempty"`
+}
+
+type SetPropagationStoreCredentialsInput struct {
+	EnvironmentID string           `json:"environmentId"`
+	StoreID       string           `json:"storeId"`
+	Credentials   []*KeyValueInput `json:"credentials"`
+}
+
 type SetUserPasswordInput struct {
 	EnvironmentID string `json:"environmentId"`
 	ID            string `json:"id"`
@@ -707,7 +1141,47 @@ type SetUserPasswordInput struct {
 	MustChange *bool `json:"mustChange,omitempty"`
 }
 
+// What propagation may do in a target store.
+type StoreActions struct {
+	Create      bool `json:"create"`
+	Update      bool `json:"update"`
+	Disable     bool `json:"disable"`
+	Deprovision bool `json:"deprovision"`
+	// What leaving scope, disabling (DELETE only) or deleting a source identity does to its account.
+	RemoveAction RemoveAction `json:"removeAction"`
+	// Create accounts for disabled source users (created disabled).
+	ProvisionDisabled bool `json:"provisionDisabled"`
+}
+
+type StoreActionsInput struct {
+	Create            *bool         `json:"create,omitempty"`
+	Update            *bool         `json:"update,omitempty"`
+	Disable           *bool         `json:"disable,omitempty"`
+	Deprovision       *bool         `json:"deprovision,omitempty"`
+	RemoveAction      *RemoveAction `json:"removeAction,omitempty"`
+	ProvisionDisabled *bool         `json:"provisionDisabled,omitempty"`
+}
+
 type Subscription struct {
+}
+
+type TestStoreConnectionInput struct {
+	EnvironmentID string    `json:"environmentId"`
+	Type          StoreType `json:"type"`
+	// The configuration to test; omitted with storeId: the store's own.
+	Config []*KeyValueInput `json:"config,omitempty"`
+	// Credentials to test; omitted with storeId: the store's own.
+	Credentials []*KeyValueInput `json:"credentials,omitempty"`
+	// The store whose configuration and credentials stand in for those omitted.
+	StoreID *string `json:"storeId,omitempty"`
+}
+
+type TestStoreConnectionPayload struct {
+	Ok bool `json:"ok"`
+	// Why the test failed (never a secret).
+	Message *string `json:"message,omitempty"`
+	// The connector error class: AUTH, UNAVAILABLE, INVALID, NOT_FOUND…
+	Code *string `json:"code,omitempty"`
 }
 
 type UnassignRoleInput struct {
@@ -736,6 +1210,40 @@ type UpdatePopulationInput struct {
 	ID            string  `json:"id"`
 	Name          string  `json:"name"`
 	Description   *string `json:"description,omitempty"`
+}
+
+type UpdatePropagationPlanInput struct {
+	EnvironmentID string      `json:"environmentId"`
+	PlanID        string      `json:"planId"`
+	Name          *string     `json:"name,omitempty"`
+	Description   *string     `json:"description,omitempty"`
+	Status        *PlanStatus `json:"status,omitempty"`
+}
+
+// Omitted fields keep their value. Mappings change by setPropagationMapping and removePropagationMapping.
+type UpdatePropagationRuleInput struct {
+	EnvironmentID        string   `json:"environmentId"`
+	RuleID               string   `json:"ruleId"`
+	PlanID               *string  `json:"planId,omitempty"`
+	Name                 *string  `json:"name,omitempty"`
+	SourceStoreID        *string  `json:"sourceStoreId,omitempty"`
+	TargetStoreID        *string  `json:"targetStoreId,omitempty"`
+	Filter               *string  `json:"filter,omitempty"`
+	GroupIds             []string `json:"groupIds,omitempty"`
+	Active               *bool    `json:"active,omitempty"`
+	CorrelationAttribute *string  `json:"correlationAttribute,omitempty"`
+}
+
+// Omitted fields keep their value; config, when given, replaces the whole configuration.
+type UpdatePropagationStoreInput struct {
+	EnvironmentID string             `json:"environmentId"`
+	StoreID       string             `json:"storeId"`
+	Name          *string            `json:"name,omitempty"`
+	Description   *string            `json:"description,omitempty"`
+	Config        []*KeyValueInput   `json:"config,omitempty"`
+	Status        *StoreStatus       `json:"status,omitempty"`
+	Managed       *bool              `json:"managed,omitempty"`
+	Actions       *StoreActionsInput `json:"actions,omitempty"`
 }
 
 type UpdateSchemaAttributeInput struct {
@@ -1070,6 +1578,121 @@ func (e LockReason) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type MappingApply string
+
+const (
+	MappingApplyAlways   MappingApply = "ALWAYS"
+	MappingApplyOnCreate MappingApply = "ON_CREATE"
+)
+
+var AllMappingApply = []MappingApply{
+	MappingApplyAlways,
+	MappingApplyOnCreate,
+}
+
+func (e MappingApply) IsValid() bool {
+	switch e {
+	case MappingApplyAlways, MappingApplyOnCreate:
+		return true
+	}
+	return false
+}
+
+func (e MappingApply) String() string {
+	return string(e)
+}
+
+func (e *MappingApply) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MappingApply(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MappingApply", str)
+	}
+	return nil
+}
+
+func (e MappingApply) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MappingApply) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MappingApply) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MappingSource string
+
+const (
+	// Value is a source attribute path (name.givenName).
+	MappingSourceAttribute MappingSource = "ATTRIBUTE"
+	// Value is written as is.
+	MappingSourceConstant MappingSource = "CONSTANT"
+	// Value is an expr-lang expression over the source identity.
+	MappingSourceExpression MappingSource = "EXPRESSION"
+)
+
+var AllMappingSource = []MappingSource{
+	MappingSourceAttribute,
+	MappingSourceConstant,
+	MappingSourceExpression,
+}
+
+func (e MappingSource) IsValid() bool {
+	switch e {
+	case MappingSourceAttribute, MappingSourceConstant, MappingSourceExpression:
+		return true
+	}
+	return false
+}
+
+func (e MappingSource) String() string {
+	return string(e)
+}
+
+func (e *MappingSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MappingSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MappingSource", str)
+	}
+	return nil
+}
+
+func (e MappingSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MappingSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MappingSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type MfaDeviceType string
 
 const (
@@ -1122,6 +1745,61 @@ func (e *MfaDeviceType) UnmarshalJSON(b []byte) error {
 }
 
 func (e MfaDeviceType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type PlanStatus string
+
+const (
+	PlanStatusActive   PlanStatus = "ACTIVE"
+	PlanStatusInactive PlanStatus = "INACTIVE"
+)
+
+var AllPlanStatus = []PlanStatus{
+	PlanStatusActive,
+	PlanStatusInactive,
+}
+
+func (e PlanStatus) IsValid() bool {
+	switch e {
+	case PlanStatusActive, PlanStatusInactive:
+		return true
+	}
+	return false
+}
+
+func (e PlanStatus) String() string {
+	return string(e)
+}
+
+func (e *PlanStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PlanStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PlanStatus", str)
+	}
+	return nil
+}
+
+func (e PlanStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PlanStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PlanStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1181,6 +1859,310 @@ func (e *ProjectionState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProjectionState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an identity's last outcome under a rule says.
+type PropagationStatusAccountState string
+
+const (
+	// The last change order was applied (created, linked, updated, or already converged).
+	PropagationStatusAccountStateSynced PropagationStatusAccountState = "SYNCED"
+	// The last change order failed for good.
+	PropagationStatusAccountStateFailed PropagationStatusAccountState = "FAILED"
+	// The last change order did nothing (out of scope, action not allowed…): see details.reason.
+	PropagationStatusAccountStateSkipped PropagationStatusAccountState = "SKIPPED"
+	// The correlation attribute matched several target accounts: nothing was written.
+	PropagationStatusAccountStateDisputed PropagationStatusAccountState = "DISPUTED"
+	// The last attempt failed and the runtime retries it.
+	PropagationStatusAccountStatePending PropagationStatusAccountState = "PENDING"
+	// The target account was disabled or deleted.
+	PropagationStatusAccountStateRemoved PropagationStatusAccountState = "REMOVED"
+)
+
+var AllPropagationStatusAccountState = []PropagationStatusAccountState{
+	PropagationStatusAccountStateSynced,
+	PropagationStatusAccountStateFailed,
+	PropagationStatusAccountStateSkipped,
+	PropagationStatusAccountStateDisputed,
+	PropagationStatusAccountStatePending,
+	PropagationStatusAccountStateRemoved,
+}
+
+func (e PropagationStatusAccountState) IsValid() bool {
+	switch e {
+	case PropagationStatusAccountStateSynced, PropagationStatusAccountStateFailed, PropagationStatusAccountStateSkipped, PropagationStatusAccountStateDisputed, PropagationStatusAccountStatePending, PropagationStatusAccountStateRemoved:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusAccountState) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusAccountState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusAccountState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusAccountState", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusAccountState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusAccountState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusAccountState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type PropagationStatusIdentityKind string
+
+const (
+	PropagationStatusIdentityKindUser  PropagationStatusIdentityKind = "USER"
+	PropagationStatusIdentityKindGroup PropagationStatusIdentityKind = "GROUP"
+)
+
+var AllPropagationStatusIdentityKind = []PropagationStatusIdentityKind{
+	PropagationStatusIdentityKindUser,
+	PropagationStatusIdentityKindGroup,
+}
+
+func (e PropagationStatusIdentityKind) IsValid() bool {
+	switch e {
+	case PropagationStatusIdentityKindUser, PropagationStatusIdentityKindGroup:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusIdentityKind) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusIdentityKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusIdentityKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusIdentityKind", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusIdentityKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusIdentityKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusIdentityKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a change order does to a target account.
+type PropagationStatusOperation string
+
+const (
+	PropagationStatusOperationCreate PropagationStatusOperation = "CREATE"
+	// Matched an existing account by the correlation attribute, then updated it as needed.
+	PropagationStatusOperationLink    PropagationStatusOperation = "LINK"
+	PropagationStatusOperationUpdate  PropagationStatusOperation = "UPDATE"
+	PropagationStatusOperationDisable PropagationStatusOperation = "DISABLE"
+	PropagationStatusOperationDelete  PropagationStatusOperation = "DELETE"
+	// Already converged.
+	PropagationStatusOperationNone PropagationStatusOperation = "NONE"
+)
+
+var AllPropagationStatusOperation = []PropagationStatusOperation{
+	PropagationStatusOperationCreate,
+	PropagationStatusOperationLink,
+	PropagationStatusOperationUpdate,
+	PropagationStatusOperationDisable,
+	PropagationStatusOperationDelete,
+	PropagationStatusOperationNone,
+}
+
+func (e PropagationStatusOperation) IsValid() bool {
+	switch e {
+	case PropagationStatusOperationCreate, PropagationStatusOperationLink, PropagationStatusOperationUpdate, PropagationStatusOperationDisable, PropagationStatusOperationDelete, PropagationStatusOperationNone:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusOperation) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusOperation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusOperation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusOperation", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusOperation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusOperation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusOperation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A store's state: ACTIVE or INACTIVE as the published revision says; UNAVAILABLE when the runtime found it not answering.
+type PropagationStatusStoreState string
+
+const (
+	PropagationStatusStoreStateActive      PropagationStatusStoreState = "ACTIVE"
+	PropagationStatusStoreStateInactive    PropagationStatusStoreState = "INACTIVE"
+	PropagationStatusStoreStateUnavailable PropagationStatusStoreState = "UNAVAILABLE"
+)
+
+var AllPropagationStatusStoreState = []PropagationStatusStoreState{
+	PropagationStatusStoreStateActive,
+	PropagationStatusStoreStateInactive,
+	PropagationStatusStoreStateUnavailable,
+}
+
+func (e PropagationStatusStoreState) IsValid() bool {
+	switch e {
+	case PropagationStatusStoreStateActive, PropagationStatusStoreStateInactive, PropagationStatusStoreStateUnavailable:
+		return true
+	}
+	return false
+}
+
+func (e PropagationStatusStoreState) String() string {
+	return string(e)
+}
+
+func (e *PropagationStatusStoreState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationStatusStoreState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationStatusStoreState", str)
+	}
+	return nil
+}
+
+func (e PropagationStatusStoreState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationStatusStoreState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationStatusStoreState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RemoveAction string
+
+const (
+	RemoveActionDisable RemoveAction = "DISABLE"
+	RemoveActionDelete  RemoveAction = "DELETE"
+)
+
+var AllRemoveAction = []RemoveAction{
+	RemoveActionDisable,
+	RemoveActionDelete,
+}
+
+func (e RemoveAction) IsValid() bool {
+	switch e {
+	case RemoveActionDisable, RemoveActionDelete:
+		return true
+	}
+	return false
+}
+
+func (e RemoveAction) String() string {
+	return string(e)
+}
+
+func (e *RemoveAction) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RemoveAction(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RemoveAction", str)
+	}
+	return nil
+}
+
+func (e RemoveAction) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RemoveAction) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RemoveAction) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1297,6 +2279,123 @@ func (e *RoleSubjectType) UnmarshalJSON(b []byte) error {
 }
 
 func (e RoleSubjectType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StoreStatus string
+
+const (
+	StoreStatusActive   StoreStatus = "ACTIVE"
+	StoreStatusInactive StoreStatus = "INACTIVE"
+)
+
+var AllStoreStatus = []StoreStatus{
+	StoreStatusActive,
+	StoreStatusInactive,
+}
+
+func (e StoreStatus) IsValid() bool {
+	switch e {
+	case StoreStatusActive, StoreStatusInactive:
+		return true
+	}
+	return false
+}
+
+func (e StoreStatus) String() string {
+	return string(e)
+}
+
+func (e *StoreStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StoreStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StoreStatus", str)
+	}
+	return nil
+}
+
+func (e StoreStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StoreStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StoreStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StoreType string
+
+const (
+	// The environment's own directory: the source of rules.
+	StoreTypeDirectory StoreType = "DIRECTORY"
+	// A generic SCIM 2.0 service provider.
+	StoreTypeScim StoreType = "SCIM"
+	// Slack's SCIM API: removals deactivate, never delete.
+	StoreTypeSLACk StoreType = "SLACK"
+	StoreTypeZoom  StoreType = "ZOOM"
+)
+
+var AllStoreType = []StoreType{
+	StoreTypeDirectory,
+	StoreTypeScim,
+	StoreTypeSLACk,
+	StoreTypeZoom,
+}
+
+func (e StoreType) IsValid() bool {
+	switch e {
+	case StoreTypeDirectory, StoreTypeScim, StoreTypeSLACk, StoreTypeZoom:
+		return true
+	}
+	return false
+}
+
+func (e StoreType) String() string {
+	return string(e)
+}
+
+func (e *StoreType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StoreType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StoreType", str)
+	}
+	return nil
+}
+
+func (e StoreType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StoreType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StoreType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -293,7 +293,8 @@ func (s *Server) admin(method, path string, body []byte, out any) error {
 // MeasureWriteRate creates n users at the SCIM root url with bearer token, from workers
 // concurrent clients, with plain net/http (not idstream's connector), and returns the users
 // created per second: the target's own write rate, to compare the connector's throughput with.
-// The users are left in the store, named with a random prefix.
+// Each user is RateUser's. The users are left in the store, named with a unique
+// prefix.
 func MeasureWriteRate(ctx context.Context, url, token string, n, workers int) (float64, error) {
 	if n <= 0 || workers <= 0 {
 		return 0, errors.New("measure write rate: n and workers must be positive")
@@ -344,12 +345,24 @@ feed:
 	return float64(n) / elapsed.Seconds(), nil
 }
 
+// RateUser returns the attributes of the users MeasureWriteRate creates: what a provisioned
+// user typically has (userName, displayName, name, a work email, externalId, active). Use it
+// to compare the connector's rate with the target's on the same payload.
+func RateUser(userName string) map[string]any {
+	return map[string]any{
+		"userName":    userName,
+		"displayName": "Rate " + userName,
+		"name":        map[string]any{"givenName": "Rate", "familyName": "Measure"},
+		"emails":      []any{map[string]any{"type": "work", "value": userName, "primary": true}},
+		"externalId":  "ext-" + userName,
+		"active":      true,
+	}
+}
+
 func postUser(ctx context.Context, client *http.Client, url, token, userName string) error {
-	body, _ := json.Marshal(map[string]any{
-		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName": userName,
-		"active":   true,
-	})
+	u := RateUser(userName)
+	u["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+	body, _ := json.Marshal(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/Users", bytes.NewReader(body))
 	if err != nil {
 		return err

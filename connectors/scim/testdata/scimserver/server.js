@@ -10,6 +10,13 @@
 // The SCIM root is http://127.0.0.1:PORT/scim/v2. The first line on stdout is
 // "listening 127.0.0.1:PORT". The process exits when stdin closes (its parent is gone).
 //
+// Resources live in memory. userName is unique (case-insensitively, 409 uniqueness) and
+// indexed, so `userName eq "…"` lookups stay fast in large stores; every other filter goes
+// through scimmy's filter matching, made case-insensitive except for id and externalId (RFC
+// 7643 caseExact). List answers are paged here before scimmy formats them (scimmy's own paging
+// formats every match first). Known limitation of scimmy's filter parser: a quoted value
+// cannot contain an escaped quote (\").
+//
 // Test scaffolding, outside the SCIM root and unauthenticated (loopback only):
 //   POST /_test/fault {"status": 429, "count": 2, "retryAfter": "3"}: the next count SCIM
 //        requests answer status (with Retry-After when given) instead of being served.
@@ -47,6 +54,7 @@ const opts = parseArgs(process.argv.slice(2));
 // State: resources by ID, faults, write count.
 const users = new Map();
 const groups = new Map();
+const userNames = new Map(); // lowercased userName -> user ID (uniqueness, fast lookup)
 let fault = {status: 0, count: 0, retryAfter: ""};
 let writes = 0;
 
@@ -67,8 +75,27 @@ function fold(v) {
   return v;
 }
 
+// indexed returns the resources a filter of the single term `<key> eq "value"` selects through
+// the index of key (userName), or undefined when the filter is of another form. It keeps large
+// stores fast for the lookups a provisioning client makes (find by userName before create).
+function indexed(resource, key, index, store) {
+  const f = resource.filter;
+  if (!f || f.length !== 1) return undefined;
+  const entries = Object.entries(f[0]);
+  if (entries.length !== 1) return undefined;
+  const [attr, expr] = entries[0];
+  if (attr.toLowerCase() !== key.toLowerCase() || !Array.isArray(expr) || expr.length !== 2) return undefined;
+  if (String(expr[0]).toLowerCase() !== "eq" || typeof expr[1] !== "string") return undefined;
+  const id = index.get(expr[1].toLowerCase());
+  return id === undefined ? [] : [store.get(id)];
+}
+
 // matching returns the stored resources that match resource's filter (all when it has none).
-function matching(store, resource) {
+function matching(store, resource, unique, index) {
+  if (unique) {
+    const hit = indexed(resource, unique, index, store);
+    if (hit) return hit;
+  }
   const all = [...store.values()];
   if (!resource.filter) return all;
   const folded = all.map(fold);
@@ -81,18 +108,28 @@ function plain(instance) {
   return JSON.parse(JSON.stringify(instance));
 }
 
-function egressFrom(store, kind) {
+function egressFrom(store, kind, unique, index) {
   return (resource) => {
     if (resource.id) {
       const found = store.get(resource.id);
       if (!found) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
       return found;
     }
-    return matching(store, resource);
+    const all = matching(store, resource, unique, index);
+    // Answer only the requested page: scimmy-routers would otherwise coerce every matching
+    // resource for each page. scimmy's ListResponse slices again by startIndex, so it is told
+    // the page starts at 1 and the real startIndex is put back into the answer (see below).
+    const c = resource.constraints;
+    if (c && Number.isInteger(c.count) && c.sortBy === undefined) {
+      const start = c.startIndex ?? 1;
+      resource.constraints = {...c, startIndex: 1, totalResults: all.length};
+      return all.slice(start - 1, start - 1 + c.count);
+    }
+    return all;
   };
 }
 
-function ingressFrom(store, kind, unique) {
+function ingressFrom(store, kind, unique, index) {
   return (resource, instance) => {
     const data = plain(instance);
     const now = new Date().toISOString();
@@ -101,34 +138,41 @@ function ingressFrom(store, kind, unique) {
       prev = store.get(resource.id);
       if (!prev) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
     }
+    let key;
     if (unique) {
-      const value = String(data[unique] ?? "").toLowerCase();
-      for (const other of store.values()) {
-        if (other.id !== resource.id && String(other[unique] ?? "").toLowerCase() === value) {
-          throw new SCIMMY.Types.Error(409, "uniqueness", `${unique} is already taken`);
-        }
+      key = String(data[unique] ?? "").toLowerCase();
+      const owner = index.get(key);
+      if (owner !== undefined && owner !== resource.id) {
+        throw new SCIMMY.Types.Error(409, "uniqueness", `${unique} is already taken`);
       }
     }
     const id = resource.id ?? crypto.randomUUID();
     delete data.schemas;
     delete data.meta;
     const stored = {...data, id, meta: {created: prev?.meta.created ?? now, lastModified: now}};
+    if (unique) {
+      if (prev) index.delete(String(prev[unique] ?? "").toLowerCase());
+      index.set(key, id);
+    }
     store.set(id, stored);
     return stored;
   };
 }
 
-function degressFrom(store, kind, onDelete) {
+function degressFrom(store, kind, unique, index, onDelete) {
   return (resource) => {
-    if (!store.delete(resource.id)) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    const prev = store.get(resource.id);
+    if (!prev) throw new SCIMMY.Types.Error(404, null, `${kind} ${resource.id} not found`);
+    store.delete(resource.id);
+    if (unique) index.delete(String(prev[unique] ?? "").toLowerCase());
     onDelete?.(resource.id);
   };
 }
 
 SCIMMY.Resources.declare(SCIMMY.Resources.User)
-  .ingress(ingressFrom(users, "User", "userName"))
-  .egress(egressFrom(users, "User"))
-  .degress(degressFrom(users, "User", (id) => {
+  .ingress(ingressFrom(users, "User", "userName", userNames))
+  .egress(egressFrom(users, "User", "userName", userNames))
+  .degress(degressFrom(users, "User", "userName", userNames, (id) => {
     for (const g of groups.values()) {
       if (Array.isArray(g.members)) g.members = g.members.filter((m) => m.value !== id);
     }
@@ -136,7 +180,7 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User)
 SCIMMY.Resources.declare(SCIMMY.Resources.Group)
   .ingress(ingressFrom(groups, "Group", ""))
   .egress(egressFrom(groups, "Group"))
-  .degress(degressFrom(groups, "Group"));
+  .degress(degressFrom(groups, "Group", ""));
 
 function authorized(req) {
   const header = req.header("Authorization") ?? "";
@@ -171,6 +215,7 @@ app.get("/_test/count", (req, res) => res.json({writes}));
 app.post("/_test/reset", (req, res) => {
   users.clear();
   groups.clear();
+  userNames.clear();
   fault = {status: 0, count: 0, retryAfter: ""};
   writes = 0;
   res.json({});
@@ -200,6 +245,18 @@ app.use("/scim/v2", (req, res, next) => {
       if (res.statusCode >= 200 && res.statusCode < 300) writes++;
     });
   }
+  next();
+});
+// Put the requested startIndex back into list answers (see egressFrom).
+app.use("/scim/v2", (req, res, next) => {
+  const json = res.json.bind(res);
+  res.json = (body) => {
+    if (Array.isArray(body?.schemas) && body.schemas.includes("urn:ietf:params:scim:api:messages:2.0:ListResponse")) {
+      const asked = Number.parseInt((req.method === "POST" ? req.body?.startIndex : req.query.startIndex) ?? "1", 10);
+      body.startIndex = Number.isInteger(asked) && asked > 1 ? asked : 1;
+    }
+    return json(body);
+  };
   next();
 });
 app.use("/scim/v2", scim);
