@@ -262,7 +262,7 @@ func (f *Forwarder) publish(ctx context.Context, j fwdJob) error {
 // changes maps one event to the identity changes it causes.
 func (f *Forwarder) changes(ctx context.Context, ev *eventstore.RecordedEvent) ([]Change, error) {
 	env := ev.Metadata.EnvironmentID
-	base := Change{Env: env, Position: ev.Position.String(), EventID: ev.ID.String(), EventType: ev.Type}
+	base := Change{Env: env, Position: ev.Position.String(), EventID: ev.ID.String(), EventType: ev.Type, CommittedAt: ev.RecordedAt}
 	with := func(kind domain.IdentityKind, id string) Change {
 		c := base
 		c.Kind, c.IdentityID = kind, id

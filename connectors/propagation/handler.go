@@ -148,6 +148,9 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 	if len(oe.orders) > 0 {
 		return oe
 	}
+	if !c.CommittedAt.IsZero() {
+		rt.rec.metrics.observe(rt.cfg.Now().Sub(c.CommittedAt))
+	}
 	return nil
 }
 

@@ -72,6 +72,8 @@ type Order struct {
 	ForceRemove bool
 	// Attempt is the delivery attempt (1 for the first).
 	Attempt int
+	// compiled, when set, is Revision compiled (a preview compiles its draft once).
+	compiled *compiledRevision
 }
 
 // ChangeOrderID derives the ID of a change order from its rule, cause and identity (UUIDv5).
@@ -118,6 +120,9 @@ func (r *Reconciler) lock(stream string) func() {
 var errNoRevision = errors.New("no published propagation revision")
 
 func (r *Reconciler) revision(o *Order) (*compiledRevision, error) {
+	if o.compiled != nil {
+		return o.compiled, nil
+	}
 	if o.Revision != nil {
 		if o.Preview {
 			return compileRevision(*o.Revision), nil

@@ -66,10 +66,18 @@ func (rt *Runtime) Resync(ctx context.Context, env, ruleID, trigger string) (str
 	if !ruleIn(rev, ruleID) {
 		return "", fmt.Errorf("resync rule %s: %w: not in revision %d", ruleID, domain.ErrNotFound, rev.Number)
 	}
+	if rt.runCtx == nil || rt.runCtx.Err() != nil {
+		return "", fmt.Errorf("resync rule %s: %w: the propagation runtime is not running", ruleID, domain.ErrUnavailable)
+	}
 	id := rt.cfg.NewID()
 	p := rt.newProgress(id, ruleID)
+	// The resync outlives the request that started it, not the runtime: Close stops it.
+	rt.resyncWG.Add(1)
 	go func() {
-		_ = rt.runResync(context.WithoutCancel(ctx), env, ruleID, trigger, id, &rev, p)
+		defer rt.resyncWG.Done()
+		if err := rt.runResync(rt.runCtx, env, ruleID, trigger, id, &rev, p); err != nil {
+			rt.log.Warn("propagation resync ended with an error", "rule", ruleID, "resync", id, "err", err)
+		}
 	}()
 	return id, nil
 }
