@@ -33,13 +33,11 @@
 // account idstream created in a store that deletes, else DISABLE (active=false) where allowed;
 // a paused plan, rule or store does nothing (pausing is not deprovisioning).
 //
-// Known limits: a dynamic group's membership change caused by a user's attribute change
-// reaches the target group when the user's own change runs (the user's groups), but a user
-// leaving a dynamic group by such a change is removed from the target group at the group's
-// next change or resync; a deleted group's former members get their "groups" attribute
-// updated at their next change or resync. Several processes may share a NATS bus; run the
-// forwarder (Config.NoForward false) in one of them, or accept duplicate deliveries beyond
-// JetStream's two-minute de-duplication window (effects stay idempotent).
+// Known limits: a deleted group's former members get their "groups" attribute updated at
+// their next change or resync; every change of a user reconciles the dynamic groups its rule
+// selects (a cost that grows with those groups' size). Several processes may share a NATS
+// bus: run the forwarder (Config.NoForward false) in one of them, or accept duplicate
+// deliveries beyond JetStream's two-minute de-duplication window (effects stay idempotent).
 //
 // Ordering: messages of one identity go to one shard (hash of the identity ID), and a shard's
 // messages are handled one at a time in publish order, so an identity's changes are applied in

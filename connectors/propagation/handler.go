@@ -188,7 +188,8 @@ func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order 
 }
 
 // followGroups reconciles the selected groups a user's change may alter: those it belongs to,
-// and every selected group when its account appeared or went away.
+// the dynamic ones (it may have left them by this change), and every selected group when its
+// account appeared or went away.
 func (rt *Runtime) followGroups(ctx context.Context, base Order, rule domain.PropagationRule, tr domain.ProvisionTrace, oe *ordersError) {
 	member := map[string]bool{}
 	if gs, err := rt.cfg.Directory.UserGroups(base.Env, base.IdentityID, true); err == nil {
@@ -199,7 +200,10 @@ func (rt *Runtime) followGroups(ctx context.Context, base Order, rule domain.Pro
 	accountChanged := tr.Result == "applied" && tr.Operation != domain.OpNone && tr.Operation != domain.OpUpdate
 	for _, gid := range rule.GroupIDs {
 		if !member[gid] && !accountChanged && base.Trigger == TriggerEvent {
-			continue
+			// A dynamic group may have lost the user by this very change.
+			if g, err := rt.cfg.Directory.Group(base.Env, gid); err != nil || g.Kind != domain.GroupDynamic {
+				continue
+			}
 		}
 		o := base
 		o.Kind, o.IdentityID, o.Cause = domain.IdentityGroup, gid, base.Cause+"/"+base.IdentityID

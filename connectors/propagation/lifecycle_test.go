@@ -201,3 +201,34 @@ func TestPublishResyncsAndDeprovisions(t *testing.T) {
 		t.Errorf("%d users left in the deleted managed store", n)
 	}
 }
+
+// TestDynamicGroup: a user entering and leaving a selected dynamic group by an attribute
+// change is added to and removed from the target group.
+func TestDynamicGroup(t *testing.T) {
+	e := newEnv(t)
+	g, err := e.cmds.CreateGroup.Handle(e.ctx, commands.CreateGroup{EnvironmentID: e.envID, Name: "Staff", Kind: domain.GroupDynamic,
+		Filter: `title eq "staff"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish(e.content("", allActions(), g.GroupID))
+	rt := e.runtime(nil)
+	defer rt.Close()
+	id, _ := e.user("dyn", "D", nil)
+	setTitle := func(title string) {
+		if _, err := e.cmds.UpdateUser.Handle(e.ctx, commands.UpdateUser{EnvironmentID: e.envID, UserID: id,
+			Profile: domain.Profile{Username: "dyn", Email: "dyn@example.com", Name: domain.Name{Given: "D"}, Title: title}}); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(rt)
+	}
+	setTitle("staff")
+	uid := e.target.users()["dyn"]["id"]
+	if got := memberValues(e.target.groups()["Staff"]); len(got) != 1 || got[0] != uid {
+		t.Fatalf("Staff members = %v, want [%v]", got, uid)
+	}
+	setTitle("intern")
+	if got := memberValues(e.target.groups()["Staff"]); len(got) != 0 {
+		t.Errorf("Staff members = %v after leaving the group", got)
+	}
+}
