@@ -130,7 +130,7 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 			SourcePosition: pos, CorrelationID: corr, Revision: &rev}
 		var orders []Order
 		if c.Kind == domain.IdentityGroup {
-			orders = rt.groupOrders(base, rule)
+			orders = rt.groupOrders(ctx, base, rule)
 		} else {
 			orders = []Order{base}
 		}
@@ -156,7 +156,7 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 
 // groupOrders returns the orders for the rule's selected groups a change of group base.IdentityID
 // affects: the group itself, and the selected groups it is nested in.
-func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order {
+func (rt *Runtime) groupOrders(ctx context.Context, base Order, rule domain.PropagationRule) []Order {
 	var out []Order
 	for _, gid := range rule.GroupIDs {
 		affected := gid == base.IdentityID
@@ -180,7 +180,7 @@ func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order 
 	}
 	// A group the rule no longer selects, or deleted: its account (if any) is removed.
 	if len(out) == 0 {
-		if a, err := loadAccount(context.Background(), rt.cfg.Store, rt.cfg.Registry, rule.ID, base.IdentityID); err == nil && a.TargetID != "" {
+		if a, err := loadAccount(ctx, rt.cfg.Store, rt.cfg.Registry, rule.ID, base.IdentityID); err == nil && a.TargetID != "" {
 			out = append(out, base)
 		}
 	}

@@ -98,6 +98,19 @@ func (rt *Runtime) newProgress(id, ruleID string) *ResyncProgress {
 	return p
 }
 
+// claimProgress returns the progress of resync id: the existing one (running true) when this
+// process has started it, else a new one.
+func (rt *Runtime) claimProgress(id, ruleID string) (p *ResyncProgress, running bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if p, ok := rt.resyncs[id]; ok {
+		return p, true
+	}
+	p = &ResyncProgress{ResyncID: id, RuleID: ruleID, done: make(chan struct{})}
+	rt.resyncs[id] = p
+	return p, false
+}
+
 func ruleIn(rev domain.PropagationRevisionPublished, ruleID string) bool {
 	for _, r := range rev.Content.Rules {
 		if r.ID == ruleID {
@@ -267,7 +280,20 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 			continue
 		}
 		resyncID := uuid.NewSHA1(namespace(), []byte("publish|"+revID+"|"+r.ID)).String()
-		p := rt.newProgress(resyncID, r.ID)
+		p, running := rt.claimProgress(resyncID, r.ID)
+		if running {
+			// A redelivery of the revision while its resync runs here (the bus's ack wait
+			// is shorter than a large resync): wait for that one instead of starting another.
+			select {
+			case <-p.Done():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if _, _, err := p.Snapshot(); err == nil {
+				continue
+			}
+			p = rt.newProgress(resyncID, r.ID)
+		}
 		if err := rt.runResync(ctx, env, r.ID, TriggerPublish, resyncID, &cur, p); err != nil {
 			errs = append(errs, err)
 		}
