@@ -270,7 +270,10 @@ func (rt *Runtime) Close() error {
 		rt.fwdCancel()
 		<-rt.fwdDone
 	}
-	err := rt.router.Close()
+	var err error
+	if rt.runCtx != nil { // a router never run has nothing to close (its Close would wait)
+		err = rt.router.Close()
+	}
 	if rt.cancel != nil {
 		rt.cancel()
 	}
