@@ -321,7 +321,7 @@ func (e *env) publish(c domain.PropagationContent) eventstore.Position {
 	e.t.Helper()
 	e.revN++
 	rev := domain.PropagationRevisionPublished{EnvironmentID: e.envID, RevisionID: uuid.NewString(), Number: e.revN, Content: c,
-		ContentHash: contentHash(c), PreviousRevisionID: e.lastRev}
+		ContentHash: c.Hash(), PreviousRevisionID: e.lastRev}
 	e.lastRev = rev.RevisionID
 	ev, err := e.reg.Encode(uuid.New(), rev, eventstore.Metadata{EnvironmentID: e.envID, Actor: "test", OccurredAt: time.Now()})
 	if err != nil {
