@@ -269,7 +269,7 @@ func (e *env) runtime(mod func(*Config)) *Runtime {
 	e.t.Helper()
 	cfg := Config{Store: e.store, Registry: e.reg, Directory: e.read, Runner: e.runner, Factories: e.factories(),
 		Checkpoints: FileCheckpoints{Dir: e.dir + "/data"}, Logger: testLogger(), Workers: 2, RetryInitial: time.Millisecond,
-		RetryMax: 20 * time.Millisecond, MaxRetries: 3, Timeout: 5 * time.Second}
+		RetryMax: 20 * time.Millisecond, MaxRetries: 3, Timeout: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
