@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -263,13 +264,14 @@ func TestFailureClasses(t *testing.T) {
 func TestPoisonQueue(t *testing.T) {
 	e := newEnv(t)
 	e.publish(e.content("", allActions()))
-	var calls int
+	var calls atomic.Int64
 	e.target.setFail(func(op string) error {
-		calls++
+		calls.Add(1)
 		return &connectors.Error{Class: connectors.ClassUnavailable, Op: op, Status: 503}
 	})
 	rt := e.runtime(nil)
 	defer rt.Close()
+	e.settle(rt) // the revision's resync (of nobody) is done before the user exists
 	poisoned, err := rt.bus.Subscriber.Subscribe(e.ctx, rt.topics.Poison())
 	if err != nil {
 		t.Fatal(err)
@@ -290,8 +292,8 @@ func TestPoisonQueue(t *testing.T) {
 	if !ok || !f.Final || f.Class != "UNAVAILABLE" || f.Attempt != 4 {
 		t.Errorf("outcome %#v", f)
 	}
-	if calls != 4 {
-		t.Errorf("%d attempts, want 1 + 3 retries", calls)
+	if n := calls.Load(); n != 4 {
+		t.Errorf("%d attempts, want 1 + 3 retries", n)
 	}
 }
 
