@@ -168,6 +168,7 @@ func New(cfg Config) (*Runtime, error) {
 	if !cfg.NoForward {
 		rt.fwd = NewForwarder("propagation", cfg.Store, cfg.Registry, rt.bus.Publisher, cfg.Checkpoints, cfg.Directory, cfg.Runner,
 			rt.topics, cfg.Shards, cfg.Logger)
+		rt.fwd.OnlyPublished(rt.revisions())
 	}
 	return rt, nil
 }
@@ -221,6 +222,13 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	case <-rt.router.Running():
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	// The forwarder skips environments without a published revision: the revisions must be
+	// known up to the log's head before it starts (its checkpoint is at most there).
+	if c, ok := rt.revisions().(interface{ CatchUp(context.Context) error }); ok && rt.fwd != nil {
+		if err := c.CatchUp(ctx); err != nil {
+			return fmt.Errorf("propagation runtime: revisions: %w", err)
+		}
 	}
 	rt.fwdDone = make(chan struct{})
 	fctx, fcancel := context.WithCancel(ctx)
