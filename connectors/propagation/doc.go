@@ -22,6 +22,23 @@
 //   - Resync, ProvisionUserNow and Preview reuse the Reconciler (Preview as a dry run that
 //     reads idstream's own record of each account instead of the store).
 //
+// Matching: an identity without a linked account is matched by its rule's correlation
+// attribute. When that attribute is userName, which SCIM stores keep unique (RFC 7643 §4.1.1),
+// the reconciler creates first and searches only when the store answers 409: one request per
+// new identity instead of two (a store that does not enforce userName uniqueness should
+// correlate on another attribute). Two matches are a disputed outcome, never a guess.
+//
+// Removal: leaving scope, disabling (unless the store provisions disabled users) and deleting
+// apply the store's remove action to accounts this rule linked or created: DELETE only to an
+// account idstream created in a store that deletes, else DISABLE (active=false) where allowed;
+// a paused plan, rule or store does nothing (pausing is not deprovisioning).
+//
+// Known limits: a deleted group's former members get their "groups" attribute updated at
+// their next change or resync; every change of a user reconciles the dynamic groups its rule
+// selects (a cost that grows with those groups' size). Several processes may share a NATS
+// bus: run the forwarder (Config.NoForward false) in one of them, or accept duplicate
+// deliveries beyond JetStream's two-minute de-duplication window (effects stay idempotent).
+//
 // Ordering: messages of one identity go to one shard (hash of the identity ID), and a shard's
 // messages are handled one at a time in publish order, so an identity's changes are applied in
 // log order while it has a single consumer. A redelivery after a failure or a consumer change

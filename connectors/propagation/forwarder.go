@@ -291,7 +291,7 @@ func (f *Forwarder) changes(ctx context.Context, ev *eventstore.RecordedEvent) (
 	if ev.Type != domain.EvPropRevisionPublished && !f.forwards(env) {
 		return nil, nil
 	}
-	base := Change{Env: env, Position: ev.Position.String(), EventID: ev.ID.String(), EventType: ev.Type}
+	base := Change{Env: env, Position: ev.Position.String(), EventID: ev.ID.String(), EventType: ev.Type, CommittedAt: ev.RecordedAt}
 	with := func(kind domain.IdentityKind, id string) Change {
 		c := base
 		c.Kind, c.IdentityID = kind, id

@@ -130,7 +130,7 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 			SourcePosition: pos, CorrelationID: corr, Revision: &rev}
 		var orders []Order
 		if c.Kind == domain.IdentityGroup {
-			orders = rt.groupOrders(base, rule)
+			orders = rt.groupOrders(ctx, base, rule)
 		} else {
 			orders = []Order{base}
 		}
@@ -148,12 +148,15 @@ func (rt *Runtime) handleIdentity(msg *message.Message) error {
 	if len(oe.orders) > 0 {
 		return oe
 	}
+	if !c.CommittedAt.IsZero() {
+		rt.rec.metrics.observe(rt.cfg.Now().Sub(c.CommittedAt))
+	}
 	return nil
 }
 
 // groupOrders returns the orders for the rule's selected groups a change of group base.IdentityID
 // affects: the group itself, and the selected groups it is nested in.
-func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order {
+func (rt *Runtime) groupOrders(ctx context.Context, base Order, rule domain.PropagationRule) []Order {
 	var out []Order
 	for _, gid := range rule.GroupIDs {
 		affected := gid == base.IdentityID
@@ -177,7 +180,7 @@ func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order 
 	}
 	// A group the rule no longer selects, or deleted: its account (if any) is removed.
 	if len(out) == 0 {
-		if a, err := loadAccount(context.Background(), rt.cfg.Store, rt.cfg.Registry, rule.ID, base.IdentityID); err == nil && a.TargetID != "" {
+		if a, err := loadAccount(ctx, rt.cfg.Store, rt.cfg.Registry, rule.ID, base.IdentityID); err == nil && a.TargetID != "" {
 			out = append(out, base)
 		}
 	}
@@ -185,7 +188,8 @@ func (rt *Runtime) groupOrders(base Order, rule domain.PropagationRule) []Order 
 }
 
 // followGroups reconciles the selected groups a user's change may alter: those it belongs to,
-// and every selected group when its account appeared or went away.
+// the dynamic ones (it may have left them by this change), and every selected group when its
+// account appeared or went away.
 func (rt *Runtime) followGroups(ctx context.Context, base Order, rule domain.PropagationRule, tr domain.ProvisionTrace, oe *ordersError) {
 	member := map[string]bool{}
 	if gs, err := rt.cfg.Directory.UserGroups(base.Env, base.IdentityID, true); err == nil {
@@ -196,7 +200,10 @@ func (rt *Runtime) followGroups(ctx context.Context, base Order, rule domain.Pro
 	accountChanged := tr.Result == "applied" && tr.Operation != domain.OpNone && tr.Operation != domain.OpUpdate
 	for _, gid := range rule.GroupIDs {
 		if !member[gid] && !accountChanged && base.Trigger == TriggerEvent {
-			continue
+			// A dynamic group may have lost the user by this very change.
+			if g, err := rt.cfg.Directory.Group(base.Env, gid); err != nil || g.Kind != domain.GroupDynamic {
+				continue
+			}
 		}
 		o := base
 		o.Kind, o.IdentityID, o.Cause = domain.IdentityGroup, gid, base.Cause+"/"+base.IdentityID

@@ -111,13 +111,26 @@ func (c memConn) Create(_ context.Context, kind connectors.Kind, attrs map[strin
 	}
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	if kind == connectors.KindUser {
+		for _, r := range c.s.res[kind] {
+			if n, _ := r["userName"].(string); n != "" && strings.EqualFold(n, fmt.Sprint(attrs["userName"])) {
+				return connectors.Resource{}, &connectors.Error{Class: connectors.ClassConflict, Op: "create user", Status: 409}
+			}
+		}
+	}
+	return c.s.insert(kind, attrs), nil
+}
+
+// insert stores a resource without any check.
+func (s *memStore) insert(kind connectors.Kind, attrs map[string]any) connectors.Resource {
+	c := memConn{s: s}
 	c.s.writes.Add(1)
 	c.s.next++
 	id := fmt.Sprintf("t%04d", c.s.next)
 	r := clone(attrs)
 	r["id"] = id
 	c.s.res[kind][id] = r
-	return connectors.Resource{ID: id, Attributes: clone(r)}, nil
+	return connectors.Resource{ID: id, Attributes: clone(r)}
 }
 
 func (c memConn) Update(_ context.Context, kind connectors.Kind, id string, changes []connectors.Change) (connectors.Resource, error) {
@@ -179,7 +192,7 @@ func (s *memStore) groups() map[string]map[string]any {
 // env is a test environment: an embedded store, the directory's commands and read model, and
 // an environment with a published revision.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	dir     string
 	store   eventstore.Store
@@ -194,7 +207,7 @@ type env struct {
 	lastRev string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, ctx: t.Context(), dir: dir, target: newMemStore()}

@@ -169,3 +169,66 @@ func TestResyncAndPreview(t *testing.T) {
 		t.Errorf("%d users after publishing the draft, want 15", n)
 	}
 }
+
+// TestPublishResyncsAndDeprovisions: publishing through the log (the forwarder's revision
+// message) resyncs a rule whose content changed; a revision deleting a managed store removes
+// the accounts its rules created, through the previous revision's configuration.
+func TestPublishResyncsAndDeprovisions(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		e.user(fmt.Sprintf("p%d", i), "P", nil)
+	}
+	rt := e.runtime(nil)
+	defer rt.Close()
+	e.publish(e.content("", allActions()))
+	e.settle(rt)
+	if n := len(e.target.users()); n != 5 {
+		t.Fatalf("%d users after the first publish, want 5", n)
+	}
+	// A mapping changes: the publish rewrites displayName everywhere.
+	c := e.content("", allActions())
+	c.Rules[0].Mappings[3].Value = `lower(username) + "!"`
+	e.publish(c)
+	e.settle(rt)
+	if u := e.target.users()["p3"]; u["displayName"] != "p3!" {
+		t.Errorf("p3 after the mapping change = %v", u)
+	}
+	// The managed store goes (with its rule).
+	gone := domain.PropagationContent{Stores: c.Stores[:1], Plans: c.Plans}
+	e.publish(gone)
+	e.settle(rt)
+	if n := len(e.target.users()); n != 0 {
+		t.Errorf("%d users left in the deleted managed store", n)
+	}
+}
+
+// TestDynamicGroup: a user entering and leaving a selected dynamic group by an attribute
+// change is added to and removed from the target group.
+func TestDynamicGroup(t *testing.T) {
+	e := newEnv(t)
+	g, err := e.cmds.CreateGroup.Handle(e.ctx, commands.CreateGroup{EnvironmentID: e.envID, Name: "Staff", Kind: domain.GroupDynamic,
+		Filter: `title eq "staff"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish(e.content("", allActions(), g.GroupID))
+	rt := e.runtime(nil)
+	defer rt.Close()
+	id, _ := e.user("dyn", "D", nil)
+	setTitle := func(title string) {
+		if _, err := e.cmds.UpdateUser.Handle(e.ctx, commands.UpdateUser{EnvironmentID: e.envID, UserID: id,
+			Profile: domain.Profile{Username: "dyn", Email: "dyn@example.com", Name: domain.Name{Given: "D"}, Title: title}}); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(rt)
+	}
+	setTitle("staff")
+	uid := e.target.users()["dyn"]["id"]
+	if got := memberValues(e.target.groups()["Staff"]); len(got) != 1 || got[0] != uid {
+		t.Fatalf("Staff members = %v, want [%v]", got, uid)
+	}
+	setTitle("intern")
+	if got := memberValues(e.target.groups()["Staff"]); len(got) != 0 {
+		t.Errorf("Staff members = %v after leaving the group", got)
+	}
+}

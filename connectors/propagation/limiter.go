@@ -34,15 +34,9 @@ func newLimiter(now func() time.Time, override map[string]int) *limiter {
 // wait blocks until store may write once more, or ctx ends (an error of kind
 // domain.ErrUnavailable). perMinute 0 (and no override) never waits.
 func (l *limiter) wait(ctx context.Context, store string, perMinute int) error {
-	if o := l.override[store]; o > 0 {
-		perMinute = o
-	}
-	if perMinute <= 0 {
-		return nil
-	}
 	for {
 		d := l.reserve(store, perMinute)
-		if d <= 0 {
+		if d == 0 {
 			return nil
 		}
 		t := time.NewTimer(d)
@@ -55,8 +49,15 @@ func (l *limiter) wait(ctx context.Context, store string, perMinute int) error {
 	}
 }
 
-// reserve takes a token and returns 0, or returns how long until one is available.
+// reserve takes a token and returns 0, or returns how long until one is available. The
+// override of store, if any, replaces perMinute; no bound (0) always returns 0.
 func (l *limiter) reserve(store string, perMinute int) time.Duration {
+	if o := l.override[store]; o > 0 {
+		perMinute = o
+	}
+	if perMinute <= 0 {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -73,5 +74,5 @@ func (l *limiter) reserve(store string, perMinute int) time.Duration {
 		b.tokens--
 		return 0
 	}
-	return time.Duration((1 - b.tokens) / rate)
+	return max(time.Duration((1-b.tokens)/rate), time.Nanosecond)
 }

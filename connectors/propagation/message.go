@@ -2,6 +2,7 @@ package propagation
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -20,6 +21,8 @@ type Change struct {
 	Position   string              `json:"position"`
 	EventID    string              `json:"eventId"`
 	EventType  string              `json:"eventType,omitempty"`
+	// CommittedAt is when the source event was committed (for the latency metric).
+	CommittedAt time.Time `json:"committedAt,omitzero"`
 }
 
 // KindRevision is the Change kind of a published revision.

@@ -32,6 +32,7 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 		out.PublishedHash = published.ContentHash
 	}
 	rev := domain.PropagationRevisionPublished{EnvironmentID: env, RevisionID: "draft", Content: draft, ContentHash: out.DraftHash}
+	compiled := compileRevision(rev)
 	for _, rule := range draft.Rules {
 		rp := domain.RulePreview{RuleID: rule.ID, Samples: []domain.ProvisionTrace{}}
 		add := func(tr domain.ProvisionTrace) {
@@ -55,7 +56,7 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 			}
 		}
 		base := Order{Env: env, RuleID: rule.ID, Kind: domain.IdentityUser, Trigger: "preview", Cause: "preview", Preview: true, DryRun: true,
-			Revision: &rev}
+			Revision: &rev, compiled: compiled}
 		after := ""
 		for {
 			page, err := rt.cfg.Directory.Users(env, projections.UserQuery{First: resyncPage, After: after})

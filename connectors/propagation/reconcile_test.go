@@ -30,11 +30,9 @@ func (e *env) order(rt *Runtime, id, cause string) (domain.ProvisionTrace, error
 }
 
 func (e *env) seed(attrs map[string]any) string {
-	r, err := memConn{s: e.target}.Create(e.ctx, connectors.KindUser, attrs)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return r.ID
+	e.target.mu.Lock()
+	defer e.target.mu.Unlock()
+	return e.target.insert(connectors.KindUser, attrs).ID
 }
 
 func lastOutcome(t *testing.T, out []any) any {

@@ -66,10 +66,18 @@ func (rt *Runtime) Resync(ctx context.Context, env, ruleID, trigger string) (str
 	if !ruleIn(rev, ruleID) {
 		return "", fmt.Errorf("resync rule %s: %w: not in revision %d", ruleID, domain.ErrNotFound, rev.Number)
 	}
+	if rt.runCtx == nil || rt.runCtx.Err() != nil {
+		return "", fmt.Errorf("resync rule %s: %w: the propagation runtime is not running", ruleID, domain.ErrUnavailable)
+	}
 	id := rt.cfg.NewID()
 	p := rt.newProgress(id, ruleID)
+	// The resync outlives the request that started it, not the runtime: Close stops it.
+	rt.resyncWG.Add(1)
 	go func() {
-		_ = rt.runResync(context.WithoutCancel(ctx), env, ruleID, trigger, id, &rev, p)
+		defer rt.resyncWG.Done()
+		if err := rt.runResync(rt.runCtx, env, ruleID, trigger, id, &rev, p); err != nil {
+			rt.log.Warn("propagation resync ended with an error", "rule", ruleID, "resync", id, "err", err)
+		}
 	}()
 	return id, nil
 }
@@ -88,6 +96,19 @@ func (rt *Runtime) newProgress(id, ruleID string) *ResyncProgress {
 	rt.resyncs[id] = p
 	rt.mu.Unlock()
 	return p
+}
+
+// claimProgress returns the progress of resync id: the existing one (running true) when this
+// process has started it, else a new one.
+func (rt *Runtime) claimProgress(id, ruleID string) (p *ResyncProgress, running bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if p, ok := rt.resyncs[id]; ok {
+		return p, true
+	}
+	p = &ResyncProgress{ResyncID: id, RuleID: ruleID, done: make(chan struct{})}
+	rt.resyncs[id] = p
+	return p, false
 }
 
 func ruleIn(rev domain.PropagationRevisionPublished, ruleID string) bool {
@@ -259,7 +280,20 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 			continue
 		}
 		resyncID := uuid.NewSHA1(namespace(), []byte("publish|"+revID+"|"+r.ID)).String()
-		p := rt.newProgress(resyncID, r.ID)
+		p, running := rt.claimProgress(resyncID, r.ID)
+		if running {
+			// A redelivery of the revision while its resync runs here (the bus's ack wait
+			// is shorter than a large resync): wait for that one instead of starting another.
+			select {
+			case <-p.Done():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if _, _, err := p.Snapshot(); err == nil {
+				continue
+			}
+			p = rt.newProgress(resyncID, r.ID)
+		}
 		if err := rt.runResync(ctx, env, r.ID, TriggerPublish, resyncID, &cur, p); err != nil {
 			errs = append(errs, err)
 		}

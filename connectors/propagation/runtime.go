@@ -130,9 +130,11 @@ type Runtime struct {
 	fwd    *Forwarder
 	router *message.Router
 
-	cancel    context.CancelFunc // the read models and the router
+	cancel    context.CancelFunc // the read models, the router and the resyncs
+	runCtx    context.Context
 	fwdCancel context.CancelFunc
 	wg        sync.WaitGroup
+	resyncWG  sync.WaitGroup
 	fwdDone   chan struct{}
 
 	handled atomic.Int64 // identity messages handled
@@ -202,7 +204,7 @@ func (rt *Runtime) waitDirectory(ctx context.Context, pos eventstore.Position) e
 // once the router runs.
 func (rt *Runtime) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	rt.cancel = cancel
+	rt.cancel, rt.runCtx = cancel, ctx
 	if err := rt.revLog.Start(ctx); err != nil {
 		cancel()
 		return err
@@ -280,6 +282,7 @@ func (rt *Runtime) Close() error {
 	if rt.cancel != nil {
 		rt.cancel()
 	}
+	rt.resyncWG.Wait()
 	rt.wg.Wait()
 	if berr := rt.bus.Close(); err == nil {
 		err = berr

@@ -21,7 +21,7 @@ type scimEnv struct {
 	srv *scimtest.Server
 }
 
-func newSCIMEnv(t *testing.T) *scimEnv {
+func newSCIMEnv(t testing.TB) *scimEnv {
 	srv := scimtest.Start(t)
 	return &scimEnv{env: newEnv(t), srv: srv}
 }
@@ -56,7 +56,7 @@ func (s *scimEnv) client() connectors.Connector {
 }
 
 // listAll returns the target's resources of kind keyed by key attribute.
-func listAll(t *testing.T, c connectors.Connector, kind connectors.Kind, key string) map[string]map[string]any {
+func listAll(t testing.TB, c connectors.Connector, kind connectors.Kind, key string) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
 	err := c.(connectors.Lister).List(context.Background(), kind, func(r connectors.Resource) bool {
