@@ -40,7 +40,7 @@ type Config struct {
 	Checkpoints Checkpoints
 	Logger      *slog.Logger
 	// Workers is the number of identity shards handled concurrently and of resync workers
-	// (default 4).
+	// (default 16: a change order mostly waits on the target, so shards, not cores, bound the rate).
 	Workers int
 	// Shards is the number of identity topics (default Workers). Every process sharing a bus
 	// must use the same number.
@@ -88,7 +88,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) defaults() {
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = 16
 	}
 	if c.Shards == 0 {
 		c.Shards = c.Workers
