@@ -79,8 +79,11 @@ func (b *Bus) Close() error { return b.close() }
 // each topic has a durable consumer shared by the namespace's queue group
 // ("idstream-propagation" by default) of every process, with at most one message
 // in flight per consumer (MaxAckPending 1), so each shard's messages are handled one at a time
-// in publish order whichever process handles them.
-func NewBus(url string, topics Topics, logger watermill.LoggerAdapter) (*Bus, error) {
+// in publish order whichever process handles them. ackWait (default 1 minute) is how long a
+// delivered message may stay unacknowledged before JetStream redelivers it: longer than the
+// longest handling (every retry included), or a slow message would run twice at once; a worker
+// that stops with a message delivered but unhandled delays its shard by up to ackWait.
+func NewBus(url string, topics Topics, ackWait time.Duration, logger watermill.LoggerAdapter) (*Bus, error) {
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
@@ -89,12 +92,15 @@ func NewBus(url string, topics Topics, logger watermill.LoggerAdapter) (*Bus, er
 		g := gochannel.NewGoChannel(gochannel.Config{Persistent: false, BlockPublishUntilSubscriberAck: true}, logger)
 		return &Bus{Publisher: g, Subscriber: g, Kind: "gochannel", close: g.Close}, nil
 	case strings.HasPrefix(url, "nats://"):
-		return newNATSBus(url, topics, logger)
+		return newNATSBus(url, topics, ackWait, logger)
 	}
 	return nil, fmt.Errorf("bus %q: want gochannel or nats://host:port", url)
 }
 
-func newNATSBus(url string, topics Topics, logger watermill.LoggerAdapter) (*Bus, error) {
+func newNATSBus(url string, topics Topics, ackWait time.Duration, logger watermill.LoggerAdapter) (*Bus, error) {
+	if ackWait <= 0 {
+		ackWait = time.Minute
+	}
 	natsStream, queueGroup := topics.natsStream(), topics.QueueGroup()
 	opts := []nats.Option{nats.Name("idstream propagation"), nats.Timeout(5 * time.Second), nats.RetryOnFailedConnect(false)}
 	nc, err := nats.Connect(url, opts...)
@@ -121,7 +127,7 @@ func newNATSBus(url string, topics Topics, logger watermill.LoggerAdapter) (*Bus
 	js2 := wmnats.JetStreamConfig{
 		AutoProvision: false,
 		SubscribeOptions: []nats.SubOpt{nats.BindStream(natsStream), nats.ManualAck(), nats.AckExplicit(), nats.MaxAckPending(1),
-			nats.DeliverAll()},
+			nats.DeliverAll(), nats.AckWait(ackWait)},
 		TrackMsgId:        true,
 		DurablePrefix:     queueGroup,
 		DurableCalculator: durable,
@@ -132,7 +138,7 @@ func newNATSBus(url string, topics Topics, logger watermill.LoggerAdapter) (*Bus
 		return nil, fmt.Errorf("bus %s: publisher: %w", url, err)
 	}
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{URL: url, NatsOptions: opts, QueueGroupPrefix: queueGroup,
-		SubscribersCount: 1, AckWaitTimeout: time.Minute, CloseTimeout: 10 * time.Second, Unmarshaler: &wmnats.NATSMarshaler{},
+		SubscribersCount: 1, AckWaitTimeout: ackWait, CloseTimeout: 10 * time.Second, Unmarshaler: &wmnats.NATSMarshaler{},
 		SubjectCalculator: subjects, JetStream: js2}, logger)
 	if err != nil {
 		_ = pub.Close()

@@ -269,7 +269,7 @@ func (e *env) runtime(mod func(*Config)) *Runtime {
 	e.t.Helper()
 	cfg := Config{Store: e.store, Registry: e.reg, Directory: e.read, Runner: e.runner, Factories: e.factories(),
 		Checkpoints: FileCheckpoints{Dir: e.dir + "/data"}, Logger: testLogger(), Workers: 2, RetryInitial: time.Millisecond,
-		RetryMax: 20 * time.Millisecond, MaxRetries: 3}
+		RetryMax: 20 * time.Millisecond, MaxRetries: 3, Timeout: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -321,7 +321,7 @@ func (e *env) publish(c domain.PropagationContent) eventstore.Position {
 	e.t.Helper()
 	e.revN++
 	rev := domain.PropagationRevisionPublished{EnvironmentID: e.envID, RevisionID: uuid.NewString(), Number: e.revN, Content: c,
-		ContentHash: contentHash(c), PreviousRevisionID: e.lastRev}
+		ContentHash: c.Hash(), PreviousRevisionID: e.lastRev}
 	e.lastRev = rev.RevisionID
 	ev, err := e.reg.Encode(uuid.New(), rev, eventstore.Metadata{EnvironmentID: e.envID, Actor: "test", OccurredAt: time.Now()})
 	if err != nil {

@@ -2,9 +2,6 @@ package propagation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"github.com/idstream/idstream/domain"
@@ -26,7 +23,7 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 	if err := rt.index.catchUp(ctx); err != nil {
 		return domain.PropagationPreview{}, err
 	}
-	out := domain.PropagationPreview{DraftHash: contentHash(draft)}
+	out := domain.PropagationPreview{DraftHash: draft.Hash()}
 	published, hasPublished := rt.revisions().Published(env)
 	if hasPublished {
 		out.PublishedHash = published.ContentHash
@@ -129,11 +126,4 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 		}
 	}
 	return out, nil
-}
-
-// contentHash is a SHA-256 of the content's JSON (hex).
-func contentHash(c domain.PropagationContent) string {
-	b, _ := json.Marshal(c)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }

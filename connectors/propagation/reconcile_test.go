@@ -1,11 +1,14 @@
 package propagation
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/connectors"
@@ -338,4 +341,51 @@ func TestPoisonQueue(t *testing.T) {
 	}
 }
 
-var _ = context.Background
+// TestMalformedMessagePoisoned: a payload that is not a change is poisoned at once (no retry),
+// and the runtime goes on.
+func TestMalformedMessagePoisoned(t *testing.T) {
+	e := newEnv(t)
+	e.publish(e.content("", allActions()))
+	rt := e.runtime(nil)
+	defer rt.Close()
+	poisoned, err := rt.bus.Subscriber.Subscribe(e.ctx, rt.topics.Poison())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- rt.bus.Publisher.Publish(rt.topics.Shard(0), message.NewMessage("bad-1", []byte(`{"kind":"ROBOT"}`)))
+	}()
+	select {
+	case msg := <-poisoned:
+		msg.Ack()
+		if msg.UUID != "bad-1" || msg.Metadata.Get(middleware.ReasonForPoisonedKey) == "" {
+			t.Errorf("poisoned %s %v", msg.UUID, msg.Metadata)
+		}
+	case <-e.ctx.Done():
+		t.Fatal("not poisoned")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.user("after", "A", nil)
+	e.settle(rt)
+	if e.target.users()["after"] == nil {
+		t.Errorf("the runtime stopped after a malformed message")
+	}
+}
+
+// TestCloseWithoutStart: a runtime built but never started closes.
+func TestCloseWithoutStart(t *testing.T) {
+	e := newEnv(t)
+	rt, err := New(Config{Store: e.store, Registry: e.reg, Directory: e.read, Factories: e.factories(), Checkpoints: FileCheckpoints{Dir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{}); !errors.Is(err, domain.ErrInvalid) {
+		t.Errorf("an empty config: %v", err)
+	}
+}

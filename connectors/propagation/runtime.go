@@ -86,6 +86,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ackWait bounds the handling of one message, every retry included (the NATS ack wait).
+func (c *Config) ackWait() time.Duration {
+	return c.Timeout*time.Duration(c.MaxRetries+1) + c.RetryMax*time.Duration(c.MaxRetries) + 5*time.Second
+}
+
 func (c *Config) defaults() {
 	if c.Workers == 0 {
 		c.Workers = 16
@@ -160,7 +165,7 @@ func New(cfg Config) (*Runtime, error) {
 	rt.rec = &Reconciler{store: cfg.Store, reg: cfg.Registry, dir: cfg.Directory, wait: cfg.Runner, revisions: rt.revisions(),
 		conns: newConnections(cfg.Factories, cfg.OpenCredentials), limits: newLimiter(cfg.Now, cfg.WritesPerMinute),
 		now: cfg.Now, log: cfg.Logger, metrics: m}
-	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, rt.wlog); err != nil {
+	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, cfg.ackWait(), rt.wlog); err != nil {
 		return nil, fmt.Errorf("propagation runtime: %w", err)
 	}
 	if rt.router, err = rt.newRouter(); err != nil {
@@ -278,7 +283,10 @@ func (rt *Runtime) Close() error {
 		rt.fwdCancel()
 		<-rt.fwdDone
 	}
-	err := rt.router.Close()
+	var err error
+	if rt.runCtx != nil { // a router never run has nothing to close (its Close would wait)
+		err = rt.router.Close()
+	}
 	if rt.cancel != nil {
 		rt.cancel()
 	}
