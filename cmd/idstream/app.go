@@ -160,7 +160,7 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
 		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus,
-		StoreTester: storeTester{factories}, Propagator: propagator{rt: runtime, conf: propConf}})
+		StoreTester: storeTester{factories}, Propagator: apiPropagator(runtime, propConf)})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }

@@ -31,7 +31,8 @@ func newBenchCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Wr
 		Use:   "bench",
 		Short: "Measure idstream's components end to end",
 	}
-	cmd.AddCommand(newBenchEventStoreCommand(stdout, stderr), newBenchAPICommand(lookupEnv, stdout, stderr), newBenchAuditCommand(stdout, stderr))
+	cmd.AddCommand(newBenchEventStoreCommand(stdout, stderr), newBenchAPICommand(lookupEnv, stdout, stderr), newBenchAuditCommand(stdout, stderr),
+		newBenchPropagationCommand(lookupEnv, stdout, stderr))
 	return cmd
 }
 

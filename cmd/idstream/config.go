@@ -40,6 +40,10 @@ type Config struct {
 	// summary (reason, error, attribute names), a Go duration ("": 168h); the status itself is
 	// kept.
 	PropagationSummaryRetention string
+	// Propagation is what of the propagation runtime this process runs: "all" (the forwarder
+	// from the log and the workers), "workers" (workers only: several servers on one NATS bus
+	// run one forwarder among them) or "off".
+	Propagation string
 }
 
 // SubjectKeysLocal selects the subject key store in the data directory.
@@ -50,6 +54,9 @@ const (
 	EventStoreEmbedded = "embedded"
 	ReadModelsMemory   = "memory"
 	BusGoChannel       = "gochannel"
+	PropagationAll     = "all"
+	PropagationWorkers = "workers"
+	PropagationOff     = "off"
 )
 
 // DefaultConfig returns the configuration used when no flag or environment variable is set.
@@ -62,6 +69,7 @@ func DefaultConfig() Config {
 		Bus:        BusGoChannel,
 
 		PropagationSummaryRetention: "168h",
+		Propagation:                 PropagationAll,
 	}
 }
 
@@ -79,6 +87,7 @@ func (c *Config) settings() []setting {
 		{"readmodels", "IDSTREAM_READMODELS", `read-model store: "memory" or a postgres://… URL (shared by several servers; tables in schema "idstream")`, &c.ReadModels},
 		{"bus", "IDSTREAM_BUS", `message bus for propagation: "gochannel" or a nats://… URL (JetStream)`, &c.Bus},
 		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
+		{"propagation", "IDSTREAM_PROPAGATION", `propagation runtime in this process: "all" (forwarder and workers), "workers" or "off"`, &c.Propagation},
 		{"propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "how long propagation status keeps change summaries (a duration: 168h, 30m)", &c.PropagationSummaryRetention},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
@@ -175,6 +184,14 @@ func (c Config) Validate() error {
 		bad("subject-keys", "IDSTREAM_SUBJECT_KEYS", `want "local" or a postgres:// URL, got %q`, redact(c.SubjectKeys))
 	}
 
+	switch c.Propagation {
+	case "", PropagationAll, PropagationWorkers, PropagationOff:
+	default:
+		bad("propagation", "IDSTREAM_PROPAGATION", `want "all", "workers" or "off", got %q`, c.Propagation)
+	}
+	if c.Propagation == PropagationWorkers && c.Bus == BusGoChannel {
+		bad("propagation", "IDSTREAM_PROPAGATION", `"workers" needs a shared bus (a nats:// --bus): on gochannel nothing would reach them`)
+	}
 	if d, err := time.ParseDuration(c.PropagationSummaryRetention); c.PropagationSummaryRetention != "" && (err != nil || d <= 0) {
 		bad("propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "want a positive duration such as 168h, got %q",
 			c.PropagationSummaryRetention)

@@ -52,6 +52,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ReadModels = "postgres://u:secret@localhost:99999999/idstream%zz" }, "--readmodels (IDSTREAM_READMODELS): the postgres:// connection string is not a valid URL"},
 		{func(c *Config) { c.ReadModels = "mysql://u:secret@localhost/x" }, `want "memory" or a postgres://… URL, got "mysql://u:xxxxx@localhost/x"`},
 		{func(c *Config) { c.Bus = "nats://" }, "--bus (IDSTREAM_BUS): the nats:// URL names no host"},
+		{func(c *Config) { c.Propagation = "some" }, `--propagation (IDSTREAM_PROPAGATION): want "all", "workers" or "off", got "some"`},
+		{func(c *Config) { c.Propagation = "workers" }, `--propagation (IDSTREAM_PROPAGATION): "workers" needs a shared bus`},
 		{func(c *Config) { c.Bus = "kafka" }, `--bus (IDSTREAM_BUS): want "gochannel" or a nats://… URL, got "kafka"`},
 	}
 	for _, tc := range bad {

@@ -137,6 +137,14 @@ type propagator struct {
 
 var _ graph.Propagator = propagator{}
 
+// apiPropagator is the API's propagator: none (UNAVAILABLE) when this process runs no runtime.
+func apiPropagator(rt *propagation.Runtime, conf *projections.PropagationConfig) graph.Propagator {
+	if rt == nil {
+		return nil
+	}
+	return propagator{rt: rt, conf: conf}
+}
+
 func (p propagator) ProvisionUserNow(ctx context.Context, env, ruleID, userID string) (domain.ProvisionTrace, error) {
 	return p.rt.ProvisionUserNow(ctx, env, ruleID, userID)
 }
@@ -154,10 +162,13 @@ func (p propagator) Preview(ctx context.Context, env string) (domain.Propagation
 
 // startPropagation starts the propagation runtime of this process: the forwarder from the log
 // (its checkpoint in <data dir>/propagation), the bus cfg.Bus names, the router and its
-// connectors. Close it before the event store.
+// connectors. Close it before the event store. With cfg.Propagation "off" there is none (nil).
 func startPropagation(ctx context.Context, cfg Config, store eventstore.Store, reg *eventstore.Registry, live readModels,
 	conf *projections.PropagationConfig, sealer *secret.Sealer, factories connectors.Factories, metrics prometheus.Registerer,
 	log *slog.Logger) (*propagation.Runtime, error) {
+	if cfg.Propagation == PropagationOff {
+		return nil, nil
+	}
 	rt, err := propagation.New(propagation.Config{
 		Store: store, Registry: reg, Directory: currentDirectory{live}, Runner: live, Revisions: conf,
 		Factories: factories,
@@ -168,6 +179,7 @@ func startPropagation(ctx context.Context, cfg Config, store eventstore.Store, r
 		Checkpoints: propagation.FileCheckpoints{Dir: filepath.Join(cfg.DataDir, propagationDir)},
 		Logger:      log,
 		Metrics:     metrics,
+		NoForward:   cfg.Propagation == PropagationWorkers,
 	})
 	if err != nil {
 		return nil, err

@@ -246,7 +246,7 @@ func TestPropagationEndToEnd(t *testing.T) {
 			}
 			sort.Strings(ids)
 			for _, g := range scimList[scimGroup](t, srv, "Groups") {
-				if g.DisplayName != "Engineering" {
+				if !strings.HasPrefix(g.DisplayName, "Engineering") {
 					continue
 				}
 				var got []string
@@ -276,9 +276,29 @@ func TestPropagationEndToEnd(t *testing.T) {
 	patch(carol, map[string]any{"customAttributes": map[string]any{"department": "sales"}}) // leaves scope
 	eventually(t, "bob in, carol out", expect(map[string]bool{"alice": true, "bob": true, "carol": false}))
 	eventually(t, "carol leaves the group", groupMembers("alice"))
+	// A renamed group is renamed in the target.
+	gql(t, admin, `mutation($e: ID!, $g: ID!) { updateGroup(input: {environmentId: $e, id: $g, name: "Engineering team"}) { position } }`,
+		vars("e", envID, "g", groupID), nil)
+	eventually(t, "group renamed", func() string {
+		for _, g := range scimList[scimGroup](t, srv, "Groups") {
+			if g.DisplayName == "Engineering team" {
+				return ""
+			}
+		}
+		return "no group named Engineering team"
+	})
 	gql(t, admin, `mutation($e: ID!, $u: ID!) { disableUser(input: {environmentId: $e, id: $u}) { position } }`, vars("e", envID, "u", alice), nil)
 	gql(t, admin, `mutation($e: ID!, $u: ID!) { deleteUser(input: {environmentId: $e, id: $u}) { position } }`, vars("e", envID, "u", bob), nil)
 	eventually(t, "alice disabled, bob deleted", expect(map[string]bool{"alice": false, "bob": false, "carol": false}))
+
+	// A deleted group is deleted from the target (the store is managed: idstream created it).
+	gql(t, admin, `mutation($e: ID!, $g: ID!) { deleteGroup(input: {environmentId: $e, id: $g}) { position } }`, vars("e", envID, "g", groupID), nil)
+	eventually(t, "group deleted", func() string {
+		if gs := scimList[scimGroup](t, srv, "Groups"); len(gs) != 0 {
+			return fmt.Sprintf("groups left: %+v", gs)
+		}
+		return ""
+	})
 
 	// On demand, with its trace.
 	var now struct {

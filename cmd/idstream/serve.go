@@ -111,8 +111,10 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve HTTP on %s: %w", addr, err)
 	}
-	if err := a.runtime.Close(); err != nil { // in-flight change orders finish, the forwarder's checkpoint is saved
-		log.Warn("stop propagation", "err", err)
+	if a.runtime != nil {
+		if err := a.runtime.Close(); err != nil { // in-flight change orders finish, the forwarder's checkpoint is saved
+			log.Warn("stop propagation", "err", err)
+		}
 	}
 	stopApp()
 	a.live.drain(shutdownTimeout) // the last snapshot, so that the next start need not replay

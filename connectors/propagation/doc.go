@@ -18,7 +18,11 @@
 //     target account with the mappings' desired values; its outcome is appended to the
 //     (rule, identity) account stream propaccount-<rule>_<identity> with an event ID derived
 //     from the change order, at the stream's expected revision. Duplicate and out-of-order
-//     deliveries therefore converge to the same target state and record one outcome.
+//     deliveries therefore converge to the same target state and record one outcome. For an
+//     identity event on a linked account whose record holds a digest of every mapped value,
+//     it writes what differs from that record without reading the account (one request, or
+//     none); resyncs, provisionUserNow and a record that is incomplete read the account and
+//     compare with the store itself, so what the event path trusts is checked at every resync.
 //   - Resync, ProvisionUserNow and Preview reuse the Reconciler (Preview as a dry run that
 //     reads idstream's own record of each account instead of the store).
 //

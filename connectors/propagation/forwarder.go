@@ -39,6 +39,10 @@ type Forwarder struct {
 	shards int
 	topics Topics
 	log    *slog.Logger
+	// published, when set, limits forwarding to environments that have a published revision
+	// (see OnlyPublished); seen holds those whose revision the forwarder itself passed.
+	published Revisions
+	seen      map[string]bool
 
 	mu      sync.Mutex
 	acked   eventstore.Position
@@ -52,6 +56,28 @@ func NewForwarder(name string, store eventstore.Store, reg *eventstore.Registry,
 	dir Directory, wait Waiter, topics Topics, shards int, log *slog.Logger) *Forwarder {
 	return &Forwarder{name: name, store: store, reg: reg, pub: pub, cps: cps, dir: dir, wait: wait, shards: max(shards, 1),
 		topics: topics, log: log, changed: make(chan struct{})}
+}
+
+// OnlyPublished makes the forwarder skip the identity changes of environments without a
+// published propagation revision (most of a directory's traffic, when propagation is not
+// configured): nothing is lost, since publishing a first revision resyncs its rules. An
+// environment counts as published once revisions answers one, or once the forwarder passed its
+// revision event in the log: the latter, in log order, covers a revisions read model that lags
+// behind the forwarder. Call it before Run.
+func (f *Forwarder) OnlyPublished(revisions Revisions) {
+	f.published, f.seen = revisions, map[string]bool{}
+}
+
+// forwards reports whether env's identity changes are forwarded.
+func (f *Forwarder) forwards(env string) bool {
+	if f.published == nil || f.seen[env] {
+		return true
+	}
+	if _, ok := f.published.Published(env); ok {
+		f.seen[env] = true
+		return true
+	}
+	return false
 }
 
 type fwdJob struct {
@@ -262,6 +288,9 @@ func (f *Forwarder) publish(ctx context.Context, j fwdJob) error {
 // changes maps one event to the identity changes it causes.
 func (f *Forwarder) changes(ctx context.Context, ev *eventstore.RecordedEvent) ([]Change, error) {
 	env := ev.Metadata.EnvironmentID
+	if ev.Type != domain.EvPropRevisionPublished && !f.forwards(env) {
+		return nil, nil
+	}
 	base := Change{Env: env, Position: ev.Position.String(), EventID: ev.ID.String(), EventType: ev.Type, CommittedAt: ev.RecordedAt}
 	with := func(kind domain.IdentityKind, id string) Change {
 		c := base
@@ -284,6 +313,9 @@ func (f *Forwarder) changes(ctx context.Context, ev *eventstore.RecordedEvent) (
 			return nil, err
 		}
 		rev := p.(domain.PropagationRevisionPublished)
+		if f.seen != nil {
+			f.seen[rev.EnvironmentID] = true
+		}
 		c := with(KindRevision, rev.RevisionID)
 		c.Env = rev.EnvironmentID
 		return []Change{c}, nil

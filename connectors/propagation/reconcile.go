@@ -285,6 +285,11 @@ func (x *run) user(ctx context.Context) error {
 	if err := x.open(); err != nil {
 		return x.connectorError(ctx, "open", err)
 	}
+	if linked && x.o.Trigger == TriggerEvent {
+		if done, err := x.updateFromRecord(ctx, desired); done || err != nil {
+			return err
+		}
+	}
 	if linked {
 		cur, err := x.conn.c.Get(ctx, connectors.KindUser, x.acct.TargetID)
 		switch {
@@ -488,6 +493,52 @@ func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.R
 
 // recordDiffers reports whether idstream's record of the account lags desired (a write
 // happened whose outcome was not recorded, or the account was linked without digests).
+// updateFromRecord is the fast path of an identity change to a linked account: when
+// idstream's record holds a digest of every desired attribute, what differs from the record is
+// what changed at the source, and is written without reading the account first (one request
+// instead of two, and none when nothing mapped changed). It reports done=false to fall back to
+// reading the account: an incomplete record, a re-enabled account, or an account gone from the
+// store. Changes made in the store behind idstream's back are not seen here; resyncs (and drift
+// detection) compare with the store itself.
+func (x *run) updateFromRecord(ctx context.Context, desired []connectors.Change) (done bool, err error) {
+	if x.acct.Disabled || x.o.DryRun {
+		return false, nil
+	}
+	var diff []connectors.Change
+	for _, c := range desired {
+		d, ok := x.acct.Digests[pathKey(c.Path)]
+		if !ok {
+			return false, nil
+		}
+		if d != mapping.Digest(c.Value) {
+			diff = append(diff, c)
+		}
+	}
+	x.trace.TargetID = x.acct.TargetID
+	if len(diff) == 0 {
+		x.step("diff", "idstream's record of %s matches every mapped attribute: nothing to write", x.acct.TargetID)
+		x.trace.Result = "applied"
+		return true, nil
+	}
+	if !x.cr.target.Actions.Update {
+		return true, x.skipped(ctx, "action not allowed: update")
+	}
+	x.step("diff", "%d of %d attributes differ from idstream's record of %s", len(diff), len(desired), x.acct.TargetID)
+	x.trace.Operation = domain.OpUpdate
+	if err := x.write(ctx); err != nil {
+		return true, err
+	}
+	if _, err := x.conn.c.Update(ctx, connectors.KindUser, x.acct.TargetID, diff); err != nil {
+		if connectors.ClassOf(err) == connectors.ClassNotFound {
+			x.step("apply", "account %s is gone from the store", x.acct.TargetID)
+			return false, nil
+		}
+		return true, x.connectorError(ctx, "update user", err)
+	}
+	x.step("apply", "updated %d attributes of %s", len(diff), x.acct.TargetID)
+	return true, x.applied(ctx, domain.OpUpdate, x.acct.TargetID, diff, false)
+}
+
 func (x *run) recordDiffers(desired []connectors.Change) bool {
 	for _, c := range desired {
 		if x.acct.Digests[pathKey(c.Path)] != mapping.Digest(c.Value) {

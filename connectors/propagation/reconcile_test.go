@@ -3,6 +3,7 @@ package propagation
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,10 +27,14 @@ func (e *env) idle() *Runtime {
 }
 
 func (e *env) order(rt *Runtime, id, cause string) (domain.ProvisionTrace, error) {
+	return e.orderBy(rt, id, cause, TriggerEvent)
+}
+
+func (e *env) orderBy(rt *Runtime, id, cause, trigger string) (domain.ProvisionTrace, error) {
 	if err := rt.catchUp(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	return rt.rec.Reconcile(e.ctx, Order{Env: e.envID, RuleID: "r1", Kind: domain.IdentityUser, IdentityID: id, Trigger: TriggerEvent,
+	return rt.rec.Reconcile(e.ctx, Order{Env: e.envID, RuleID: "r1", Kind: domain.IdentityUser, IdentityID: id, Trigger: trigger,
 		Cause: cause, Attempt: 1})
 }
 
@@ -59,6 +64,9 @@ func TestReconcileDecisions(t *testing.T) {
 		result  string
 		records int // outcomes appended by the order under test
 		check   func(t *testing.T, e *env, tr domain.ProvisionTrace)
+		// trigger of the order under test (default: an identity event, which trusts idstream's
+		// record of the account; a resync compares with the store)
+		trigger string
 	}
 	disable := func(e *env, id string) {
 		if _, err := e.cmds.DisableUser.Handle(e.ctx, commands.DisableUser{EnvironmentID: e.envID, UserID: id}); err != nil {
@@ -132,7 +140,7 @@ func TestReconcileDecisions(t *testing.T) {
 				disable(e, id)
 			},
 			op: domain.OpNone, result: "skipped", records: 1},
-		{name: "an account deleted out of band is recreated", actions: allActions(),
+		{name: "an account deleted out of band is recreated by a resync", actions: allActions(), trigger: TriggerResync,
 			prep: func(e *env, rt *Runtime, id string) {
 				provision(e, rt, id)
 				for tid := range e.target.res[connectors.KindUser] {
@@ -140,7 +148,7 @@ func TestReconcileDecisions(t *testing.T) {
 				}
 			},
 			op: domain.OpCreate, result: "applied", records: 1},
-		{name: "a drifted attribute is written back", actions: allActions(),
+		{name: "a drifted attribute is written back by a resync", actions: allActions(), trigger: TriggerResync,
 			prep: func(e *env, rt *Runtime, id string) {
 				provision(e, rt, id)
 				for tid := range e.target.res[connectors.KindUser] {
@@ -153,6 +161,40 @@ func TestReconcileDecisions(t *testing.T) {
 					t.Errorf("diff = %+v", tr.Diff)
 				}
 			}},
+		{name: "an event writes what differs from idstream's record, without reading the account", actions: allActions(),
+			prep: func(e *env, rt *Runtime, id string) {
+				provision(e, rt, id)
+				for tid := range e.target.res[connectors.KindUser] { // drift the event path does not look at
+					memConn{s: e.target}.Update(e.ctx, connectors.KindUser, tid, []connectors.Change{{Path: "displayName", Value: "x"}})
+				}
+				if _, err := e.cmds.UpdateUser.Handle(e.ctx, commands.UpdateUser{EnvironmentID: e.envID, UserID: id,
+					Profile: domain.Profile{Username: "bob", Email: "bob@example.com", Name: domain.Name{Given: "Robert"}}}); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			op: domain.OpUpdate, result: "applied", records: 1,
+			check: func(t *testing.T, e *env, tr domain.ProvisionTrace) {
+				if !slices.ContainsFunc(tr.Steps, func(s domain.TraceStep) bool { return strings.Contains(s.Detail, "idstream's record") }) {
+					t.Errorf("steps %+v: the record was not used", tr.Steps)
+				}
+				for _, u := range e.target.users() {
+					if u["name"].(map[string]any)["givenName"] != "Robert" {
+						t.Errorf("target %+v: givenName not written", u)
+					}
+				}
+			}},
+		{name: "an event for an account deleted out of band recreates it", actions: allActions(),
+			prep: func(e *env, rt *Runtime, id string) {
+				provision(e, rt, id)
+				for tid := range e.target.res[connectors.KindUser] {
+					memConn{s: e.target}.Delete(e.ctx, connectors.KindUser, tid)
+				}
+				if _, err := e.cmds.UpdateUser.Handle(e.ctx, commands.UpdateUser{EnvironmentID: e.envID, UserID: id,
+					Profile: domain.Profile{Username: "bob", Email: "bob@example.com", Name: domain.Name{Given: "Robert"}}}); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			op: domain.OpCreate, result: "applied", records: 1},
 		{name: "converged writes and records nothing", actions: allActions(),
 			prep: func(e *env, rt *Runtime, id string) { provision(e, rt, id) },
 			op:   domain.OpNone, result: "applied", records: 0},
@@ -167,7 +209,11 @@ func TestReconcileDecisions(t *testing.T) {
 				c.prep(e, rt, id)
 			}
 			before := len(e.outcomes("r1", id))
-			tr, err := e.order(rt, id, "under-test")
+			trigger := c.trigger
+			if trigger == "" {
+				trigger = TriggerEvent
+			}
+			tr, err := e.orderBy(rt, id, "under-test", trigger)
 			if err != nil {
 				t.Fatal(err)
 			}

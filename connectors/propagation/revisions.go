@@ -52,6 +52,9 @@ func (l *RevisionLog) fold(_ *eventstore.RecordedEvent, d eventstore.Decoded) {
 // Start folds in the background until ctx ends.
 func (l *RevisionLog) Start(ctx context.Context) error { return l.follower.Start(ctx) }
 
+// CatchUp waits until the log has folded the log's last event as of the call.
+func (l *RevisionLog) CatchUp(ctx context.Context) error { return l.follower.CatchUp(ctx) }
+
 // WaitFor returns once the log has folded everything up to pos.
 func (l *RevisionLog) WaitFor(ctx context.Context, pos eventstore.Position) error {
 	return l.follower.WaitFor(ctx, pos)

@@ -40,7 +40,7 @@ type Config struct {
 	Checkpoints Checkpoints
 	Logger      *slog.Logger
 	// Workers is the number of identity shards handled concurrently and of resync workers
-	// (default 4).
+	// (default 16: a change order mostly waits on the target, so shards, not cores, bound the rate).
 	Workers int
 	// Shards is the number of identity topics (default Workers). Every process sharing a bus
 	// must use the same number.
@@ -93,7 +93,7 @@ func (c *Config) ackWait() time.Duration {
 
 func (c *Config) defaults() {
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = 16
 	}
 	if c.Shards == 0 {
 		c.Shards = c.Workers
@@ -175,6 +175,7 @@ func New(cfg Config) (*Runtime, error) {
 	if !cfg.NoForward {
 		rt.fwd = NewForwarder("propagation", cfg.Store, cfg.Registry, rt.bus.Publisher, cfg.Checkpoints, cfg.Directory, cfg.Runner,
 			rt.topics, cfg.Shards, cfg.Logger)
+		rt.fwd.OnlyPublished(rt.revisions())
 	}
 	return rt, nil
 }
@@ -228,6 +229,13 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	case <-rt.router.Running():
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	// The forwarder skips environments without a published revision: the revisions must be
+	// known up to the log's head before it starts (its checkpoint is at most there).
+	if c, ok := rt.revisions().(interface{ CatchUp(context.Context) error }); ok && rt.fwd != nil {
+		if err := c.CatchUp(ctx); err != nil {
+			return fmt.Errorf("propagation runtime: revisions: %w", err)
+		}
 	}
 	rt.fwdDone = make(chan struct{})
 	fctx, fcancel := context.WithCancel(ctx)
