@@ -491,8 +491,6 @@ func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.R
 	return x.applied(ctx, op, cur.ID, diff, false)
 }
 
-// recordDiffers reports whether idstream's record of the account lags desired (a write
-// happened whose outcome was not recorded, or the account was linked without digests).
 // updateFromRecord is the fast path of an identity change to a linked account: when
 // idstream's record holds a digest of every desired attribute, what differs from the record is
 // what changed at the source, and is written without reading the account first (one request
@@ -539,6 +537,8 @@ func (x *run) updateFromRecord(ctx context.Context, desired []connectors.Change)
 	return true, x.applied(ctx, domain.OpUpdate, x.acct.TargetID, diff, false)
 }
 
+// recordDiffers reports whether idstream's record of the account lags desired (a write
+// happened whose outcome was not recorded, or the account was linked without digests).
 func (x *run) recordDiffers(desired []connectors.Change) bool {
 	for _, c := range desired {
 		if x.acct.Digests[pathKey(c.Path)] != mapping.Digest(c.Value) {
