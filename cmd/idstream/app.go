@@ -289,6 +289,17 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 	)
 }
 
+// stopPropagation stops the propagation runtime, if any: in-flight change orders finish and the
+// forwarder's checkpoint is saved. Call it before the app's context ends and the store closes.
+func (a *app) stopPropagation(log *slog.Logger) {
+	if a.runtime == nil {
+		return
+	}
+	if err := a.runtime.Close(); err != nil {
+		log.Warn("stop propagation", "err", err)
+	}
+}
+
 // ready reports whether the read model is usable: caught up once and not failed.
 func (a *app) ready() error {
 	return a.live.Health()

@@ -83,6 +83,7 @@ func openBenchTarget(ctx context.Context, o benchAPIOptions, lookupEnv func(stri
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
 		err := srv.Shutdown(sctx)
+		current.stopPropagation(log)
 		stopApp()
 		return errors.Join(err, closeStore())
 	}

@@ -24,14 +24,15 @@ func TestServedPropagationStatus(t *testing.T) {
 	t.Parallel()
 	store := openEmbedded(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir() // removed after the app stopped (cleanups run last first)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	cfg := DefaultConfig()
-	cfg.DataDir = t.TempDir()
 	a, err := buildApp(ctx, cfg, store, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { a.stopPropagation(log) })
 	if err := a.bootstrap(ctx, cfg.DataDir, io.Discard, log); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func TestPostgresReadModelsShared(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { a.stopPropagation(log) }) // before its data directory is removed
 		return a, cfg.DataDir
 	}
 	a, dirA := build()

@@ -111,11 +111,7 @@ func serve(ctx context.Context, cfg Config, open storeOpener, log *slog.Logger, 
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve HTTP on %s: %w", addr, err)
 	}
-	if a.runtime != nil {
-		if err := a.runtime.Close(); err != nil { // in-flight change orders finish, the forwarder's checkpoint is saved
-			log.Warn("stop propagation", "err", err)
-		}
-	}
+	a.stopPropagation(log)
 	stopApp()
 	a.live.drain(shutdownTimeout) // the last snapshot, so that the next start need not replay
 	log.Info("stopped")
