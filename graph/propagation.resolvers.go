@@ -257,6 +257,14 @@ func (r *mutationResolver) TestStoreConnection(ctx context.Context, input model.
 			config = s.Config
 		}
 		if creds == nil {
+			// The stored credentials go only where the store's own configuration sends them:
+			// never to a caller's baseUrl or tokenUrl (they are write-only).
+			if input.Config != nil {
+				return nil, domain.Invalidf("config", "testing with the store's stored credentials uses its stored configuration: give credentials to test another configuration")
+			}
+			if domain.StoreType(input.Type) != s.Type {
+				return nil, domain.Invalidf("type", "the store is of type %s: its stored credentials are tested with its own type", s.Type)
+			}
 			if creds, err = commands.OpenStoreCredentials(r.cfg.Secrets, s); err != nil {
 				return nil, err
 			}

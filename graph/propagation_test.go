@@ -88,13 +88,18 @@ func TestPropagationRolesAndIsolation(t *testing.T) {
 			Message, Code *string
 		} `json:"testStoreConnection"`
 	}
-	e.ok(adminA, `mutation($e: ID!, $s: ID!) { testStoreConnection(input: {environmentId: $e, type: SCIM, storeId: $s, config: [{key: "baseUrl", value: "http://x"}]}) { ok message code } }`,
+	// The stored credentials never go to a caller's configuration (they are write-only).
+	e.fails(adminA, `mutation($e: ID!, $s: ID!) { testStoreConnection(input: {environmentId: $e, type: SCIM, storeId: $s, config: [{key: "baseUrl", value: "http://attacker.example"}]}) { ok } }`,
+		map[string]any{"e": envA, "s": store}, "INVALID", "input.config")
+	e.fails(adminA, `mutation($e: ID!, $s: ID!) { testStoreConnection(input: {environmentId: $e, type: SLACK, storeId: $s}) { ok } }`,
+		map[string]any{"e": envA, "s": store}, "INVALID", "input.type")
+	e.ok(adminA, `mutation($e: ID!, $s: ID!) { testStoreConnection(input: {environmentId: $e, type: SCIM, storeId: $s}) { ok message code } }`,
 		map[string]any{"e": envA, "s": store}, &tested)
 	e.tester.mu.Lock()
 	got := e.tester.creds["token"] + " " + e.tester.config["baseUrl"] + " " + string(e.tester.typ)
 	e.tester.err = classedError{class: "AUTH"}
 	e.tester.mu.Unlock()
-	if !tested.TestStoreConnection.Ok || got != "graph-S3CRET http://x SCIM" {
+	if !tested.TestStoreConnection.Ok || got != "graph-S3CRET  SCIM" {
 		t.Fatalf("test connection %+v, tester saw %q", tested, got)
 	}
 	res = e.do(adminA, `mutation($e: ID!) { testStoreConnection(input: {environmentId: $e, type: SCIM, credentials: [{key: "token", value: "wrong"}]}) { ok message code } }`,

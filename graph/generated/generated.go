@@ -6114,7 +6114,7 @@ input TestStoreConnectionInput {
   type: StoreType!
   "The configuration to test; omitted with storeId: the store's own."
   config: [KeyValueInput!]
-  "Credentials to test; omitted with storeId: the store's own."
+  "Credentials to test; omitted with storeId: the store's own, which are tested only with the store's own type and configuration (config must then be omitted: INVALID)."
   credentials: [KeyValueInput!]
   "The store whose configuration and credentials stand in for those omitted."
   storeId: ID

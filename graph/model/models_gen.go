@@ -1170,7 +1170,7 @@ type TestStoreConnectionInput struct {
 	Type          StoreType `json:"type"`
 	// The configuration to test; omitted with storeId: the store's own.
 	Config []*KeyValueInput `json:"config,omitempty"`
-	// Credentials to test; omitted with storeId: the store's own.
+	// Credentials to test; omitted with storeId: the store's own, which are tested only with the store's own type and configuration (config must then be omitted: INVALID).
 	Credentials []*KeyValueInput `json:"credentials,omitempty"`
 	// The store whose configuration and credentials stand in for those omitted.
 	StoreID *string `json:"storeId,omitempty"`
