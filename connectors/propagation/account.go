@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/idstream/idstream/connectors"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 )
@@ -25,8 +26,13 @@ type account struct {
 	Disabled bool
 	// Digests are the digests of the values last written, by canonical target path.
 	Digests map[string]string
-	// Orders holds the change orders with a final outcome.
+	// Orders holds the change orders with a final outcome: redelivered, they do nothing. A final
+	// failure of a transient class (the store unavailable or rate limiting past every retry) is
+	// not one: the order may still succeed when redelivered (its success is recorded under
+	// another event ID than its failure).
 	Orders map[string]bool
+	// FailedOrders holds the change orders whose final failure is recorded.
+	FailedOrders map[string]bool
 	// LastSkip is the reason of the last outcome when it was a skip ("" otherwise), so that a
 	// repeated skip for the same reason is not recorded again.
 	LastSkip string
@@ -36,7 +42,7 @@ type account struct {
 }
 
 func newAccount() *account {
-	return &account{Digests: map[string]string{}, Orders: map[string]bool{}, expected: eventstore.NoStream}
+	return &account{Digests: map[string]string{}, Orders: map[string]bool{}, FailedOrders: map[string]bool{}, expected: eventstore.NoStream}
 }
 
 // apply folds one outcome.
@@ -72,6 +78,12 @@ func (a *account) apply(p any) {
 	case domain.PropagationChangeFailed:
 		o = e.ChangeOutcome
 		a.LastFailure = e.Class
+		if e.Final {
+			a.FailedOrders[o.ChangeOrderID] = true
+		}
+		if c := connectors.Class(e.Class); c == connectors.ClassUnavailable || c == connectors.ClassRateLimited {
+			return // not a final outcome of the order: a redelivery runs it again
+		}
 	case domain.PropagationChangeSkipped:
 		o = e.ChangeOutcome
 		a.LastSkip = e.Reason

@@ -93,7 +93,11 @@ func (x *run) append(ctx context.Context, p any, personal bool) error {
 			return fmt.Errorf("append to %s: %w", stream, err)
 		}
 	}
-	id := uuid.NewSHA1(namespace(), []byte("outcome|"+x.orderID))
+	key := "outcome|" + x.orderID
+	if _, failure := p.(domain.PropagationChangeFailed); failure {
+		key += "|failed" // a later success of the same order is another event
+	}
+	id := uuid.NewSHA1(namespace(), []byte(key))
 	meta := eventstore.Metadata{EnvironmentID: x.o.Env, Actor: Actor, CorrelationID: x.o.CorrelationID, CausationID: x.o.Cause,
 		OccurredAt: x.r.now().UTC()}
 	ev, err := x.r.reg.EncodeContext(ctx, id, p, meta)

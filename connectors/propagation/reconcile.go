@@ -597,7 +597,7 @@ func (r *Reconciler) recordFailure(ctx context.Context, o Order, err error) erro
 			return lerr
 		}
 		x.acct = acct
-		if acct.Orders[x.orderID] {
+		if acct.Orders[x.orderID] || acct.FailedOrders[x.orderID] {
 			return nil
 		}
 		ferr := x.failed(ctx, string(connectors.ClassOf(err)), err.Error(), true)
