@@ -267,8 +267,16 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 	if !ok {
 		return nil
 	}
+	// The rules this revision changed are resynced with the latest revision's content: a newer
+	// revision (published meanwhile, or replayed after a restart) resyncs only what it changed
+	// itself, so what this one changed must not wait for it.
+	target := cur
 	if latest, ok := rt.revisions().Published(env); ok && latest.Number > cur.Number {
-		return nil // a newer revision supersedes it: its own message resyncs
+		if l, ok := rt.revLog.Revision(latest.RevisionID); ok {
+			target = l
+		} else {
+			target = latest
+		}
 	}
 	var prev *domain.PropagationRevisionPublished
 	if p, ok := rt.revLog.Revision(cur.PreviousRevisionID); ok {
@@ -278,6 +286,9 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 	for _, r := range cur.Content.Rules {
 		if prev != nil && ruleFingerprint(*prev, r.ID) == ruleFingerprint(cur, r.ID) {
 			continue
+		}
+		if !ruleIn(target, r.ID) {
+			continue // deleted since
 		}
 		resyncID := uuid.NewSHA1(namespace(), []byte("publish|"+revID+"|"+r.ID)).String()
 		p, running := rt.claimProgress(resyncID, r.ID)
@@ -294,7 +305,7 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 			}
 			p = rt.newProgress(resyncID, r.ID)
 		}
-		if err := rt.runResync(ctx, env, r.ID, TriggerPublish, resyncID, &cur, p); err != nil {
+		if err := rt.runResync(ctx, env, r.ID, TriggerPublish, resyncID, &target, p); err != nil {
 			errs = append(errs, err)
 		}
 	}
