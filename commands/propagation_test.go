@@ -233,7 +233,7 @@ func TestPropagationPublishRollbackCommands(t *testing.T) {
 	}
 
 	rb, err := f.prop.Rollback.Handle(f.ctx, RollbackPropagationRevision{EnvironmentID: f.env, RevisionID: r1.Revision.RevisionID})
-	if err != nil || rb.Revision.Number != 3 || rb.Revision.RestoredFrom != r1.Revision.RevisionID || rb.Revision.ContentHash != r1.Revision.ContentHash {
+	if err != nil || rb.Revision.Number != 3 || rb.Revision.RestoredFrom != r1.Revision.RevisionID || rb.Revision.ContentHash == r2.Revision.ContentHash {
 		t.Fatalf("rollback: %+v %v", rb, err)
 	}
 	// One append: the reset and the revision are the stream's last two events, at one position.
@@ -243,7 +243,7 @@ func TestPropagationPublishRollbackCommands(t *testing.T) {
 	}
 	store, _ := rb.Revision.Content.Store(app)
 	creds, err := OpenStoreCredentials(f.sealer, store)
-	if err != nil || creds["token"] != "s3cr3t-T0KEN-value" {
+	if err != nil || creds["token"] != "second" { // the current credentials: a rotated token never comes back
 		t.Fatalf("rolled-back credentials %v %v", creds, err)
 	}
 	_, err = f.prop.Rollback.Handle(f.ctx, RollbackPropagationRevision{EnvironmentID: f.env, RevisionID: r1.Revision.RevisionID})

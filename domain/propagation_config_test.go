@@ -278,18 +278,19 @@ func TestPropagationPublishAndRollback(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 
-	// Rollback to 1: draft reset + revision 3 restored from 1, with 1's credentials and hash.
+	// Rollback to 1: draft reset + revision 3 restored from 1, with 1's configuration and the
+	// current credentials (a secret is not configuration: a rotated token never comes back).
 	ev = decided(t, p)(p.Rollback(env, "rev1", "rev3", ""))
 	if len(ev) != 2 {
 		t.Fatalf("rollback events %#v", ev)
 	}
 	reset, r3 := ev[0].(PropagationDraftReset), ev[1].(PropagationRevisionPublished)
-	if reset.RevisionID != "rev1" || r3.RestoredFrom != "rev1" || r3.Number != 3 || r3.ContentHash != r1.ContentHash ||
-		r3.PreviousRevisionID != "rev2" || p.Content().Hash() != r1.ContentHash {
+	if reset.RevisionID != "rev1" || r3.RestoredFrom != "rev1" || r3.Number != 3 || r3.ContentHash == r1.ContentHash ||
+		r3.ContentHash != p.Content().Hash() || r3.PreviousRevisionID != "rev2" {
 		t.Fatalf("rollback %+v %+v", reset, r3)
 	}
 	s, _ := p.Store("s1")
-	if s.Credentials != "v1:k:ONE" || s.CredentialsVersion != 1 {
+	if s.Credentials != "v1:k:TWO" || s.CredentialsVersion != 2 {
 		t.Fatalf("rolled back store %+v", s)
 	}
 	// The credentials version never goes back: setting new ones is version 3, not 2.
@@ -298,16 +299,18 @@ func TestPropagationPublishAndRollback(t *testing.T) {
 	if s.CredentialsVersion != 3 {
 		t.Fatalf("credentials version after rollback %d", s.CredentialsVersion)
 	}
+	decided(t, p)(p.Publish(env, "rev4", "new credentials"))
 	// Rolling back to the latest revision's content only resets the draft.
-	ev = decided(t, p)(p.Rollback(env, "rev1", "rev4", ""))
+	decided(t, p)(p.RemoveMapping(env, "r1", "m1"))
+	ev = decided(t, p)(p.Rollback(env, "rev4", "rev5", ""))
 	if len(ev) != 1 {
 		t.Fatalf("events %#v", ev)
 	}
-	_, err = p.Rollback(env, "rev1", "rev4", "")
+	_, err = p.Rollback(env, "rev4", "rev5", "")
 	wantKind(t, err, ErrConflict, "")
-	_, err = p.Rollback(env, "nope", "rev4", "")
+	_, err = p.Rollback(env, "nope", "rev5", "")
 	wantKind(t, err, ErrNotFound, "revisionId")
-	if got := len(p.Revisions()); got != 3 {
+	if got := len(p.Revisions()); got != 4 {
 		t.Fatalf("%d revisions", got)
 	}
 }

@@ -473,7 +473,8 @@ func publishable(c PropagationContent) error {
 	return nil
 }
 
-// Rollback decides bringing revision revisionID back: the draft is reset to its content and
+// Rollback decides bringing revision revisionID back: the draft is reset to its content (each
+// store keeping its current credentials) and
 // that content is published again as revision newID (RestoredFrom revisionID), in one append.
 // When the latest revision already has that content only the draft is reset (dropping the
 // draft's edits); when the draft has it too, it is CONFLICT "nothing to roll back". An unknown
@@ -491,12 +492,23 @@ func (p *Propagation) Rollback(env, revisionID, newID, description string) ([]an
 		description = fmt.Sprintf("rollback to revision %d", rev.Number)
 	}
 	content := rev.Content.Normalize()
+	// Credentials are secrets, not configuration: a rollback keeps each store's current ones
+	// (a token revoked by a rotation must not come back).
+	current := p.Content()
+	for i, s := range content.Stores {
+		for _, c := range current.Stores {
+			if c.ID == s.ID {
+				content.Stores[i].Credentials, content.Stores[i].CredentialsVersion = c.Credentials, c.CredentialsVersion
+			}
+		}
+	}
+	hash := content.Hash()
 	var out []any
-	if p.Content().Hash() != rev.ContentHash {
+	if current.Hash() != hash {
 		out = append(out, PropagationDraftReset{EnvironmentID: env, RevisionID: rev.RevisionID, Content: content})
 	}
-	if last, _ := p.Published(); last.ContentHash != rev.ContentHash {
-		out = append(out, p.revision(env, newID, description, content, rev.ContentHash, rev.RevisionID))
+	if last, _ := p.Published(); last.ContentHash != hash {
+		out = append(out, p.revision(env, newID, description, content, hash, rev.RevisionID))
 	}
 	if len(out) == 0 {
 		return nil, Conflictf("nothing to roll back: the draft and the latest revision are revision %d's content", rev.Number)

@@ -187,14 +187,15 @@ func TestPropagationConfigEndToEnd(t *testing.T) {
 		t.Fatalf("revision 2 %+v", r2)
 	}
 
-	// Roll back to 1: revision 3, restored from 1, with 1's content (and credentials).
+	// Roll back to 1: revision 3, restored from 1, with 1's configuration and the current
+	// credentials (a rotated secret never comes back), so its hash is not 1's.
 	var rb struct {
 		RollbackPropagationRevision revPayload `json:"rollbackPropagationRevision"`
 	}
 	gql(t, admin, `mutation($e: ID!, $r: ID!) { rollbackPropagationRevision(input: {environmentId: $e, revisionId: $r}) { `+revFields+` } }`,
 		map[string]any{"e": e, "r": r1.ID}, &rb)
 	r3 := rb.RollbackPropagationRevision.Revision
-	if r3.Number != 3 || r3.RestoredFrom == nil || *r3.RestoredFrom != r1.ID || r3.ContentHash != r1.ContentHash {
+	if r3.Number != 3 || r3.RestoredFrom == nil || *r3.RestoredFrom != r1.ID || r3.ContentHash == r1.ContentHash || r3.ContentHash == r2.ContentHash {
 		t.Fatalf("rollback %+v", r3)
 	}
 
@@ -287,7 +288,8 @@ func TestPropagationConfigEndToEnd(t *testing.T) {
 	gql(t, again, `query($e: ID!, $s: ID!, $p: ID!) { propagationStore(environmentId: $e, id: $s) { id credentialsSet credentialsVersion config { key value } }
 		propagationPlan(environmentId: $e, id: $p) { name } propagationRevisions(environmentId: $e) { totalCount } }`,
 		map[string]any{"e": e, "s": a.ID, "p": p}, &after)
-	if !after.PropagationStore.CredentialsSet || after.PropagationStore.CredentialsVersion != 1 || after.PropagationPlan.Name != "Workforce" ||
+	if !after.PropagationStore.CredentialsSet || after.PropagationStore.CredentialsVersion != 2 || // the rollback kept version 2
+		after.PropagationPlan.Name != "Workforce" ||
 		after.PropagationRevisions.TotalCount != 3 {
 		t.Fatalf("after restart %+v", after)
 	}
