@@ -257,10 +257,14 @@ type PropagationChangeApplied struct {
 // PropagationChangeFailed records a change order that failed: Class is the connector error class
 // (NOT_FOUND, CONFLICT, INVALID, AUTH, UNAVAILABLE, RATE_LIMITED), Message never holds secrets.
 // Final: no further retry (a poison message, or a permanent error class).
+//
+// Message may quote the store's answer, which can echo the identity's values: it is sealed as
+// the identity's personal data (Subject is the identity's ID), so erasure shreds it.
 type PropagationChangeFailed struct {
 	ChangeOutcome
+	Subject string `json:"subject,omitempty" personal:"subject"`
 	Class   string `json:"class"`
-	Message string `json:"message"`
+	Message string `json:"message" personal:"data"`
 	Attempt int    `json:"attempt"`
 	Final   bool   `json:"final"`
 }

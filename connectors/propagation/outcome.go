@@ -70,7 +70,7 @@ func (x *run) failed(ctx context.Context, class, msg string, final bool) error {
 	}
 	x.r.metrics.outcome("FAILED")
 	return x.append(ctx, domain.PropagationChangeFailed{ChangeOutcome: x.outcome(x.trace.Operation, x.acct.TargetID),
-		Class: class, Message: msg, Attempt: max(x.o.Attempt, 1), Final: final}, false)
+		Subject: x.o.IdentityID, Class: class, Message: msg, Attempt: max(x.o.Attempt, 1), Final: final}, true)
 }
 
 // disputed records several candidate accounts.
