@@ -291,12 +291,24 @@ func (a *app) registerMetrics(reg *prometheus.Registry) {
 
 // stopPropagation stops the propagation runtime, if any: in-flight change orders finish and the
 // forwarder's checkpoint is saved. Call it before the app's context ends and the store closes.
+//
+// It waits at most shutdownTimeout: a resync that a publication started runs inside the
+// revision's handling, which the forwarder waits for. Abandoned, it loses nothing — the
+// forwarder's checkpoint has not passed the revision, so the next start handles it again.
 func (a *app) stopPropagation(log *slog.Logger) {
 	if a.runtime == nil {
 		return
 	}
-	if err := a.runtime.Close(); err != nil {
-		log.Warn("stop propagation", "err", err)
+	done := make(chan error, 1)
+	go func() { done <- a.runtime.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("stop propagation", "err", err)
+		}
+	case <-time.After(shutdownTimeout):
+		log.Warn("propagation did not stop in time: its running work is abandoned and handled again at the next start",
+			"timeout", shutdownTimeout)
 	}
 }
 
