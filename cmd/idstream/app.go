@@ -314,8 +314,20 @@ func (a *app) stopPropagation(log *slog.Logger) {
 
 // ready reports whether the read model is usable: caught up once and not failed.
 func (a *app) ready() error {
-	return a.live.Health()
+	if err := a.live.Health(); err != nil {
+		return err
+	}
+	if a.runtime != nil {
+		if err := a.runtime.Err(); err != nil {
+			return fmt.Errorf("%w: %w", errPropagationStopped, err)
+		}
+	}
+	return nil
 }
+
+// errPropagationStopped: a part of the propagation runtime (forwarder, router) stopped with an
+// error; the server must be restarted (nothing is lost: the forwarder's checkpoint holds).
+var errPropagationStopped = errors.New("propagation stopped")
 
 // errCatchingUp is readiness's answer while the read model replays the log.
 var errCatchingUp = errors.New("read model catching up")

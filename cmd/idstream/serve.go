@@ -164,7 +164,7 @@ var errShuttingDown = errors.New("shutting down")
 // publicReason is what /readyz tells an unauthenticated caller: the kind of the problem, never
 // its details (paths, addresses), which go to the log.
 func publicReason(err error) string {
-	for _, kind := range []error{errShuttingDown, errCatchingUp, eventstore.ErrClosed, eventstore.ErrCorrupt, eventstore.ErrUnavailable,
+	for _, kind := range []error{errShuttingDown, errCatchingUp, errPropagationStopped, eventstore.ErrClosed, eventstore.ErrCorrupt, eventstore.ErrUnavailable,
 		context.DeadlineExceeded} {
 		if errors.Is(err, kind) {
 			return kind.Error()
