@@ -43,7 +43,8 @@ type Connector interface {
 	Get(ctx context.Context, kind Kind, id string) (Resource, error)
 	// Find returns the resources of kind whose attribute (a path such as "userName" or
 	// "emails.value") equals value, compared as the store compares it (SCIM: case-insensitive for
-	// caseExact=false attributes). None found is an empty slice, not an error.
+	// caseExact=false attributes). None found is an empty slice, not an error. A connector may
+	// stop after a bound (more than one match is all a correlation needs to know).
 	Find(ctx context.Context, kind Kind, attribute, value string) ([]Resource, error)
 	// Create creates a resource from attrs and returns it with its new ID. A uniqueness clash in
 	// the store is ClassConflict.

@@ -178,10 +178,14 @@ func (c *Connector) Find(ctx context.Context, kind connectors.Kind, attribute, v
 	found := []connectors.Resource{}
 	err = c.pages(ctx, op, ep, EqFilter(attribute, value), func(r connectors.Resource) bool {
 		found = append(found, r)
-		return true
+		return len(found) < MaxFound
 	})
 	return found, err
 }
+
+// MaxFound bounds what Find returns: a correlation needs to know only whether none, one or
+// several accounts match, and a store answering without end must not exhaust memory.
+const MaxFound = 100
 
 // EqFilter returns the SCIM filter `attribute eq "value"`, value quoted as a JSON string
 // (RFC 7644 §3.4.2.2), so that quotes and backslashes in it cannot change the filter.
@@ -217,6 +221,11 @@ func (c *Connector) pages(ctx context.Context, op, ep, filter string, fn func(co
 		page, err := ParseListResponse(b)
 		if err != nil {
 			return malformed(op, err)
+		}
+		if page.StartIndex != 0 && page.StartIndex != start {
+			// A store that answers another page than asked (the same one again, say) would
+			// make this loop for ever.
+			return malformed(op, fmt.Errorf("asked for startIndex %d, got the page at %d", start, page.StartIndex))
 		}
 		for _, r := range page.Resources {
 			if !fn(r) {
