@@ -30,6 +30,14 @@ func startServe(t *testing.T) (base, token, dataDir string) {
 // SIGTERM and waits for it to exit (also run at cleanup; calling it twice is harmless).
 func startServeAt(t *testing.T, dataDir string, extraArgs ...string) (base, token string, stop func()) {
 	t.Helper()
+	base, token, stop, _ = startServeKillable(t, dataDir, extraArgs...)
+	return base, token, stop
+}
+
+// startServeKillable is startServeAt that also returns kill: SIGKILL, for crash tests (the
+// process gets no chance to finish anything), then wait for it to exit.
+func startServeKillable(t *testing.T, dataDir string, extraArgs ...string) (base, token string, stop, kill func()) {
+	t.Helper()
 	tokenPath := filepath.Join(dataDir, "admin.token")
 	_, statErr := os.Stat(tokenPath)
 	fresh := errors.Is(statErr, os.ErrNotExist) // a new data directory: serve bootstraps and prints the path
@@ -51,6 +59,13 @@ func startServeAt(t *testing.T, dataDir string, extraArgs ...string) (base, toke
 			if t.Failed() {
 				t.Logf("serve's stderr:\n%s", stderr.String())
 			}
+		})
+	}
+	kill = func() {
+		once.Do(func() {
+			proc.Process.Kill()
+			<-exited
+			cancel()
 		})
 	}
 	t.Cleanup(stop)
@@ -84,7 +99,7 @@ func startServeAt(t *testing.T, dataDir string, extraArgs ...string) (base, toke
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base, strings.TrimSpace(string(raw)), stop
+	return base, strings.TrimSpace(string(raw)), stop, kill
 }
 
 // gql runs a query that must succeed.
