@@ -31,6 +31,9 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 	rev := domain.PropagationRevisionPublished{EnvironmentID: env, RevisionID: "draft", Content: draft, ContentHash: out.DraftHash}
 	compiled := compileRevision(rev)
 	for _, rule := range draft.Rules {
+		if hasPublished && ruleFingerprint(published, rule.ID) == ruleFingerprint(rev, rule.ID) {
+			continue // unchanged: publishing does not resync it
+		}
 		rp := domain.RulePreview{RuleID: rule.ID, Samples: []domain.ProvisionTrace{}}
 		add := func(tr domain.ProvisionTrace) {
 			if tr.Result != "would apply" {
@@ -112,13 +115,29 @@ func (rt *Runtime) Preview(ctx context.Context, env string, draft domain.Propaga
 			if !gone[r.TargetStoreID] {
 				continue
 			}
+			// What deprovisioning does with the published configuration: delete what idstream
+			// created where the store deletes, else disable where allowed (never a guess).
 			rp := domain.RulePreview{RuleID: r.ID, Samples: []domain.ProvisionTrace{}}
 			for _, kind := range []domain.IdentityKind{domain.IdentityUser, domain.IdentityGroup} {
 				for _, id := range rt.index.identities(r.ID, kind) {
-					rp.Deletes++
+					tr, err := rt.rec.Reconcile(ctx, Order{Env: env, RuleID: r.ID, Kind: kind, IdentityID: id, Trigger: "preview", Cause: "preview",
+						Preview: true, DryRun: true, Revision: &published, ForceRemove: true, Attempt: 1})
+					if err != nil {
+						return out, err
+					}
+					if tr.Result != "would apply" {
+						continue
+					}
+					switch tr.Operation {
+					case domain.OpDelete:
+						rp.Deletes++
+					case domain.OpDisable:
+						rp.Disables++
+					default:
+						continue
+					}
 					if len(rp.Samples) < previewSamples {
-						rp.Samples = append(rp.Samples, domain.ProvisionTrace{RuleID: r.ID, IdentityID: id, Operation: domain.OpDelete,
-							Result: "would apply", Steps: []domain.TraceStep{{Name: "scope", Detail: "the draft deletes managed store " + r.TargetStoreID}}})
+						rp.Samples = append(rp.Samples, tr)
 					}
 				}
 			}

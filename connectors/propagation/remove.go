@@ -23,7 +23,7 @@ func (x *run) remove(ctx context.Context, kind connectors.Kind) error {
 	if kind == connectors.KindGroup {
 		deleteOK = act.Deprovision && x.acct.Created
 	}
-	if !x.o.Preview && deleteOK {
+	if deleteOK { // opening contacts no store: a preview learns the store's features too
 		if err := x.open(); err != nil {
 			return x.connectorError(ctx, "open", err)
 		}
