@@ -87,8 +87,12 @@ func (c *Config) Validate() error {
 }
 
 // ackWait bounds the handling of one message, every retry included (the NATS ack wait).
+//
+// Each retry waits up to RetryMax for the store's Retry-After, then up to RetryMax×1.2 of
+// back-off (its randomization): 2.2×RetryMax per retry, on top of every attempt's Timeout.
 func (c *Config) ackWait() time.Duration {
-	return c.Timeout*time.Duration(c.MaxRetries+1) + c.RetryMax*time.Duration(c.MaxRetries) + 5*time.Second
+	perRetry := c.RetryMax*2 + c.RetryMax/5
+	return c.Timeout*time.Duration(c.MaxRetries+1) + perRetry*time.Duration(c.MaxRetries) + 5*time.Second
 }
 
 func (c *Config) defaults() {
