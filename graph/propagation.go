@@ -28,6 +28,8 @@ type PropagationConfig interface {
 	Revisions(envID string) []projections.PropagationRevisionRecord
 	Revision(envID, id string) (projections.PropagationRevisionRecord, bool)
 	Store(envID, id string) (domain.PropagationStore, bool)
+	Plan(envID, id string) (domain.PropagationPlan, bool)
+	Rule(envID, id string) (domain.PropagationRule, bool)
 }
 
 // StoreTester checks a proposed store configuration against the store itself, saving nothing;

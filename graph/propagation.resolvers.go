@@ -291,7 +291,7 @@ func (r *queryResolver) PropagationStore(ctx context.Context, environmentID stri
 	if err != nil {
 		return nil, err
 	}
-	s, ok := m.Draft(environmentID).Store(id)
+	s, ok := m.Store(environmentID, id)
 	if !ok {
 		return nil, &domain.FieldError{Field: "id", Reason: "no propagation store " + id, Kind: domain.ErrNotFound}
 	}
@@ -316,7 +316,7 @@ func (r *queryResolver) PropagationPlan(ctx context.Context, environmentID strin
 	if err != nil {
 		return nil, err
 	}
-	p, ok := m.Draft(environmentID).Plan(id)
+	p, ok := m.Plan(environmentID, id)
 	if !ok {
 		return nil, &domain.FieldError{Field: "id", Reason: "no propagation plan " + id, Kind: domain.ErrNotFound}
 	}
@@ -343,7 +343,7 @@ func (r *queryResolver) PropagationRule(ctx context.Context, environmentID strin
 	if err != nil {
 		return nil, err
 	}
-	rule, ok := m.Draft(environmentID).Rule(id)
+	rule, ok := m.Rule(environmentID, id)
 	if !ok {
 		return nil, &domain.FieldError{Field: "id", Reason: "no propagation rule " + id, Kind: domain.ErrNotFound}
 	}
