@@ -110,7 +110,7 @@ func NewAuditLog(store eventstore.Store, reg *eventstore.Registry) *AuditLog {
 
 // Start subscribes to the log from its start and indexes in the background until ctx ends.
 func (l *AuditLog) Start(ctx context.Context) error {
-	sub, err := l.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{Filter: directoryFilter(), CheckpointInterval: catchUpBatch})
+	sub, err := l.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{Filter: auditFilter(), CheckpointInterval: catchUpBatch})
 	if err != nil {
 		return fmt.Errorf("audit: subscribe to $all: %w", err)
 	}
@@ -421,7 +421,7 @@ func (l *AuditLog) Subscribe(ctx context.Context, q AuditQuery, after eventstore
 	if _, _, _, err := q.validate(); err != nil {
 		return nil, nil, err
 	}
-	sub, err := l.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: after, FromEnd: after.IsZero(), Filter: directoryFilter()})
+	sub, err := l.store.SubscribeAll(ctx, eventstore.SubscribeAllOptions{After: after, FromEnd: after.IsZero(), Filter: auditFilter()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: subscribe: %w: %w", domain.ErrUnavailable, err)
 	}

@@ -179,12 +179,19 @@ func fastUserDecoding(reg *eventstore.Registry) bool {
 }
 
 // directoryFilter matches the event types the Directory folds: every category (the type's name
-// up to its first dot) of domain.EventTypes but reservations.
-func directoryFilter() *eventstore.Filter {
+// up to its first dot) of domain.EventTypes but reservations and propagation (configuration and
+// change-order outcomes, many and sealed, have read models of their own).
+func directoryFilter() *eventstore.Filter { return categoriesBut(reservationPrefix, propagationPrefix) }
+
+// auditFilter matches what the audit trail indexes: every category but reservations.
+func auditFilter() *eventstore.Filter { return categoriesBut(reservationPrefix) }
+
+// categoriesBut matches the categories of domain.EventTypes except those of prefixes ("cat.").
+func categoriesBut(prefixes ...string) *eventstore.Filter {
 	f := &eventstore.Filter{}
 	for _, et := range domain.EventTypes() {
 		cat, _, _ := strings.Cut(et.Name, ".")
-		if cat+"." == reservationPrefix || slices.Contains(f.EventTypePrefixes, cat+".") {
+		if slices.Contains(prefixes, cat+".") || slices.Contains(f.EventTypePrefixes, cat+".") {
 			continue
 		}
 		f.EventTypePrefixes = append(f.EventTypePrefixes, cat+".")
@@ -192,7 +199,10 @@ func directoryFilter() *eventstore.Filter {
 	return f
 }
 
-const reservationPrefix = "reservation."
+const (
+	reservationPrefix = "reservation."
+	propagationPrefix = "propagation."
+)
 
 // read turns subscription messages into chunks, in order.
 func (r *Runner) read(ctx context.Context, sub eventstore.Subscription, head eventstore.Position, work, ordered chan<- *chunk, free <-chan *chunk) {

@@ -234,11 +234,15 @@ func TestRunnerDefaultPopulationBeforeItsEnvironment(t *testing.T) {
 	check(dir2)
 }
 
-func TestDirectoryFilterSkipsOnlyReservations(t *testing.T) {
-	f := directoryFilter()
+func TestDirectoryFilterSkipsOnlyReservationsAndPropagation(t *testing.T) {
+	f, audit := directoryFilter(), auditFilter()
 	for _, et := range domain.EventTypes() {
-		if got, want := f.Match("s", et.Name), !strings.HasPrefix(et.Name, "reservation."); got != want {
-			t.Errorf("filter matches %s: %v, want %v", et.Name, got, want)
+		reservation, propagation := strings.HasPrefix(et.Name, "reservation."), strings.HasPrefix(et.Name, "propagation.")
+		if got, want := f.Match("s", et.Name), !reservation && !propagation; got != want {
+			t.Errorf("directory filter matches %s: %v, want %v", et.Name, got, want)
+		}
+		if got, want := audit.Match("s", et.Name), !reservation; got != want {
+			t.Errorf("audit filter matches %s: %v, want %v", et.Name, got, want)
 		}
 	}
 	if !f.Match("s", "user.teleported") { // a newer build's event of a known category is counted
