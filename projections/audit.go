@@ -94,18 +94,16 @@ type AuditLog struct {
 	store eventstore.Store
 	reg   *eventstore.Registry
 
-	mu      sync.RWMutex
-	byEnv   map[string][]auditEntry
-	intern  map[string]string
-	applied eventstore.Position
-	err     error
-	changed chan struct{}
+	mu       sync.RWMutex
+	byEnv    map[string][]auditEntry
+	intern   map[string]string
+	progress *Progress
 }
 
 // NewAuditLog returns an audit log over store, decoding payloads with reg. Start it.
 func NewAuditLog(store eventstore.Store, reg *eventstore.Registry) *AuditLog {
 	return &AuditLog{store: store, reg: reg, byEnv: map[string][]auditEntry{}, intern: map[string]string{},
-		changed: make(chan struct{})}
+		progress: NewProgress("audit")}
 }
 
 // Start subscribes to the log from its start and indexes in the background until ctx ends.
@@ -119,13 +117,10 @@ func (l *AuditLog) Start(ctx context.Context) error {
 		for {
 			msg, err := sub.Next(ctx)
 			if err != nil {
-				l.mu.Lock()
 				if ctx.Err() != nil {
 					err = fmt.Errorf("%w: %w", ErrStopped, ctx.Err())
 				}
-				l.err = fmt.Errorf("audit: subscription: %w", err)
-				l.broadcastLocked()
-				l.mu.Unlock()
+				l.progress.Stop(fmt.Errorf("audit: subscription: %w", err))
 				return
 			}
 			l.mu.Lock()
@@ -136,11 +131,8 @@ func (l *AuditLog) Start(ctx context.Context) error {
 					typ: l.internLocked(e.Type), actor: l.internLocked(e.Metadata.Actor), resType: l.internLocked(resType),
 					resID: resID, occurredAt: e.Metadata.OccurredAt.UnixNano()})
 			}
-			if l.applied.Less(msg.Position) {
-				l.applied = msg.Position
-			}
-			l.broadcastLocked()
 			l.mu.Unlock()
+			l.progress.Advance(msg.Position)
 		}
 	}()
 	return nil
@@ -154,30 +146,10 @@ func (l *AuditLog) internLocked(s string) string {
 	return s
 }
 
-func (l *AuditLog) broadcastLocked() {
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
 // WaitFor returns once the index has passed pos, or with its error, or ctx's (of kind
 // domain.ErrUnavailable).
 func (l *AuditLog) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	for {
-		l.mu.RLock()
-		applied, err, ch := l.applied, l.err, l.changed
-		l.mu.RUnlock()
-		if !applied.Less(pos) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("audit: wait for position %s: %w: %w", pos, domain.ErrUnavailable, ctx.Err())
-		}
-	}
+	return l.progress.WaitFor(ctx, pos)
 }
 
 // CatchUp waits until the index has passed the log's head as of the call.

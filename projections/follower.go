@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
-	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 )
 
@@ -18,16 +16,12 @@ import (
 // Events of types this build does not know are skipped; a payload that does not decode stops the
 // follower with an error naming its position. Methods are safe for concurrent use; Start once.
 type Follower struct {
-	name   string
-	store  eventstore.Store
-	reg    *eventstore.Registry
-	filter *eventstore.Filter
-	fold   FoldFunc
-
-	mu      sync.Mutex
-	applied eventstore.Position
-	err     error
-	changed chan struct{}
+	name     string
+	store    eventstore.Store
+	reg      *eventstore.Registry
+	filter   *eventstore.Filter
+	fold     FoldFunc
+	progress *Progress
 }
 
 // FoldFunc folds one decoded event into a read model. It is called from one goroutine, in log
@@ -37,7 +31,7 @@ type FoldFunc func(e *eventstore.RecordedEvent, d eventstore.Decoded)
 // NewFollower returns a follower named name (for errors) feeding fold with the events of store
 // that filter matches (nil: all), decoded with reg. Start it.
 func NewFollower(name string, store eventstore.Store, reg *eventstore.Registry, filter *eventstore.Filter, fold FoldFunc) *Follower {
-	return &Follower{name: name, store: store, reg: reg, filter: filter, fold: fold, changed: make(chan struct{})}
+	return &Follower{name: name, store: store, reg: reg, filter: filter, fold: fold, progress: NewProgress(name)}
 }
 
 // Start subscribes and folds in the background until ctx ends.
@@ -54,7 +48,7 @@ func (f *Follower) Start(ctx context.Context) error {
 				if ctx.Err() != nil {
 					err = fmt.Errorf("%w: %w", ErrStopped, ctx.Err())
 				}
-				f.stop(fmt.Errorf("%s: subscription: %w", f.name, err))
+				f.progress.Stop(fmt.Errorf("%s: subscription: %w", f.name, err))
 				return
 			}
 			if msg.Kind == eventstore.MessageEvent {
@@ -62,54 +56,22 @@ func (f *Follower) Start(ctx context.Context) error {
 				switch {
 				case errors.Is(err, eventstore.ErrUnknownEventType):
 				case err != nil:
-					f.stop(fmt.Errorf("%s: event at %s: %w", f.name, msg.Event.Position, err))
+					f.progress.Stop(fmt.Errorf("%s: event at %s: %w", f.name, msg.Event.Position, err))
 					return
 				default:
 					f.fold(&msg.Event, d)
 				}
 			}
-			f.mu.Lock()
-			if f.applied.Less(msg.Position) {
-				f.applied = msg.Position
-			}
-			f.broadcastLocked()
-			f.mu.Unlock()
+			f.progress.Advance(msg.Position)
 		}
 	}()
 	return nil
 }
 
-func (f *Follower) stop(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.err = err
-	f.broadcastLocked()
-}
-
-func (f *Follower) broadcastLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
 // WaitFor returns once the follower has folded everything up to pos, or with its error, or with
 // an error of kind domain.ErrUnavailable wrapping ctx's when ctx ends first.
 func (f *Follower) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	for {
-		f.mu.Lock()
-		applied, err, ch := f.applied, f.err, f.changed
-		f.mu.Unlock()
-		if !applied.Less(pos) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("%s: wait for position %s (applied %s): %w: %w", f.name, pos, applied, domain.ErrUnavailable, ctx.Err())
-		}
-	}
+	return f.progress.WaitFor(ctx, pos)
 }
 
 // CatchUp waits until the follower has folded the log's last event as of the call.
@@ -122,15 +84,7 @@ func (f *Follower) CatchUp(ctx context.Context) error {
 }
 
 // Position returns the position of the last event folded (or skipped by the filter).
-func (f *Follower) Position() eventstore.Position {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.applied
-}
+func (f *Follower) Position() eventstore.Position { return f.progress.Position() }
 
 // Err returns the error that stopped the follower, or nil while it runs.
-func (f *Follower) Err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}
+func (f *Follower) Err() error { return f.progress.Err() }

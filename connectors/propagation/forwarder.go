@@ -44,10 +44,8 @@ type Forwarder struct {
 	published Revisions
 	seen      map[string]bool
 
-	mu      sync.Mutex
-	acked   eventstore.Position
-	changed chan struct{}
-	err     error
+	// acked is the position up to which every change was published and acknowledged.
+	acked *projections.Progress
 }
 
 // NewForwarder returns a forwarder named name (its checkpoint's name) publishing on pub over
@@ -55,7 +53,7 @@ type Forwarder struct {
 func NewForwarder(name string, store eventstore.Store, reg *eventstore.Registry, pub message.Publisher, cps Checkpoints,
 	dir Directory, wait Waiter, topics Topics, shards int, log *slog.Logger) *Forwarder {
 	return &Forwarder{name: name, store: store, reg: reg, pub: pub, cps: cps, dir: dir, wait: wait, shards: max(shards, 1),
-		topics: topics, log: log, changed: make(chan struct{})}
+		topics: topics, log: log, acked: projections.NewProgress("forwarder " + name)}
 }
 
 // OnlyPublished makes the forwarder skip the identity changes of environments without a
@@ -131,18 +129,11 @@ func (t *tracker) done(seq uint64, dec bool) {
 // Run forwards until ctx ends or the log fails; it returns the error (nil when ctx ended).
 func (f *Forwarder) Run(ctx context.Context) error {
 	err := f.run(ctx)
-	f.mu.Lock()
-	if ctx.Err() == nil {
-		f.err = err
-	} else {
-		f.err = fmt.Errorf("forwarder %s: %w: %w", f.name, projections.ErrStopped, ctx.Err())
-	}
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
 	if ctx.Err() != nil {
+		f.acked.Stop(fmt.Errorf("forwarder %s: %w: %w", f.name, projections.ErrStopped, ctx.Err()))
 		return nil
 	}
+	f.acked.Stop(err)
 	return err
 }
 
@@ -374,40 +365,13 @@ func (f *Forwarder) withMembers(ctx context.Context, ev *eventstore.RecordedEven
 	return out, nil
 }
 
-func (f *Forwarder) setAcked(p eventstore.Position) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.acked.Less(p) {
-		f.acked = p
-		close(f.changed)
-		f.changed = make(chan struct{})
-	}
-}
+func (f *Forwarder) setAcked(p eventstore.Position) { f.acked.Advance(p) }
 
 // Acked returns the position up to which every change was published and acknowledged.
-func (f *Forwarder) Acked() eventstore.Position {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.acked
-}
+func (f *Forwarder) Acked() eventstore.Position { return f.acked.Position() }
 
 // WaitFor returns once every change up to pos was acknowledged by the bus, or with the
 // forwarder's error, or with ctx's.
 func (f *Forwarder) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	for {
-		f.mu.Lock()
-		acked, err, ch := f.acked, f.err, f.changed
-		f.mu.Unlock()
-		if !acked.Less(pos) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("forwarder %s: wait for %s (acked %s): %w: %w", f.name, pos, acked, domain.ErrUnavailable, ctx.Err())
-		}
-	}
+	return f.acked.WaitFor(ctx, pos)
 }
