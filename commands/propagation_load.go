@@ -28,7 +28,11 @@ type StoreConfigChecker func(typ domain.StoreType, config map[string]string) err
 // connector types (the directory has no configuration; an unknown type is the domain's INVALID
 // on "type").
 func checksConfig(typ domain.StoreType) bool {
-	return typ == domain.StoreSCIM || typ == domain.StoreSlack || typ == domain.StoreZoom
+	switch typ {
+	case domain.StoreSCIM, domain.StoreSlack, domain.StoreZoom, domain.StoreLDAP, domain.StoreSQL:
+		return true
+	}
+	return false
 }
 
 // PropagationPorts are what the propagation configuration commands need beyond Deps. Nil

@@ -432,5 +432,5 @@ func EventTypes() []EventType {
 		{EvReservationClaimed, 1, ReservationClaimed{}},
 		{EvConfigRevisionCreated, 1, ConfigRevisionCreated{}},
 		{EvConfigRevisionRestored, 1, ConfigRevisionRestored{}},
-	}, propagationEventTypes()...)
+	}, append(propagationEventTypes(), propagationRuntimeEventTypes()...)...)
 }

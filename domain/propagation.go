@@ -24,6 +24,11 @@ const (
 	StoreSlack StoreType = "SLACK"
 	// StoreZoom is Zoom's SCIM API.
 	StoreZoom StoreType = "ZOOM"
+	// StoreLDAP is an LDAP v3 directory: OpenLDAP (inetOrgPerson, groupOfNames) or Active
+	// Directory (user with userAccountControl, group), per its "flavor" configuration.
+	StoreLDAP StoreType = "LDAP"
+	// StoreSQL is a table of a SQL database (PostgreSQL) holding one account per row.
+	StoreSQL StoreType = "SQL"
 )
 
 // StoreStatus says whether a store takes part in propagation.
@@ -77,7 +82,33 @@ type PropagationStore struct {
 	Status             StoreStatus  `json:"status"`
 	Managed            bool         `json:"managed"`
 	Actions            StoreActions `json:"actions"`
+	// Safety holds the store's safety rails (nil: none beyond the connector's own rate bound).
+	Safety *StoreSafety `json:"safety,omitempty"`
 }
+
+// StoreSafety are a store's safety rails. Zero fields are off.
+type StoreSafety struct {
+	// MaxRemovalsPerHour bounds the removals (disables plus deletes) propagation makes in the
+	// store in any sliding hour; the excess is held for approval (change_held).
+	MaxRemovalsPerHour int `json:"maxRemovalsPerHour,omitempty"`
+	// MaxRemovalsPerPublish bounds the removals one publication's resync makes in the store;
+	// the excess is held for approval.
+	MaxRemovalsPerPublish int `json:"maxRemovalsPerPublish,omitempty"`
+	// WritesPerMinute bounds the writes to the store (below the connector's own bound, when it
+	// has one).
+	WritesPerMinute int `json:"writesPerMinute,omitempty"`
+}
+
+// DriftPolicy says what propagation does with a change made directly in a target (an attribute
+// differing from what idstream last wrote there).
+type DriftPolicy string
+
+const (
+	// DriftReport records drift_detected and leaves the target as it is ("" means REPORT).
+	DriftReport DriftPolicy = "REPORT"
+	// DriftOverwrite records drift_detected and writes the source's value back.
+	DriftOverwrite DriftPolicy = "OVERWRITE"
+)
 
 // PlanStatus says whether a plan's rules run.
 type PlanStatus string
@@ -144,6 +175,12 @@ type PropagationRule struct {
 	// to a source identity (its mapping gives the value); default "userName".
 	CorrelationAttribute string             `json:"correlationAttribute"`
 	Mappings             []AttributeMapping `json:"mappings"`
+	// DriftPolicy is what a detected drift does ("" is REPORT).
+	DriftPolicy DriftPolicy `json:"driftPolicy,omitempty"`
+	// TargetConfig overrides the target store's non-secret configuration for this rule's
+	// accounts (an LDAP rule's "usersBaseDN" or "userRDNAttribute", a SQL rule's "table"...):
+	// the connector of a rule opens with the store's Config merged with it.
+	TargetConfig map[string]string `json:"targetConfig,omitempty"`
 }
 
 // PropagationContent is an environment's whole propagation configuration: what a revision

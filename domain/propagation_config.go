@@ -256,12 +256,17 @@ func (c PropagationContent) Rule(id string) (PropagationRule, bool) {
 
 func cloneStore(s PropagationStore) PropagationStore {
 	s.Config = maps.Clone(s.Config)
+	if s.Safety != nil {
+		safety := *s.Safety
+		s.Safety = &safety
+	}
 	return s
 }
 
 func cloneRule(r PropagationRule) PropagationRule {
 	r.GroupIDs = slices.Clone(r.GroupIDs)
 	r.Mappings = slices.Clone(r.Mappings)
+	r.TargetConfig = maps.Clone(r.TargetConfig)
 	return r
 }
 

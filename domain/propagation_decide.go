@@ -71,13 +71,13 @@ func (p *Propagation) checkStore(s PropagationStore, self string) (PropagationSt
 		if s.Managed {
 			errs = append(errs, Invalidf("managed", "a DIRECTORY store is a source: it cannot be managed"))
 		}
-	case StoreSCIM, StoreZoom:
+	case StoreSCIM, StoreZoom, StoreLDAP, StoreSQL:
 	case StoreSlack:
 		if s.Actions.RemoveAction == RemoveDelete {
 			errs = append(errs, Invalidf("actions.removeAction", "Slack only deactivates users: DELETE is not supported, use DISABLE"))
 		}
 	default:
-		errs = append(errs, Invalidf("type", "unknown store type %q (DIRECTORY, SCIM, SLACK or ZOOM)", s.Type))
+		errs = append(errs, Invalidf("type", "unknown store type %q (DIRECTORY, SCIM, SLACK, ZOOM, LDAP or SQL)", s.Type))
 	}
 	if s.Status != StoreActive && s.Status != StoreInactive {
 		errs = append(errs, Invalidf("status", "unknown status %q (ACTIVE or INACTIVE)", s.Status))
@@ -85,15 +85,11 @@ func (p *Propagation) checkStore(s PropagationStore, self string) (PropagationSt
 	if s.Actions.RemoveAction != RemoveDisable && s.Actions.RemoveAction != RemoveDelete {
 		errs = append(errs, Invalidf("actions.removeAction", "unknown remove action %q (DISABLE or DELETE)", s.Actions.RemoveAction))
 	}
-	if len(s.Config) > MaxStoreConfigEntries {
-		errs = append(errs, Invalidf("config", "at most %d entries, got %d", MaxStoreConfigEntries, len(s.Config)))
+	errs = append(errs, checkSafety(s.Safety)...)
+	if s.Safety != nil && *s.Safety == (StoreSafety{}) {
+		s.Safety = nil
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.Config)) {
-		errs = append(errs, boundedText("config", k, maxConfigKey, true))
-		if err := boundedText("config."+k, s.Config[k], maxConfigValue, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, checkConfigMap("config", s.Config)...)
 	for _, o := range p.stores {
 		if o.ID == self {
 			continue
@@ -292,6 +288,17 @@ func (p *Propagation) checkRule(r PropagationRule) (PropagationRule, error) {
 		errs = append(errs, err)
 	}
 	r.Filter = strings.TrimSpace(r.Filter)
+	switch r.DriftPolicy {
+	case "", DriftReport:
+		r.DriftPolicy = ""
+	case DriftOverwrite:
+	default:
+		errs = append(errs, Invalidf("driftPolicy", "unknown drift policy %q (REPORT or OVERWRITE)", r.DriftPolicy))
+	}
+	errs = append(errs, checkConfigMap("targetConfig", r.TargetConfig)...)
+	if len(r.TargetConfig) == 0 {
+		r.TargetConfig = nil
+	}
 	if len(r.GroupIDs) > MaxRuleGroups {
 		errs = append(errs, Invalidf("groupIds", "at most %d groups, got %d", MaxRuleGroups, len(r.GroupIDs)))
 	}
@@ -514,4 +521,43 @@ func (p *Propagation) Rollback(env, revisionID, newID, description string) ([]an
 		return nil, Conflictf("nothing to roll back: the draft and the latest revision are revision %d's content", rev.Number)
 	}
 	return out, nil
+}
+
+// checkConfigMap checks a store's configuration or a rule's target configuration: bounded
+// entries of bounded text.
+func checkConfigMap(field string, m map[string]string) []error {
+	var errs []error
+	if len(m) > MaxStoreConfigEntries {
+		errs = append(errs, Invalidf(field, "at most %d entries, got %d", MaxStoreConfigEntries, len(m)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if err := boundedText(field, k, maxConfigKey, true); err != nil {
+			errs = append(errs, err)
+		}
+		if err := boundedText(field+"."+k, m[k], maxConfigValue, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// maxSafetyBound bounds a safety rail's numbers (a typo of a few digits is caught).
+const maxSafetyBound = 10_000_000
+
+// checkSafety checks a store's safety rails.
+func checkSafety(s *StoreSafety) []error {
+	if s == nil {
+		return nil
+	}
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"safety.maxRemovalsPerHour", s.MaxRemovalsPerHour}, {"safety.maxRemovalsPerPublish", s.MaxRemovalsPerPublish},
+		{"safety.writesPerMinute", s.WritesPerMinute}} {
+		if f.v < 0 || f.v > maxSafetyBound {
+			errs = append(errs, Invalidf(f.name, "must be between 0 (off) and %d, got %d", maxSafetyBound, f.v))
+		}
+	}
+	return errs
 }

@@ -5779,6 +5779,10 @@ enum StoreType {
   "Slack's SCIM API: removals deactivate, never delete."
   SLACK
   ZOOM
+  "An LDAP v3 directory: OpenLDAP (inetOrgPerson, groupOfNames) or Active Directory."
+  LDAP
+  "A table of a SQL database (PostgreSQL), one account per row."
+  SQL
 }
 
 enum StoreStatus {

@@ -2349,6 +2349,10 @@ const (
 	// Slack's SCIM API: removals deactivate, never delete.
 	StoreTypeSLACk StoreType = "SLACK"
 	StoreTypeZoom  StoreType = "ZOOM"
+	// An LDAP v3 directory: OpenLDAP (inetOrgPerson, groupOfNames) or Active Directory.
+	StoreTypeLdap StoreType = "LDAP"
+	// A table of a SQL database (PostgreSQL), one account per row.
+	StoreTypeSQL StoreType = "SQL"
 )
 
 var AllStoreType = []StoreType{
@@ -2356,11 +2360,13 @@ var AllStoreType = []StoreType{
 	StoreTypeScim,
 	StoreTypeSLACk,
 	StoreTypeZoom,
+	StoreTypeLdap,
+	StoreTypeSQL,
 }
 
 func (e StoreType) IsValid() bool {
 	switch e {
-	case StoreTypeDirectory, StoreTypeScim, StoreTypeSLACk, StoreTypeZoom:
+	case StoreTypeDirectory, StoreTypeScim, StoreTypeSLACk, StoreTypeZoom, StoreTypeLdap, StoreTypeSQL:
 		return true
 	}
 	return false
