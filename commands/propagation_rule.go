@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
@@ -22,6 +23,8 @@ type CreatePropagationRule struct {
 	Active               bool
 	CorrelationAttribute string
 	Mappings             []domain.AttributeMapping
+	DriftPolicy          domain.DriftPolicy
+	TargetConfig         map[string]string
 }
 
 // PropagationRuleResult is a rule as it stands after a command and the commit position.
@@ -69,7 +72,8 @@ func (h *CreatePropagationRuleHandler) Handle(ctx context.Context, in CreateProp
 	}
 	id := d.NewID()
 	r := domain.PropagationRule{ID: id, PlanID: in.PlanID, Name: in.Name, SourceStoreID: in.SourceStoreID, TargetStoreID: in.TargetStoreID,
-		Filter: in.Filter, GroupIDs: in.GroupIDs, Active: in.Active, CorrelationAttribute: in.CorrelationAttribute, Mappings: mappings}
+		Filter: in.Filter, GroupIDs: in.GroupIDs, Active: in.Active, CorrelationAttribute: in.CorrelationAttribute, Mappings: mappings,
+		DriftPolicy: in.DriftPolicy, TargetConfig: maps.Clone(in.TargetConfig)}
 	_, pos, agg, err := d.decidePropagation(ctx, env, func(p *domain.Propagation) ([]any, error) { return p.CreateRule(env, r) })
 	if err != nil {
 		return PropagationRuleResult{}, fmt.Errorf("create propagation rule: %w", err)

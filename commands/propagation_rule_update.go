@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/idstream/idstream/domain"
@@ -21,6 +22,9 @@ type UpdatePropagationRule struct {
 	GroupIDs             *[]string
 	Active               *bool
 	CorrelationAttribute *string
+	DriftPolicy          *domain.DriftPolicy
+	// TargetConfig, when not nil, replaces the whole target configuration.
+	TargetConfig *map[string]string
 }
 
 // UpdatePropagationRuleHandler handles UpdatePropagationRule.
@@ -65,6 +69,10 @@ func (h *UpdatePropagationRuleHandler) Handle(ctx context.Context, in UpdateProp
 		set(&r.Filter, in.Filter)
 		set(&r.Active, in.Active)
 		set(&r.CorrelationAttribute, in.CorrelationAttribute)
+		set(&r.DriftPolicy, in.DriftPolicy)
+		if in.TargetConfig != nil {
+			r.TargetConfig = maps.Clone(*in.TargetConfig)
+		}
 		if in.GroupIDs != nil {
 			r.GroupIDs = slices.Clone(*in.GroupIDs)
 		}

@@ -68,6 +68,12 @@ func TestPropagationStoreDecisions(t *testing.T) {
 	wantKind(t, err, ErrInvalid, "type")
 	_, err = p.CreateStore(env, PropagationStore{ID: "s2", Name: "", Type: StoreSCIM})
 	wantKind(t, err, ErrInvalid, "name")
+	_, err = p.CreateStore(env, PropagationStore{ID: "s2", Name: "LDAP", Type: StoreLDAP, Safety: &StoreSafety{MaxRemovalsPerHour: -1}})
+	wantKind(t, err, ErrInvalid, "safety.maxRemovalsPerHour")
+	evs := decided(t, p)(p.CreateStore(env, PropagationStore{ID: "s3", Name: "Table", Type: StoreSQL, Safety: &StoreSafety{}}))
+	if got := evs[0].(PropagationStoreCreated).Store; got.Safety != nil {
+		t.Fatalf("empty safety rails should be dropped: %+v", got.Safety)
+	}
 	_, err = p.CreateStore(env, PropagationStore{ID: "s2", Name: strings.Repeat("n", 129), Type: StoreSCIM})
 	wantKind(t, err, ErrInvalid, "name")
 	_, err = p.CreateStore(env, PropagationStore{ID: "s2", Name: "Slack 2", Type: StoreSlack, Actions: StoreActions{RemoveAction: RemoveDelete}})
@@ -197,6 +203,9 @@ func TestPropagationRuleDecisions(t *testing.T) {
 		{PropagationRule{ID: "r2", PlanID: "p1", Name: "x", SourceStoreID: "d1", TargetStoreID: "s1",
 			Mappings: []AttributeMapping{{ID: "a", Target: "userName", Source: MapExpression}}}, ErrInvalid, "mappings[0].value"},
 		{PropagationRule{ID: "r2", PlanID: "p1", Name: "x", SourceStoreID: "d1", TargetStoreID: "s1", GroupIDs: []string{""}}, ErrInvalid, "groupIds[0]"},
+		{PropagationRule{ID: "r2", PlanID: "p1", Name: "x", SourceStoreID: "d1", TargetStoreID: "s1", DriftPolicy: "FIX"}, ErrInvalid, "driftPolicy"},
+		{PropagationRule{ID: "r2", PlanID: "p1", Name: "x", SourceStoreID: "d1", TargetStoreID: "s1",
+			TargetConfig: map[string]string{"usersBaseDN": "ou=a\nb\x00"}}, ErrInvalid, "targetConfig.usersBaseDN"},
 	}
 	for i, c := range cases {
 		_, err := p.CreateRule(env, c.rule)

@@ -161,7 +161,11 @@ func toAttributeMapping(m domain.AttributeMapping) *model.AttributeMapping {
 func toPropagationRule(env string, r domain.PropagationRule) *model.PropagationRule {
 	out := &model.PropagationRule{ID: r.ID, EnvironmentID: env, PlanID: r.PlanID, Name: r.Name, SourceStoreID: r.SourceStoreID,
 		TargetStoreID: r.TargetStoreID, Filter: optString(r.Filter), GroupIds: append([]string{}, r.GroupIDs...), Active: r.Active,
-		CorrelationAttribute: r.CorrelationAttribute, Mappings: make([]*model.AttributeMapping, len(r.Mappings))}
+		CorrelationAttribute: r.CorrelationAttribute, Mappings: make([]*model.AttributeMapping, len(r.Mappings)),
+		DriftPolicy: model.DriftPolicyReport, TargetConfig: toKeyValues(r.TargetConfig)}
+	if r.DriftPolicy != "" {
+		out.DriftPolicy = model.DriftPolicy(r.DriftPolicy)
+	}
 	for i, m := range r.Mappings {
 		out.Mappings[i] = toAttributeMapping(m)
 	}

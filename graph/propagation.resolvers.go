@@ -141,6 +141,14 @@ func (r *mutationResolver) CreatePropagationRule(ctx context.Context, input mode
 	in := commands.CreatePropagationRule{EnvironmentID: input.EnvironmentID, PlanID: input.PlanID, Name: input.Name,
 		SourceStoreID: input.SourceStoreID, TargetStoreID: input.TargetStoreID, Filter: deref(input.Filter), GroupIDs: input.GroupIds,
 		Active: input.Active == nil || *input.Active, CorrelationAttribute: deref(input.CorrelationAttribute)}
+	if input.DriftPolicy != nil {
+		in.DriftPolicy = domain.DriftPolicy(*input.DriftPolicy)
+	}
+	targetConfig, err := keyValues("targetConfig", input.TargetConfig)
+	if err != nil {
+		return nil, err
+	}
+	in.TargetConfig = targetConfig
 	for _, m := range input.Mappings {
 		if m != nil {
 			in.Mappings = append(in.Mappings, fromMapping(m.ID, m.Target, m.Source, m.Value, m.ApplyOn, m.Default))
@@ -162,6 +170,20 @@ func (r *mutationResolver) UpdatePropagationRule(ctx context.Context, input mode
 		CorrelationAttribute: input.CorrelationAttribute}
 	if input.GroupIds != nil {
 		in.GroupIDs = &input.GroupIds
+	}
+	if input.DriftPolicy != nil {
+		p := domain.DriftPolicy(*input.DriftPolicy)
+		in.DriftPolicy = &p
+	}
+	if input.TargetConfig != nil {
+		targetConfig, err := keyValues("targetConfig", input.TargetConfig)
+		if err != nil {
+			return nil, err
+		}
+		if targetConfig == nil {
+			targetConfig = map[string]string{}
+		}
+		in.TargetConfig = &targetConfig
 	}
 	res, err := r.cfg.Propagation.UpdateRule.Handle(ctx, in)
 	if err != nil {

@@ -88,18 +88,7 @@ func storeFields(a, b domain.PropagationStore) []string {
 	f.add("name", a.Name != b.Name)
 	f.add("description", a.Description != b.Description)
 	f.add("type", a.Type != b.Type)
-	keys := slices.Sorted(maps.Keys(a.Config))
-	for k := range b.Config {
-		if _, ok := a.Config[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		va, oka := a.Config[k]
-		vb, okb := b.Config[k]
-		f.add("config."+k, va != vb || oka != okb)
-	}
+	f.addConfig("config.", a.Config, b.Config)
 	f.add("credentials", a.CredentialsVersion != b.CredentialsVersion || a.Credentials != b.Credentials)
 	f.add("status", a.Status != b.Status)
 	f.add("managed", a.Managed != b.Managed)
@@ -110,7 +99,34 @@ func storeFields(a, b domain.PropagationStore) []string {
 	f.add("actions.deprovision", x.Deprovision != y.Deprovision)
 	f.add("actions.removeAction", x.RemoveAction != y.RemoveAction)
 	f.add("actions.provisionDisabled", x.ProvisionDisabled != y.ProvisionDisabled)
+	var sa, sb domain.StoreSafety
+	if a.Safety != nil {
+		sa = *a.Safety
+	}
+	if b.Safety != nil {
+		sb = *b.Safety
+	}
+	f.add("safety.maxRemovalsPerHour", sa.MaxRemovalsPerHour != sb.MaxRemovalsPerHour)
+	f.add("safety.maxRemovalsPerPublish", sa.MaxRemovalsPerPublish != sb.MaxRemovalsPerPublish)
+	f.add("safety.writesPerMinute", sa.WritesPerMinute != sb.WritesPerMinute)
 	return f
+}
+
+// addConfig adds prefix+key for every key whose value differs between a and b (or is in one
+// only).
+func (f *fieldList) addConfig(prefix string, a, b map[string]string) {
+	keys := slices.Sorted(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		va, oka := a[k]
+		vb, okb := b[k]
+		f.add(prefix+k, va != vb || oka != okb)
+	}
 }
 
 func planFields(a, b domain.PropagationPlan) []string {
@@ -131,6 +147,8 @@ func ruleFields(a, b domain.PropagationRule) []string {
 	f.add("groupIds", !slices.Equal(a.GroupIDs, b.GroupIDs))
 	f.add("active", a.Active != b.Active)
 	f.add("correlationAttribute", a.CorrelationAttribute != b.CorrelationAttribute)
+	f.add("driftPolicy", a.DriftPolicy != b.DriftPolicy)
+	f.addConfig("targetConfig.", a.TargetConfig, b.TargetConfig)
 	return f
 }
 

@@ -75,8 +75,9 @@ func compileRevision(rev domain.PropagationRevisionPublished) *compiledRevision 
 		c.plans[p.ID] = p
 	}
 	for _, r := range rev.Content.Rules {
-		cr := &compiledRule{rule: r, plan: c.plans[r.PlanID], source: c.stores[r.SourceStoreID], target: c.stores[r.TargetStoreID],
-			groups: map[string]bool{}}
+		// A rule's target is its store with the rule's TargetConfig over the store's Config.
+		cr := &compiledRule{rule: r, plan: c.plans[r.PlanID], source: c.stores[r.SourceStoreID],
+			target: withTargetConfig(c.stores[r.TargetStoreID], r), groups: map[string]bool{}}
 		for _, g := range r.GroupIDs {
 			cr.groups[g] = true
 		}

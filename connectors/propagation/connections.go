@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/idstream/idstream/connectors"
@@ -19,7 +20,7 @@ type connections struct {
 	open      func(domain.PropagationStore) (map[string]string, error)
 
 	mu    sync.Mutex
-	conns map[string]*conn // by store ID
+	conns map[string]*conn // by slot (connSlot)
 }
 
 type conn struct {
@@ -43,18 +44,40 @@ func storeKey(s domain.PropagationStore) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// get returns the connector of store s as configured. Opening errors are classified
-// (connectors.ClassInvalid for a bad configuration).
-func (cs *connections) get(s domain.PropagationStore) (*conn, error) {
+// connSlot names the connector of a rule's target: the store's own, shared by every rule that
+// does not override its configuration, or the rule's when its TargetConfig does (an LDAP rule
+// with its own base DN).
+func connSlot(r domain.PropagationRule) string {
+	if len(r.TargetConfig) == 0 {
+		return r.TargetStoreID
+	}
+	return r.TargetStoreID + "/" + r.ID
+}
+
+// withTargetConfig returns store s with rule r's target configuration merged over its own.
+func withTargetConfig(s domain.PropagationStore, r domain.PropagationRule) domain.PropagationStore {
+	if len(r.TargetConfig) == 0 || s.ID == "" {
+		return s
+	}
+	cfg := make(map[string]string, len(s.Config)+len(r.TargetConfig))
+	maps.Copy(cfg, s.Config)
+	maps.Copy(cfg, r.TargetConfig)
+	s.Config = cfg
+	return s
+}
+
+// get returns the connector of store s as configured, in slot (connSlot). Opening errors are
+// classified (connectors.ClassInvalid for a bad configuration).
+func (cs *connections) get(slot string, s domain.PropagationStore) (*conn, error) {
 	key := storeKey(s)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if c, ok := cs.conns[s.ID]; ok {
+	if c, ok := cs.conns[slot]; ok {
 		if c.key == key {
 			return c, nil
 		}
 		_ = c.c.Close()
-		delete(cs.conns, s.ID)
+		delete(cs.conns, slot)
 	}
 	var creds map[string]string
 	if s.Credentials != "" && cs.open != nil {
@@ -68,7 +91,7 @@ func (cs *connections) get(s domain.PropagationStore) (*conn, error) {
 		return nil, fmt.Errorf("open store %s: %w", s.ID, err)
 	}
 	cn := &conn{key: key, c: c, f: connectors.FeaturesOf(c)}
-	cs.conns[s.ID] = cn
+	cs.conns[slot] = cn
 	return cn, nil
 }
 

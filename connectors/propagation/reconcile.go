@@ -378,7 +378,7 @@ func (x *run) open() error {
 	if x.conn != nil {
 		return nil
 	}
-	c, err := x.r.conns.get(x.cr.target)
+	c, err := x.r.conns.get(connSlot(x.cr.rule), x.cr.target)
 	if err != nil {
 		return err
 	}

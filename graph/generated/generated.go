@@ -489,6 +489,7 @@ type ComplexityRoot struct {
 	PropagationRule struct {
 		Active               func(childComplexity int) int
 		CorrelationAttribute func(childComplexity int) int
+		DriftPolicy          func(childComplexity int) int
 		EnvironmentID        func(childComplexity int) int
 		Filter               func(childComplexity int) int
 		GroupIds             func(childComplexity int) int
@@ -497,6 +498,7 @@ type ComplexityRoot struct {
 		Name                 func(childComplexity int) int
 		PlanID               func(childComplexity int) int
 		SourceStoreID        func(childComplexity int) int
+		TargetConfig         func(childComplexity int) int
 		TargetStoreID        func(childComplexity int) int
 	}
 
@@ -3118,6 +3120,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationRule.CorrelationAttribute(childComplexity), true
+	case "PropagationRule.driftPolicy":
+		if e.ComplexityRoot.PropagationRule.DriftPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.DriftPolicy(childComplexity), true
 	case "PropagationRule.environmentId":
 		if e.ComplexityRoot.PropagationRule.EnvironmentID == nil {
 			break
@@ -3166,6 +3174,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationRule.SourceStoreID(childComplexity), true
+	case "PropagationRule.targetConfig":
+		if e.ComplexityRoot.PropagationRule.TargetConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRule.TargetConfig(childComplexity), true
 	case "PropagationRule.targetStoreId":
 		if e.ComplexityRoot.PropagationRule.TargetStoreID == nil {
 			break
@@ -5899,6 +5913,18 @@ type PropagationRule {
   "The target attribute that matches an existing account to a source identity."
   correlationAttribute: String!
   mappings: [AttributeMapping!]!
+  "What a change made directly in the target does: REPORT (the default) or OVERWRITE."
+  driftPolicy: DriftPolicy!
+  "The target store's configuration this rule overrides for its accounts (an LDAP base DN…), by key."
+  targetConfig: [KeyValue!]!
+}
+
+"What propagation does with a change made directly in a target, behind idstream's back."
+enum DriftPolicy {
+  "Record drift_detected and leave the target as it is."
+  REPORT
+  "Record drift_detected and write the source's value back."
+  OVERWRITE
 }
 
 "A published revision: an immutable snapshot of the draft, chained by hash to the one before."
@@ -6045,6 +6071,10 @@ input CreatePropagationRuleInput {
   "Default userName."
   correlationAttribute: String
   mappings: [AttributeMappingInput!]
+  "Default REPORT."
+  driftPolicy: DriftPolicy
+  "Overrides of the target store's configuration for this rule's accounts."
+  targetConfig: [KeyValueInput!]
 }
 
 "Omitted fields keep their value. Mappings change by setPropagationMapping and removePropagationMapping."
@@ -6059,6 +6089,9 @@ input UpdatePropagationRuleInput {
   groupIds: [ID!]
   active: Boolean
   correlationAttribute: String
+  driftPolicy: DriftPolicy
+  "When given, replaces the whole target configuration."
+  targetConfig: [KeyValueInput!]
 }
 
 input DeletePropagationRuleInput {
@@ -7533,6 +7566,10 @@ func (ec *executionContext) childFields_PropagationRule(ctx context.Context, fie
 		return ec.fieldContext_PropagationRule_correlationAttribute(ctx, field)
 	case "mappings":
 		return ec.fieldContext_PropagationRule_mappings(ctx, field)
+	case "driftPolicy":
+		return ec.fieldContext_PropagationRule_driftPolicy(ctx, field)
+	case "targetConfig":
+		return ec.fieldContext_PropagationRule_targetConfig(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationRule", field.Name)
 }
@@ -19163,6 +19200,61 @@ func (ec *executionContext) fieldContext_PropagationRule_mappings(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _PropagationRule_driftPolicy(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_driftPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+			return ec.marshalNDriftPolicy2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_driftPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRule", field, false, false, "DriftPolicy")
+}
+
+func (ec *executionContext) _PropagationRule_targetConfig(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRule_targetConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetConfig, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
+			return ec.marshalNKeyValue2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRule_targetConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KeyValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationRulePayload_rule(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRulePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27680,7 +27772,7 @@ func (ec *executionContext) unmarshalInputCreatePropagationRuleInput(ctx context
 		asMap["active"] = true
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute", "mappings"}
+	fieldsInOrder := [...]string{"environmentId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute", "mappings", "driftPolicy", "targetConfig"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -27757,6 +27849,20 @@ func (ec *executionContext) unmarshalInputCreatePropagationRuleInput(ctx context
 				return it, err
 			}
 			it.Mappings = data
+		case "driftPolicy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("driftPolicy"))
+			data, err := ec.unmarshalODriftPolicy2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DriftPolicy = data
+		case "targetConfig":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetConfig"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetConfig = data
 		}
 	}
 	return it, nil
@@ -31209,7 +31315,7 @@ func (ec *executionContext) unmarshalInputUpdatePropagationRuleInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "ruleId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute"}
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "planId", "name", "sourceStoreId", "targetStoreId", "filter", "groupIds", "active", "correlationAttribute", "driftPolicy", "targetConfig"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -31286,6 +31392,20 @@ func (ec *executionContext) unmarshalInputUpdatePropagationRuleInput(ctx context
 				return it, err
 			}
 			it.CorrelationAttribute = data
+		case "driftPolicy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("driftPolicy"))
+			data, err := ec.unmarshalODriftPolicy2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DriftPolicy = data
+		case "targetConfig":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetConfig"))
+			data, err := ec.unmarshalOKeyValueInput2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐKeyValueInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetConfig = data
 		}
 	}
 	return it, nil
@@ -34817,6 +34937,16 @@ func (ec *executionContext) _PropagationRule(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "driftPolicy":
+			out.Values[i] = ec._PropagationRule_driftPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetConfig":
+			out.Values[i] = ec._PropagationRule_targetConfig(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -37762,6 +37892,16 @@ func (ec *executionContext) marshalNDeleteSchemaAttributePayload2ᚖgithubᚗcom
 	return ec._DeleteSchemaAttributePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNDriftPolicy2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, v any) (model.DriftPolicy, error) {
+	var res model.DriftPolicy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDriftPolicy2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, sel ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNEnrollMfaDeviceInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐEnrollMfaDeviceInput(ctx context.Context, v any) (model.EnrollMfaDeviceInput, error) {
 	res, err := ec.unmarshalInputEnrollMfaDeviceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -39421,6 +39561,22 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalODriftPolicy2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, v any) (*model.DriftPolicy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.DriftPolicy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODriftPolicy2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, sel ast.SelectionSet, v *model.DriftPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {

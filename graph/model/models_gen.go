@@ -278,6 +278,10 @@ type CreatePropagationRuleInput struct {
 	// Default userName.
 	CorrelationAttribute *string                  `json:"correlationAttribute,omitempty"`
 	Mappings             []*AttributeMappingInput `json:"mappings,omitempty"`
+	// Default REPORT.
+	DriftPolicy *DriftPolicy `json:"driftPolicy,omitempty"`
+	// Overrides of the target store's configuration for this rule's accounts.
+	TargetConfig []*KeyValueInput `json:"targetConfig,omitempty"`
 }
 
 type CreatePropagationStoreInput struct {
@@ -735,6 +739,10 @@ type PropagationRule struct {
 	// The target attribute that matches an existing account to a source identity.
 	CorrelationAttribute string              `json:"correlationAttribute"`
 	Mappings             []*AttributeMapping `json:"mappings"`
+	// What a change made directly in the target does: REPORT (the default) or OVERWRITE.
+	DriftPolicy DriftPolicy `json:"driftPolicy"`
+	// The target store's configuration this rule overrides for its accounts (an LDAP base DN…), by key.
+	TargetConfig []*KeyValue `json:"targetConfig"`
 }
 
 type PropagationRulePayload struct {
@@ -1222,16 +1230,19 @@ type UpdatePropagationPlanInput struct {
 
 // Omitted fields keep their value. Mappings change by setPropagationMapping and removePropagationMapping.
 type UpdatePropagationRuleInput struct {
-	EnvironmentID        string   `json:"environmentId"`
-	RuleID               string   `json:"ruleId"`
-	PlanID               *string  `json:"planId,omitempty"`
-	Name                 *string  `json:"name,omitempty"`
-	SourceStoreID        *string  `json:"sourceStoreId,omitempty"`
-	TargetStoreID        *string  `json:"targetStoreId,omitempty"`
-	Filter               *string  `json:"filter,omitempty"`
-	GroupIds             []string `json:"groupIds,omitempty"`
-	Active               *bool    `json:"active,omitempty"`
-	CorrelationAttribute *string  `json:"correlationAttribute,omitempty"`
+	EnvironmentID        string       `json:"environmentId"`
+	RuleID               string       `json:"ruleId"`
+	PlanID               *string      `json:"planId,omitempty"`
+	Name                 *string      `json:"name,omitempty"`
+	SourceStoreID        *string      `json:"sourceStoreId,omitempty"`
+	TargetStoreID        *string      `json:"targetStoreId,omitempty"`
+	Filter               *string      `json:"filter,omitempty"`
+	GroupIds             []string     `json:"groupIds,omitempty"`
+	Active               *bool        `json:"active,omitempty"`
+	CorrelationAttribute *string      `json:"correlationAttribute,omitempty"`
+	DriftPolicy          *DriftPolicy `json:"driftPolicy,omitempty"`
+	// When given, replaces the whole target configuration.
+	TargetConfig []*KeyValueInput `json:"targetConfig,omitempty"`
 }
 
 // Omitted fields keep their value; config, when given, replaces the whole configuration.
@@ -1405,6 +1416,64 @@ func (e *AttributeType) UnmarshalJSON(b []byte) error {
 }
 
 func (e AttributeType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What propagation does with a change made directly in a target, behind idstream's back.
+type DriftPolicy string
+
+const (
+	// Record drift_detected and leave the target as it is.
+	DriftPolicyReport DriftPolicy = "REPORT"
+	// Record drift_detected and write the source's value back.
+	DriftPolicyOverwrite DriftPolicy = "OVERWRITE"
+)
+
+var AllDriftPolicy = []DriftPolicy{
+	DriftPolicyReport,
+	DriftPolicyOverwrite,
+}
+
+func (e DriftPolicy) IsValid() bool {
+	switch e {
+	case DriftPolicyReport, DriftPolicyOverwrite:
+		return true
+	}
+	return false
+}
+
+func (e DriftPolicy) String() string {
+	return string(e)
+}
+
+func (e *DriftPolicy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DriftPolicy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DriftPolicy", str)
+	}
+	return nil
+}
+
+func (e DriftPolicy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DriftPolicy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DriftPolicy) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
