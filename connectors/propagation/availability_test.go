@@ -12,6 +12,7 @@ import (
 	"github.com/idstream/idstream/connectors/scim"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/projections"
 )
 
 // fastProbes makes health probes quick for tests.
@@ -143,6 +144,23 @@ func TestSCIMOutageBacklog(t *testing.T) {
 	if _, err := rt.ProvisionUserNow(s.ctx, s.envID, "r1", ids[0]); !errors.Is(err, domain.ErrUnavailable) {
 		t.Errorf("on-demand while down: %v, want ErrUnavailable", err)
 	}
+	status, err := projections.NewPropagationStatus(s.store, s.reg, projections.StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := status.Start(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := status.CatchUp(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ss, err := status.Store(s.envID, "s-scim"); err != nil || ss.State != projections.StoreStateUnavailable || ss.Unavailable == nil ||
+		ss.Unavailable.Class != down.Class || ss.Unavailable.Reason != down.Reason || ss.Backlog < 22 {
+		t.Errorf("store status while down = %+v (%v)", ss, err)
+	}
+	if rs, err := status.Rule(s.envID, "r1"); err != nil || !rs.Paused || rs.PausedReason == "" || rs.Backlog < 22 {
+		t.Errorf("rule status while down = %+v (%v)", rs, err)
+	}
 
 	s.srv.Start() // same port, empty
 	eventually(t, "the store is up again", func() bool { return rt.Availability("s-scim").Mode == "UP" })
@@ -178,6 +196,15 @@ func TestSCIMOutageBacklog(t *testing.T) {
 	}
 	if n := countOf[domain.PropagationStoreAvailable](s.events(StoreStream("s-scim"))); n != 1 {
 		t.Errorf("%d store_available events, want 1", n)
+	}
+	if err := status.CatchUp(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := status.Store(s.envID, "s-scim"); ss.State != projections.StoreStateActive || ss.Unavailable != nil || ss.Backlog != 0 {
+		t.Errorf("store status after the drain = %+v", ss)
+	}
+	if rs, _ := status.Rule(s.envID, "r1"); rs.Paused || rs.Backlog != 0 {
+		t.Errorf("rule status after the drain = %+v", rs)
 	}
 	// Up again: a change goes straight through.
 	id, _ := s.user("after", "After", nil)
