@@ -237,7 +237,7 @@ type ruleStatus struct {
 	deferred     []uint64
 	backlogStore string
 	idsMu        sync.Mutex
-	ids   []string
+	ids          []string
 }
 
 // sortedIDs returns every account's identity ID, sorted. The caller holds the model's read
