@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/connectors"
 	"github.com/idstream/idstream/connectors/scim"
@@ -258,4 +260,67 @@ func TestSCIMAuthUnavailable(t *testing.T) {
 	if _, ok := listAll(t, s.client(), connectors.KindUser, "userName")["authuser"]; !ok {
 		t.Errorf("the deferred user never reached the target")
 	}
+}
+
+// TestSCIMRestartMidDrain: a process recorded store_available and drained part of the backlog,
+// then died. The next runtime drains the rest from the last backlog_drained at Start, with no
+// probe failure needed.
+func TestSCIMRestartMidDrain(t *testing.T) {
+	s := newSCIMEnv(t)
+	s.publish(s.content("", allActions()))
+	mod := func(c *Config) { s.scimConfig(c); fastProbes(c) }
+	rt, kill := s.startKillable(mod)
+	s.srv.Stop()
+	var ids []string
+	for i := range 6 {
+		id, _ := s.user(fmt.Sprintf("mid%d", i), "M", nil)
+		ids = append(ids, id)
+	}
+	s.settle(rt)
+	kill()
+	// What the dead process wrote: the store back, and the backlog drained through the
+	// deferral of mid2.
+	var through uint64
+	for ev, err := range s.store.ReadStream(s.ctx, RuleStream("r1"), eventstore.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.reg.Decode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := p.(domain.PropagationChangeDeferred); ok && d.IdentityID == ids[2] {
+			through = ev.Revision
+		}
+	}
+	appendEv := func(stream string, p any) {
+		ev, err := s.reg.Encode(uuidFor(stream, p), p, eventstore.Metadata{EnvironmentID: s.envID, Actor: Actor, OccurredAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.store.Append(s.ctx, stream, eventstore.Any, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendEv(StoreStream("s-scim"), domain.PropagationStoreAvailable{EnvironmentID: s.envID, StoreID: "s-scim", Since: time.Now()})
+	appendEv(RuleStream("r1"), domain.PropagationBacklogDrained{EnvironmentID: s.envID, RuleID: "r1", StoreID: "s-scim", Through: through, Orders: 3})
+	s.srv.Start()
+
+	rt = s.runtime(mod)
+	defer rt.Close()
+	eventually(t, "the backlog drained", func() bool { return rt.Availability("s-scim").Mode == "UP" })
+	users := listAll(t, s.client(), connectors.KindUser, "userName")
+	for i := range 6 {
+		_, ok := users[fmt.Sprintf("mid%d", i)]
+		if want := i > 2; ok != want {
+			t.Errorf("mid%d in the target: %v, want %v (drained through mid2 before the restart)", i, ok, want)
+		}
+	}
+	if n := countOf[domain.PropagationStoreUnavailable](s.events(StoreStream("s-scim"))); n != 1 {
+		t.Errorf("%d store_unavailable, want 1", n)
+	}
+}
+
+func uuidFor(stream string, p any) uuid.UUID {
+	return uuid.NewSHA1(namespace(), []byte(fmt.Sprintf("test|%s|%#v", stream, p)))
 }
