@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,8 +245,9 @@ func TestSCIMAuthUnavailable(t *testing.T) {
 	if len(st) != 1 {
 		t.Fatalf("store events %#v, want one store_unavailable", st)
 	}
-	if d := st[0].(domain.PropagationStoreUnavailable); d.Class != string(connectors.ClassAuth) || d.Reason == "" {
-		t.Errorf("store_unavailable = %+v, want class AUTH with a reason", d)
+	if d := st[0].(domain.PropagationStoreUnavailable); d.Class != string(connectors.ClassAuth) || d.Reason == "" ||
+		strings.Contains(d.Reason, "not-the-token") || strings.Contains(d.Reason, s.srv.Token) {
+		t.Errorf("store_unavailable = %+v, want class AUTH with a reason and no token", d)
 	}
 	if n := countOf[domain.PropagationChangeFailed](s.outcomes("r1", id)); n != 0 {
 		t.Errorf("the refused order was recorded as failed %d times", n)
@@ -339,4 +341,36 @@ func TestSCIMRestartMidDrain(t *testing.T) {
 
 func uuidFor(stream string, p any) uuid.UUID {
 	return uuid.NewSHA1(namespace(), []byte(fmt.Sprintf("test|%s|%#v", stream, p)))
+}
+
+// TestSCIMTransientNotOutage: a 503 the probe does not confirm takes the normal retry path, and
+// 429s are rate limiting, not unavailability: no store_unavailable, nothing deferred.
+func TestSCIMTransientNotOutage(t *testing.T) {
+	s := newSCIMEnv(t)
+	s.publish(s.content("", allActions()))
+	rt := s.runtime(func(c *Config) { s.scimConfig(c); fastProbes(c); c.RetryMax = 2 * time.Second })
+	defer rt.Close()
+	s.srv.Fault(503, 1, "")
+	a, _ := s.user("flaky", "F", nil)
+	s.settle(rt)
+	s.srv.Fault(429, 2, "1")
+	b, _ := s.user("limited", "L", nil)
+	s.settle(rt)
+	users := listAll(t, s.client(), connectors.KindUser, "userName")
+	for _, name := range []string{"flaky", "limited"} {
+		if _, ok := users[name]; !ok {
+			t.Errorf("%s never reached the target", name)
+		}
+	}
+	if st := s.events(StoreStream("s-scim")); len(st) != 0 {
+		t.Errorf("store events %#v, want none", st)
+	}
+	if bl := s.events(RuleStream("r1")); len(bl) != 0 {
+		t.Errorf("backlog events %#v, want none", bl)
+	}
+	for _, id := range []string{a, b} {
+		if n := countOf[domain.PropagationChangeApplied](s.outcomes("r1", id)); n != 1 {
+			t.Errorf("user %s: %d applied outcomes", id, n)
+		}
+	}
 }
