@@ -1,6 +1,7 @@
 // Package ldaptest runs a real OpenLDAP slapd for tests, on a throwaway configuration under
 // t.TempDir(): an mdb database with suffix dc=example,dc=com, the core, cosine, nis and
-// inetorgperson schemas, listening on ldap://127.0.0.1:<free port> (and ldaps:// with WithTLS).
+// inetorgperson schemas (and idstream-test.schema beside this file: nickName and homeMail in the
+// auxiliary class idstreamTestPerson), listening on ldap://127.0.0.1:<free port> (and ldaps:// with WithTLS).
 //
 // slapd comes from Debian's packages. When it is missing, Start runs install-slapd.sh beside
 // this file (apt-get, guarded by a lock file so parallel test binaries install once, with
@@ -27,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,6 +221,8 @@ func (s *Server) setup() error {
 	for _, name := range []string{"core", "cosine", "nis", "inetorgperson"} {
 		fmt.Fprintf(&b, "include %s/%s.schema\n", sch, name)
 	}
+	_, self, _, _ := runtime.Caller(0)
+	fmt.Fprintf(&b, "include %s\n", filepath.Join(filepath.Dir(self), "idstream-test.schema"))
 	fmt.Fprintf(&b, "pidfile %s\nargsfile %s\n", filepath.Join(s.Dir, "slapd.pid"), filepath.Join(s.Dir, "slapd.args"))
 	if d := moduleDir(); d != "" {
 		fmt.Fprintf(&b, "modulepath %s\nmoduleload back_mdb\n", d)
@@ -462,6 +466,34 @@ func (s *Server) Count(t testing.TB, base, filter string) int {
 		}
 	}
 	return n
+}
+
+// Reset deletes every entry below UsersDN and GroupsDN (the containers stay): a clean
+// directory for the next test, without a restart.
+func (s *Server) Reset(t testing.TB) {
+	t.Helper()
+	c := s.Dial(t)
+	defer c.Close()
+	for _, base := range []string{GroupsDN, UsersDN} {
+		res, err := c.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=*)", []string{"1.1"}, nil), 500)
+		if err != nil {
+			t.Fatalf("ldaptest: reset %s: %v", base, err)
+		}
+		// Children before parents: longer DNs first.
+		dns := make([]string, 0, len(res.Entries))
+		for _, e := range res.Entries {
+			if !strings.EqualFold(e.DN, base) {
+				dns = append(dns, e.DN)
+			}
+		}
+		sort.Slice(dns, func(i, j int) bool { return len(dns[i]) > len(dns[j]) })
+		for _, dn := range dns {
+			if err := c.Del(ldap.NewDelRequest(dn, nil)); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				t.Fatalf("ldaptest: reset: delete %s: %v", dn, err)
+			}
+		}
+	}
 }
 
 // TLSConfig returns a client TLS configuration that trusts the server's CA (WithTLS).
