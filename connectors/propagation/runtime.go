@@ -316,6 +316,7 @@ func (rt *Runtime) Close() error {
 		rt.cancel()
 	}
 	rt.resyncWG.Wait()
+	rt.avail.close()
 	rt.availWG.Wait()
 	rt.wg.Wait()
 	if berr := rt.bus.Close(); err == nil {
