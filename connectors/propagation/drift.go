@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -394,4 +395,42 @@ func (rt *Runtime) reportedCreated(ctx context.Context, ruleID string) (map[stri
 		}
 	}
 	return out, nil
+}
+
+// reconcileEvery reconciles every active rule of every published revision each interval,
+// one rule after another (a reconciliation reads every account of its target), until ctx ends.
+func (rt *Runtime) reconcileEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		envs := rt.revLog.Environments()
+		sort.Strings(envs)
+		for _, env := range envs {
+			rev, ok := rt.revisions().Published(env)
+			if !ok {
+				continue
+			}
+			crev := rt.rec.compiled.get(rev)
+			for _, id := range crev.order {
+				if ctx.Err() != nil {
+					return
+				}
+				if crev.rules[id].inactive() != "" {
+					continue
+				}
+				sum, err := rt.ReconcileRule(ctx, env, id)
+				if err != nil {
+					rt.log.Warn("propagation reconciliation ended with an error", "env", env, "rule", id, "err", err)
+					continue
+				}
+				rt.log.Info("propagation reconciliation", "env", env, "rule", id, "identities", sum.Identities,
+					"modified", sum.Modified, "deleted", sum.Deleted, "created", sum.Created, "repaired", sum.Repaired)
+			}
+		}
+	}
 }

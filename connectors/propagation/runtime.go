@@ -58,7 +58,11 @@ type Config struct {
 	// Forward: run the forwarder in this process (default true; workers-only processes set
 	// NoForward).
 	NoForward bool
-	Now       func() time.Time
+	// ReconcileInterval is how often every published rule is reconciled (drift.go): default 1h,
+	// negative: never. Only a process running the forwarder reconciles (there is one of them
+	// per deployment), so that several workers do not each reconcile every rule.
+	ReconcileInterval time.Duration
+	Now               func() time.Time
 	NewID     func() string
 }
 
@@ -113,6 +117,9 @@ func (c *Config) defaults() {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -254,6 +261,13 @@ func (rt *Runtime) Start(ctx context.Context) error {
 			rt.fail(err)
 		}
 	}()
+	if rt.cfg.ReconcileInterval > 0 {
+		rt.resyncWG.Add(1)
+		go func() {
+			defer rt.resyncWG.Done()
+			rt.reconcileEvery(ctx, rt.cfg.ReconcileInterval)
+		}()
+	}
 	return nil
 }
 
