@@ -180,6 +180,8 @@ func startPropagation(ctx context.Context, cfg Config, store eventstore.Store, r
 		Logger:      log,
 		Metrics:     metrics,
 		NoForward:   cfg.Propagation == PropagationWorkers,
+
+		ReconcileInterval: cfg.reconcileInterval(),
 	})
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ type Config struct {
 	// per deployment), so that several workers do not each reconcile every rule.
 	ReconcileInterval time.Duration
 	Now               func() time.Time
-	NewID     func() string
+	NewID             func() string
 }
 
 // Validate reports every missing or bad setting in one error.
