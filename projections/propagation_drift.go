@@ -31,6 +31,8 @@ type DriftRecord struct {
 	Trigger    string
 	At         time.Time
 	Position   eventstore.Position
+	// Cursor resumes a page of Records after this record.
+	Cursor string
 }
 
 // DriftStatus is the open drift of a rule or a store: Accounts counts the identities' accounts
@@ -204,9 +206,10 @@ func (d *PropagationDrift) Store(env, storeID string) DriftStatus {
 	return st
 }
 
-// Records returns env's drift records, newest first, of rule ruleID when not "", first at most
-// after the cursor after (a previous page's EndCursor).
-func (d *PropagationDrift) Records(env, ruleID string, first int, after string) (DriftPage, error) {
+// Records returns env's drift records, newest first, of rule ruleID when not "", that keep
+// (when not nil) keeps, first at most after the cursor after (a previous page's EndCursor).
+// keep is called with the model locked: it must not call back into it.
+func (d *PropagationDrift) Records(env, ruleID string, first int, after string, keep func(DriftRecord) bool) (DriftPage, error) {
 	if first <= 0 || first > 500 {
 		return DriftPage{}, domain.Invalidf("first", "must be between 1 and 500, got %d", first)
 	}
@@ -229,7 +232,7 @@ func (d *PropagationDrift) Records(env, ruleID string, first int, after string) 
 	var page DriftPage
 	for ; i >= 0; i-- {
 		r := recs[i]
-		if ruleID != "" && r.RuleID != ruleID {
+		if (ruleID != "" && r.RuleID != ruleID) || (keep != nil && !keep(r)) {
 			continue
 		}
 		if len(page.Records) == first {
@@ -237,8 +240,9 @@ func (d *PropagationDrift) Records(env, ruleID string, first int, after string) 
 			break
 		}
 		r.Attributes = slices.Clone(r.Attributes)
+		r.Cursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "drift:%d", i))
 		page.Records = append(page.Records, r)
-		page.EndCursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "drift:%d", i))
+		page.EndCursor = r.Cursor
 	}
 	return page, nil
 }

@@ -78,29 +78,29 @@ func TestPropagationDriftRecords(t *testing.T) {
 		ps = append(ps, r)
 	}
 	feedDrift(d, statusT0, ps...)
-	page, err := d.Records("e1", "", 2, "")
+	page, err := d.Records("e1", "", 2, "", nil)
 	if err != nil || len(page.Records) != 2 || page.Records[0].TargetID != "e" || page.Records[1].TargetID != "d" || !page.HasNextPage {
 		t.Fatalf("first page %+v, %v", page, err)
 	}
-	page, err = d.Records("e1", "", 2, page.EndCursor)
+	page, err = d.Records("e1", "", 2, page.EndCursor, nil)
 	if err != nil || len(page.Records) != 2 || page.Records[0].TargetID != "c" || page.Records[1].TargetID != "b" || !page.HasNextPage {
 		t.Fatalf("second page %+v, %v", page, err)
 	}
-	page, err = d.Records("e1", "", 2, page.EndCursor)
+	page, err = d.Records("e1", "", 2, page.EndCursor, nil)
 	if err != nil || len(page.Records) != 1 || page.Records[0].TargetID != "a" || page.HasNextPage {
 		t.Fatalf("last page %+v, %v", page, err)
 	}
-	page, err = d.Records("e1", "r1", 10, "")
+	page, err = d.Records("e1", "r1", 10, "", nil)
 	if err != nil || len(page.Records) != 3 || page.Records[2].TargetID != "a" {
 		t.Fatalf("rule r1 %+v, %v", page, err)
 	}
 	if page.Records[0].Attributes[0] != "displayName" || page.Records[0].Drift != domain.DriftModified {
 		t.Errorf("record %+v", page.Records[0])
 	}
-	if _, err := d.Records("e1", "", 2, "bogus"); !errors.Is(err, domain.ErrInvalid) {
+	if _, err := d.Records("e1", "", 2, "bogus", nil); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("bad cursor: %v", err)
 	}
-	if _, err := d.Records("e1", "", 0, ""); !errors.Is(err, domain.ErrInvalid) {
+	if _, err := d.Records("e1", "", 0, "", nil); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("first 0: %v", err)
 	}
 }

@@ -153,6 +153,16 @@ func (p propagator) ResyncRule(ctx context.Context, env, ruleID string) (string,
 	return p.rt.Resync(ctx, env, ruleID, propagation.TriggerResync)
 }
 
+func (p propagator) ReconcileRule(ctx context.Context, env, ruleID string) (graph.Reconciliation, error) {
+	s, err := p.rt.ReconcileRule(ctx, env, ruleID)
+	if err != nil {
+		return graph.Reconciliation{}, err
+	}
+	return graph.Reconciliation{ResyncID: s.ResyncID, Identities: s.Identities, Created: s.PropagationResyncFinished.Created,
+		Updated: s.Updated, Removed: s.Removed, Failed: s.Failed, Unchanged: s.Unchanged, DriftModified: s.Modified,
+		DriftDeleted: s.Deleted, DriftCreated: s.Created, DriftRepaired: s.Repaired}, nil
+}
+
 func (p propagator) Preview(ctx context.Context, env string) (domain.PropagationPreview, error) {
 	if err := p.conf.CatchUp(ctx); err != nil {
 		return domain.PropagationPreview{}, err
