@@ -2,12 +2,14 @@ package propagation
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/idstream/idstream/connectors"
 	"github.com/idstream/idstream/domain"
@@ -221,5 +223,35 @@ func TestSCIMDriftOverwrite(t *testing.T) {
 	// Repaired: nothing left.
 	if sum := s.reconcile(rt); sum.Modified+sum.Deleted+sum.Created != 0 {
 		t.Errorf("after the repair: %+v", sum)
+	}
+}
+
+// TestPeriodicReconciliation: with a reconcile interval, the runtime reconciles published rules
+// on its own: drift made in the target is reported without any request.
+func TestPeriodicReconciliation(t *testing.T) {
+	e := newEnv(t)
+	e.publish(e.content("", allActions()))
+	rt := e.runtime(func(c *Config) { c.ReconcileInterval = 20 * time.Millisecond })
+	defer rt.Close()
+	id, _ := e.user("carol", "Carol", nil)
+	e.settle(rt)
+	tid := e.target.users()["carol"]["id"].(string)
+	if _, err := (memConn{s: e.target}).Update(e.ctx, connectors.KindUser, tid, []connectors.Change{{Path: "displayName", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if d := e.drifts(AccountStream("r1", id)); len(d) > 0 {
+			if d[0].Trigger != TriggerReconcile || !slices.Equal(d[0].Attributes, []string{"displayName"}) {
+				t.Errorf("drift %+v", d[0])
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no periodic reconciliation reported the drift")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -262,9 +262,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		}
 	}()
 	if rt.cfg.ReconcileInterval > 0 {
-		rt.resyncWG.Add(1)
+		rt.wg.Add(1) // not resyncWG: waiting for the resyncs must not wait for the next period
 		go func() {
-			defer rt.resyncWG.Done()
+			defer rt.wg.Done()
 			rt.reconcileEvery(ctx, rt.cfg.ReconcileInterval)
 		}()
 	}
