@@ -55,7 +55,7 @@ type DriftPage struct {
 // PropagationDrift is the drift read model: every drift record of each environment and the
 // open drift of each account, folded from drift_detected and the outcomes that close it (an
 // applied outcome writing the drifted paths, recreating or deleting the account, linking an
-// unowned account). Safe for concurrent use.
+// unowned account, drift_resolved). Safe for concurrent use.
 type PropagationDrift struct {
 	follower *Follower
 
@@ -84,7 +84,7 @@ func NewPropagationDrift(store eventstore.Store, reg *eventstore.Registry) *Prop
 	d := &PropagationDrift{records: map[string][]DriftRecord{}, open: map[string]map[string]*openDrift{},
 		ruleEnv: map[string]string{}, store: map[string]string{}, last: map[string]time.Time{}}
 	d.follower = NewFollower("propagation drift", store, reg,
-		&eventstore.Filter{EventTypePrefixes: []string{domain.EvPropDriftDetected, domain.EvPropChangeApplied}}, d.fold)
+		&eventstore.Filter{EventTypePrefixes: []string{domain.EvPropDriftDetected, domain.EvPropDriftResolved, domain.EvPropChangeApplied}}, d.fold)
 	return d
 }
 
@@ -126,10 +126,24 @@ func (d *PropagationDrift) fold(e *eventstore.RecordedEvent, dec eventstore.Deco
 		case p.Drift == domain.DriftDeleted:
 			o.deleted = true
 		case p.Drift == domain.DriftModified:
-			o.paths = slices.Clone(p.Attributes)
+			o.paths, o.deleted = slices.Clone(p.Attributes), false // the account's drift now
 		}
 		if !o.isOpen() {
 			delete(d.open[p.RuleID], key)
+		}
+	case domain.PropagationDriftResolved:
+		o := d.open[p.RuleID][p.IdentityID]
+		if o == nil {
+			return
+		}
+		o.paths = slices.DeleteFunc(o.paths, func(a string) bool {
+			return slices.ContainsFunc(p.Attributes, func(r string) bool { return strings.EqualFold(a, r) })
+		})
+		if p.Deleted {
+			o.deleted = false
+		}
+		if !o.isOpen() {
+			delete(d.open[p.RuleID], p.IdentityID)
 		}
 	case domain.PropagationChangeApplied:
 		rule := d.open[p.RuleID]

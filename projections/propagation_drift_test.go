@@ -57,6 +57,18 @@ func TestPropagationDriftOpen(t *testing.T) {
 	if st := d.Rule("e1", "r1"); st.Accounts != 0 || st.Unowned != 0 {
 		t.Errorf("after every drift closed: %+v", st)
 	}
+	// Drift reverted in the target is resolved.
+	feedDrift(d, statusT0.Add(2*time.Minute), drift("u5", "t5", domain.DriftModified, false, "displayName", "title"))
+	feedDrift(d, statusT0.Add(3*time.Minute), domain.PropagationDriftResolved{EnvironmentID: "e1", RuleID: "r1", StoreID: "app",
+		Kind: domain.IdentityUser, IdentityID: "u5", TargetID: "t5", Attributes: []string{"title"}})
+	if st := d.Rule("e1", "r1"); st.Accounts != 1 {
+		t.Errorf("after one path reverted: %+v", st)
+	}
+	feedDrift(d, statusT0.Add(3*time.Minute), domain.PropagationDriftResolved{EnvironmentID: "e1", RuleID: "r1", StoreID: "app",
+		Kind: domain.IdentityUser, IdentityID: "u5", TargetID: "t5", Attributes: []string{"displayName"}})
+	if st := d.Rule("e1", "r1"); st.Accounts != 0 {
+		t.Errorf("after every path reverted: %+v", st)
+	}
 	// A repaired drift is never open.
 	feedDrift(d, statusT0.Add(time.Hour), drift("u4", "t4", domain.DriftModified, true, "displayName"))
 	if st := d.Rule("e1", "r1"); st.Accounts != 0 || !st.LastDriftAt.Equal(statusT0.Add(time.Hour)) {

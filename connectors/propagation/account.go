@@ -53,8 +53,17 @@ func newAccount() *account {
 
 // apply folds one outcome.
 func (a *account) apply(p any) {
-	if d, ok := p.(domain.PropagationDriftDetected); ok {
+	switch d := p.(type) {
+	case domain.PropagationDriftDetected:
 		a.applyDrift(d)
+		return
+	case domain.PropagationDriftResolved:
+		a.Drift = slices.DeleteFunc(slices.Clone(a.Drift), func(p string) bool {
+			return slices.ContainsFunc(d.Attributes, func(r string) bool { return pathKey(r) == pathKey(p) })
+		})
+		if d.Deleted {
+			a.DeletedInTarget = false
+		}
 		return
 	}
 	var o domain.ChangeOutcome
@@ -121,7 +130,8 @@ func (a *account) applyDrift(d domain.PropagationDriftDetected) {
 	case d.Drift == domain.DriftDeleted:
 		a.DeletedInTarget = true
 	case d.Drift == domain.DriftModified:
-		a.Drift = slices.Clone(d.Attributes)
+		// The account's drift now (it replaces the last report); it exists, so it is not deleted.
+		a.Drift, a.DeletedInTarget = slices.Clone(d.Attributes), false
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -130,7 +131,7 @@ func (x *run) driftedPaths(desired []connectors.Change, cur map[string]any) []st
 func (x *run) modifiedDrift(ctx context.Context, desired []connectors.Change, cur connectors.Resource) ([]connectors.Change, error) {
 	drifted := x.driftedPaths(desired, cur.Attributes)
 	if len(drifted) == 0 {
-		return desired, nil
+		return desired, x.resolveDrift(ctx, cur.ID, x.acct.Drift)
 	}
 	x.step("drift", "%d attributes changed in the target since idstream wrote them: %v (policy %s)", len(drifted), drifted, x.policy())
 	e := x.driftEvent(domain.DriftModified, cur.ID, drifted)
@@ -163,13 +164,36 @@ func (x *run) modifiedDrift(ctx context.Context, desired []connectors.Change, cu
 		x.pending = append(x.pending, e)
 		return out, nil
 	}
-	if sameSet(x.acct.Drift, kept) {
-		return out, nil // reported already, and unchanged
+	if subset(kept, x.acct.Drift) {
+		// Reported already; what is no longer drifted was reverted in the target.
+		var gone []string
+		for _, p := range x.acct.Drift {
+			if !slices.ContainsFunc(kept, func(k string) bool { return pathKey(k) == pathKey(p) }) {
+				gone = append(gone, p)
+			}
+		}
+		return out, x.resolveDrift(ctx, cur.ID, gone)
 	}
 	if err := x.appendDrift(ctx, e); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// resolveDrift records drift_resolved for the reported drift of the account (paths, and its
+// deletion in the target when reported) that the target no longer shows: an administrator
+// reverted it. Nothing when there is none.
+func (x *run) resolveDrift(ctx context.Context, targetID string, paths []string) error {
+	if len(paths) == 0 && !x.acct.DeletedInTarget {
+		return nil
+	}
+	k := x.o.Kind
+	if k == "" {
+		k = domain.IdentityUser
+	}
+	x.step("drift", "reported drift is gone from the target: %v (deleted: %t)", paths, x.acct.DeletedInTarget)
+	return x.appendDrift(ctx, domain.PropagationDriftResolved{EnvironmentID: x.o.Env, RuleID: x.o.RuleID, StoreID: x.cr.target.ID, Kind: k,
+		IdentityID: x.o.IdentityID, TargetID: targetID, Attributes: slices.Clone(paths), Deleted: x.acct.DeletedInTarget, Trigger: x.o.Trigger})
 }
 
 // deletedDrift is the hook of a linked account gone from the target: it reports whether the
@@ -199,16 +223,23 @@ func (x *run) driftEvent(kind domain.DriftKind, targetID string, attrs []string)
 		IdentityID: x.o.IdentityID, TargetID: targetID, Drift: kind, Attributes: attrs, Policy: x.policy(), Trigger: x.o.Trigger}
 }
 
-// driftEventData encodes drift_detected e of order orderID (its ID derived from the order and
-// the drift, so that a rerun of the order records it once).
-func driftEventData(ctx context.Context, reg *eventstore.Registry, orderID string, e domain.PropagationDriftDetected,
+// driftEventData encodes drift_detected or drift_resolved e of order orderID (its ID derived
+// from the order and the drift, so that a rerun of the order records it once).
+func driftEventData(ctx context.Context, reg *eventstore.Registry, orderID string, e any,
 	meta eventstore.Metadata) (eventstore.EventData, error) {
-	id := uuid.NewSHA1(namespace(), []byte(fmt.Sprintf("drift|%s|%s|%s|%v", orderID, e.Drift, e.TargetID, e.Attributes)))
-	return reg.EncodeContext(ctx, id, e, meta)
+	var key string
+	switch d := e.(type) {
+	case domain.PropagationDriftDetected:
+		key = fmt.Sprintf("drift|%s|%s|%s|%v|%t", orderID, d.Drift, d.TargetID, d.Attributes, d.Repaired)
+	case domain.PropagationDriftResolved:
+		key = fmt.Sprintf("drift-resolved|%s|%s|%v|%t", orderID, d.TargetID, d.Attributes, d.Deleted)
+	}
+	return reg.EncodeContext(ctx, uuid.NewSHA1(namespace(), []byte(key)), e, meta)
 }
 
-// appendDrift appends drift_detected e alone to the account stream (nothing else is written).
-func (x *run) appendDrift(ctx context.Context, e domain.PropagationDriftDetected) error {
+// appendDrift appends drift_detected or drift_resolved e alone to the account stream (nothing
+// else is written).
+func (x *run) appendDrift(ctx context.Context, e any) error {
 	if x.o.DryRun || x.o.Preview {
 		return nil
 	}
@@ -223,7 +254,9 @@ func (x *run) appendDrift(ctx context.Context, e domain.PropagationDriftDetected
 	}
 	x.acct.apply(e)
 	x.acct.expected = eventstore.Exact(res.NextExpectedRevision)
-	x.o.drift.add(e)
+	if d, ok := e.(domain.PropagationDriftDetected); ok {
+		x.o.drift.add(d)
+	}
 	return nil
 }
 
@@ -257,15 +290,13 @@ func (x *run) meta() eventstore.Metadata {
 		OccurredAt: x.r.now().UTC()}
 }
 
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := make(map[string]bool, len(a))
-	for _, s := range a {
+// subset reports whether every path of a is in b.
+func subset(a, b []string) bool {
+	m := make(map[string]bool, len(b))
+	for _, s := range b {
 		m[pathKey(s)] = true
 	}
-	for _, s := range b {
+	for _, s := range a {
 		if !m[pathKey(s)] {
 			return false
 		}

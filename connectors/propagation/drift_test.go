@@ -150,6 +150,25 @@ func TestSCIMDriftReport(t *testing.T) {
 		t.Errorf("%d drift events after a second reconciliation", len(d))
 	}
 
+	// Reverted by the administrator: resolved; changed again later: reported again.
+	s.patchDisplayName(aliceID, "ALICE")
+	if sum := s.reconcile(rt); sum.Modified != 0 {
+		t.Errorf("a reverted drift reported: %+v", sum)
+	}
+	var resolved int
+	for _, o := range s.outcomes("r1", alice) {
+		if r, ok := o.(domain.PropagationDriftResolved); ok && slices.Equal(r.Attributes, []string{"displayName"}) {
+			resolved++
+		}
+	}
+	if resolved != 1 {
+		t.Errorf("%d drift_resolved of displayName, want 1", resolved)
+	}
+	s.patchDisplayName(aliceID, "Hacked again")
+	if sum := s.reconcile(rt); sum.Modified != 1 {
+		t.Errorf("drift after a revert not reported: %+v", sum)
+	}
+
 	// Deleted in the target: reported, not recreated, once.
 	s.scimDo(http.MethodDelete, "/Users/"+bobID, nil)
 	// Created in the target.
