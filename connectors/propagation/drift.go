@@ -349,6 +349,19 @@ func (rt *Runtime) createdDrift(ctx context.Context, env, ruleID string, rev *do
 	if !ok {
 		return nil // the store cannot list: created drift is not detected there
 	}
+	// List first, then catch the index up: an account created while listing has its outcome
+	// recorded by then, unless its write returned but its outcome is not appended yet (a window
+	// of one append: such an account may be reported, never deleted).
+	var listed []string
+	err = lister.List(ctx, connectors.KindUser, func(r connectors.Resource) bool {
+		if r.ID != "" {
+			listed = append(listed, r.ID)
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile rule %s: list the target's users: %w", ruleID, err)
+	}
 	if err := rt.index.catchUp(ctx); err != nil {
 		return err
 	}
@@ -365,14 +378,10 @@ func (rt *Runtime) createdDrift(ctx context.Context, env, ruleID string, rev *do
 		return err
 	}
 	var found []string
-	err = lister.List(ctx, connectors.KindUser, func(r connectors.Resource) bool {
-		if r.ID != "" && !owned[r.ID] && !reported[r.ID] {
-			found = append(found, r.ID)
+	for _, id := range listed {
+		if !owned[id] && !reported[id] {
+			found = append(found, id)
 		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("reconcile rule %s: list the target's users: %w", ruleID, err)
 	}
 	if len(found) == 0 {
 		return nil

@@ -197,9 +197,16 @@ func TestSCIMDriftReport(t *testing.T) {
 	if sum := s.reconcile(rt); sum.Deleted+sum.Created+sum.Modified != 0 {
 		t.Errorf("a third reconciliation reported again: %+v", sum)
 	}
-	// An identity change of bob does not recreate the account under REPORT either.
-	if _, ok := listAll(t, s.client(), connectors.KindUser, "userName")["bob"]; ok {
-		t.Errorf("bob is back")
+	// provisionUserNow is an administrator asking for the account: it recreates it.
+	tr, err := rt.ProvisionUserNow(s.ctx, s.envID, "r1", bob)
+	if err != nil || tr.Operation != domain.OpCreate || tr.Result != "applied" {
+		t.Fatalf("provision now: %+v, %v", tr, err)
+	}
+	if _, ok := listAll(t, s.client(), connectors.KindUser, "userName")["bob"]; !ok {
+		t.Errorf("bob not recreated on demand")
+	}
+	if db := s.drifts(AccountStream("r1", bob)); len(db) != 2 || !db[1].Repaired || db[1].Trigger != TriggerOnDemand {
+		t.Errorf("bob's drift after provisioning now %+v", db)
 	}
 }
 
