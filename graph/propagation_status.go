@@ -38,6 +38,8 @@ type Propagator interface {
 	ResyncRule(ctx context.Context, env, ruleID string) (string, error)
 	// Preview predicts what publishing env's draft would do, touching no store.
 	Preview(ctx context.Context, env string) (domain.PropagationPreview, error)
+	// ReconcileRule reconciles rule ruleID of env now (drift detection) and returns what it did.
+	ReconcileRule(ctx context.Context, env, ruleID string) (Reconciliation, error)
 }
 
 // propagationStatus returns the status read model, UNAVAILABLE when the server has none.

@@ -25,6 +25,11 @@
 //     compare with the store itself, so what the event path trusts is checked at every resync.
 //   - Resync, ProvisionUserNow and Preview reuse the Reconciler (Preview as a dry run that
 //     reads idstream's own record of each account instead of the store).
+//   - Drift (drift.go): where the Reconciler reads an account it compares it with the digests
+//     of what it last wrote, and applies the rule's drift policy (REPORT leaves the target's
+//     value and records drift_detected; OVERWRITE writes the source's back). ReconcileRule, run
+//     every Config.ReconcileInterval and by reconcilePropagationRule, is a resync that also
+//     lists the target for accounts no identity owns.
 //
 // Matching: an identity without a linked account is matched by its rule's correlation
 // attribute. When that attribute is userName, which SCIM stores keep unique (RFC 7643 §4.1.1),

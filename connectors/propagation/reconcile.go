@@ -76,6 +76,8 @@ type Order struct {
 	compiled *compiledRevision
 	// drain: the order reruns a deferred one from its rule's backlog (not deferred again).
 	drain bool
+	// drift, when set, counts the drift the order records (a reconciliation's summary).
+	drift *driftTally
 }
 
 // ChangeOrderID derives the ID of a change order from its rule, cause and identity (UUIDv5).
@@ -207,6 +209,8 @@ type run struct {
 	conn    *conn
 	// conflicted: a create-first met the store's uniqueness conflict (then match).
 	conflicted bool
+	// pending is drift to record in the batch of the next applied outcome (drift.go).
+	pending []domain.PropagationDriftDetected
 }
 
 func (x *run) step(name, format string, args ...any) {
@@ -313,6 +317,9 @@ func (x *run) user(ctx context.Context) error {
 		switch {
 		case connectors.ClassOf(err) == connectors.ClassNotFound && err != nil:
 			x.step("match", "linked account %s is gone from the store", x.acct.TargetID)
+			if recreate, err := x.deletedDrift(ctx); !recreate || err != nil {
+				return err
+			}
 			creating, err := x.cr.set.Evaluate(src, true)
 			if err != nil {
 				return x.failed(ctx, string(connectors.ClassInvalid), err.Error(), true)
@@ -461,6 +468,12 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 
 // update converges resource cur with desired: only the differing paths are written.
 func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.Resource, desired []connectors.Change, op domain.ChangeOperation) error {
+	if kind == connectors.KindUser && op == domain.OpUpdate {
+		var err error
+		if desired, err = x.modifiedDrift(ctx, desired, cur); err != nil {
+			return err
+		}
+	}
 	diff := x.diff(desired, cur.Attributes)
 	x.trace.TargetID = cur.ID
 	x.trace.Diff = x.diffs(diff, cur.Attributes)
@@ -519,7 +532,7 @@ func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.R
 // store. Changes made in the store behind idstream's back are not seen here; resyncs (and drift
 // detection) compare with the store itself.
 func (x *run) updateFromRecord(ctx context.Context, desired []connectors.Change) (done bool, err error) {
-	if x.acct.Disabled || x.o.DryRun {
+	if x.acct.Disabled || x.o.DryRun || x.acct.DeletedInTarget {
 		return false, nil
 	}
 	var diff []connectors.Change

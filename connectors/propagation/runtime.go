@@ -62,8 +62,12 @@ type Config struct {
 	// Forward: run the forwarder in this process (default true; workers-only processes set
 	// NoForward).
 	NoForward bool
-	Now       func() time.Time
-	NewID     func() string
+	// ReconcileInterval is how often every published rule is reconciled (drift.go): default 1h,
+	// negative: never. Only a process running the forwarder reconciles (there is one of them
+	// per deployment), so that several workers do not each reconcile every rule.
+	ReconcileInterval time.Duration
+	Now               func() time.Time
+	NewID             func() string
 }
 
 // Validate reports every missing or bad setting in one error.
@@ -125,6 +129,9 @@ func (c *Config) defaults() {
 		c.ProbeMax = 10 * time.Second
 	}
 	c.ProbeMax = max(c.ProbeMax, c.ProbeInterval)
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -275,6 +282,13 @@ func (rt *Runtime) Start(ctx context.Context) error {
 			rt.fail(err)
 		}
 	}()
+	if rt.cfg.ReconcileInterval > 0 {
+		rt.wg.Add(1) // not resyncWG: waiting for the resyncs must not wait for the next period
+		go func() {
+			defer rt.wg.Done()
+			rt.reconcileEvery(ctx, rt.cfg.ReconcileInterval)
+		}()
+	}
 	return nil
 }
 

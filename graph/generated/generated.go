@@ -34,6 +34,8 @@ type ResolverRoot interface {
 	Environment() EnvironmentResolver
 	Group() GroupResolver
 	Mutation() MutationResolver
+	PropagationStatusRule() PropagationStatusRuleResolver
+	PropagationStatusStore() PropagationStatusStoreResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
@@ -322,6 +324,7 @@ type ComplexityRoot struct {
 		ProvisionUserNow               func(childComplexity int, input model.ProvisionUserNowInput) int
 		PublishPropagationRevision     func(childComplexity int, input model.PublishPropagationRevisionInput) int
 		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
+		ReconcilePropagationRule       func(childComplexity int, input model.ReconcilePropagationRuleInput) int
 		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
 		RemoveGroupMember              func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice                func(childComplexity int, input model.MfaDeviceRefInput) int
@@ -419,6 +422,36 @@ type ComplexityRoot struct {
 		RuleID func(childComplexity int) int
 	}
 
+	PropagationDriftConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PropagationDriftEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PropagationDriftRecord struct {
+		At           func(childComplexity int) int
+		Attributes   func(childComplexity int) int
+		IdentityID   func(childComplexity int) int
+		IdentityKind func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Policy       func(childComplexity int) int
+		Repaired     func(childComplexity int) int
+		RuleID       func(childComplexity int) int
+		StoreID      func(childComplexity int) int
+		TargetID     func(childComplexity int) int
+		Trigger      func(childComplexity int) int
+	}
+
+	PropagationDriftStatus struct {
+		LastDriftAt     func(childComplexity int) int
+		OpenAccounts    func(childComplexity int) int
+		UnownedAccounts func(childComplexity int) int
+	}
+
 	PropagationMappingPayload struct {
 		Mapping  func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -451,6 +484,20 @@ type ComplexityRoot struct {
 		RuleID   func(childComplexity int) int
 		Samples  func(childComplexity int) int
 		Updates  func(childComplexity int) int
+	}
+
+	PropagationReconciliation struct {
+		Created       func(childComplexity int) int
+		DriftCreated  func(childComplexity int) int
+		DriftDeleted  func(childComplexity int) int
+		DriftModified func(childComplexity int) int
+		DriftRepaired func(childComplexity int) int
+		Failed        func(childComplexity int) int
+		Identities    func(childComplexity int) int
+		Removed       func(childComplexity int) int
+		ResyncID      func(childComplexity int) int
+		Unchanged     func(childComplexity int) int
+		Updated       func(childComplexity int) int
 	}
 
 	PropagationRevision struct {
@@ -572,6 +619,7 @@ type ComplexityRoot struct {
 	PropagationStatusRule struct {
 		Active          func(childComplexity int) int
 		Backlog         func(childComplexity int) int
+		Drift           func(childComplexity int) int
 		EnvironmentID   func(childComplexity int) int
 		Failed          func(childComplexity int) int
 		Impacted        func(childComplexity int) int
@@ -593,6 +641,7 @@ type ComplexityRoot struct {
 	PropagationStatusStore struct {
 		Backlog                func(childComplexity int) int
 		DeprovisionFailedCount func(childComplexity int) int
+		Drift                  func(childComplexity int) int
 		EnvironmentID          func(childComplexity int) int
 		FailedCount            func(childComplexity int) int
 		InRevision             func(childComplexity int) int
@@ -675,6 +724,7 @@ type ComplexityRoot struct {
 		Projections            func(childComplexity int) int
 		PropagationAccounts    func(childComplexity int, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) int
 		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
+		PropagationDrift       func(childComplexity int, environmentID string, ruleID *string, first *int, after *string, minPosition *string) int
 		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
 		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
 		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
@@ -914,6 +964,7 @@ type MutationResolver interface {
 	PublishPropagationRevision(ctx context.Context, input model.PublishPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
+	ReconcilePropagationRule(ctx context.Context, input model.ReconcilePropagationRuleInput) (*model.PropagationReconciliation, error)
 	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
 	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
 	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
@@ -929,6 +980,12 @@ type MutationResolver interface {
 	LockUser(ctx context.Context, input model.LockUserInput) (*model.UserPayload, error)
 	UnlockUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error)
 	MoveUser(ctx context.Context, input model.MoveUserInput) (*model.UserPayload, error)
+}
+type PropagationStatusRuleResolver interface {
+	Drift(ctx context.Context, obj *model.PropagationStatusRule) (*model.PropagationDriftStatus, error)
+}
+type PropagationStatusStoreResolver interface {
+	Drift(ctx context.Context, obj *model.PropagationStatusStore) (*model.PropagationDriftStatus, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) (*model.APIClient, error)
@@ -955,6 +1012,7 @@ type QueryResolver interface {
 	PropagationRevisions(ctx context.Context, environmentID string, first *int, after *string, minPosition *string) (*model.PropagationRevisionConnection, error)
 	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
 	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
+	PropagationDrift(ctx context.Context, environmentID string, ruleID *string, first *int, after *string, minPosition *string) (*model.PropagationDriftConnection, error)
 	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
 	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
 	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
@@ -2295,6 +2353,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebuildProjection(childComplexity, args["input"].(model.RebuildProjectionInput)), true
+	case "Mutation.reconcilePropagationRule":
+		if e.ComplexityRoot.Mutation.ReconcilePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconcilePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconcilePropagationRule(childComplexity, args["input"].(model.ReconcilePropagationRuleInput)), true
 	case "Mutation.recordConsent":
 		if e.ComplexityRoot.Mutation.RecordConsent == nil {
 			break
@@ -2870,6 +2939,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationDiffEntry.RuleID(childComplexity), true
 
+	case "PropagationDriftConnection.edges":
+		if e.ComplexityRoot.PropagationDriftConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftConnection.Edges(childComplexity), true
+	case "PropagationDriftConnection.pageInfo":
+		if e.ComplexityRoot.PropagationDriftConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftConnection.PageInfo(childComplexity), true
+
+	case "PropagationDriftEdge.cursor":
+		if e.ComplexityRoot.PropagationDriftEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftEdge.Cursor(childComplexity), true
+	case "PropagationDriftEdge.node":
+		if e.ComplexityRoot.PropagationDriftEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftEdge.Node(childComplexity), true
+
+	case "PropagationDriftRecord.at":
+		if e.ComplexityRoot.PropagationDriftRecord.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.At(childComplexity), true
+	case "PropagationDriftRecord.attributes":
+		if e.ComplexityRoot.PropagationDriftRecord.Attributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Attributes(childComplexity), true
+	case "PropagationDriftRecord.identityId":
+		if e.ComplexityRoot.PropagationDriftRecord.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.IdentityID(childComplexity), true
+	case "PropagationDriftRecord.identityKind":
+		if e.ComplexityRoot.PropagationDriftRecord.IdentityKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.IdentityKind(childComplexity), true
+	case "PropagationDriftRecord.kind":
+		if e.ComplexityRoot.PropagationDriftRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Kind(childComplexity), true
+	case "PropagationDriftRecord.policy":
+		if e.ComplexityRoot.PropagationDriftRecord.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Policy(childComplexity), true
+	case "PropagationDriftRecord.repaired":
+		if e.ComplexityRoot.PropagationDriftRecord.Repaired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Repaired(childComplexity), true
+	case "PropagationDriftRecord.ruleId":
+		if e.ComplexityRoot.PropagationDriftRecord.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.RuleID(childComplexity), true
+	case "PropagationDriftRecord.storeId":
+		if e.ComplexityRoot.PropagationDriftRecord.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.StoreID(childComplexity), true
+	case "PropagationDriftRecord.targetId":
+		if e.ComplexityRoot.PropagationDriftRecord.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.TargetID(childComplexity), true
+	case "PropagationDriftRecord.trigger":
+		if e.ComplexityRoot.PropagationDriftRecord.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Trigger(childComplexity), true
+
+	case "PropagationDriftStatus.lastDriftAt":
+		if e.ComplexityRoot.PropagationDriftStatus.LastDriftAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.LastDriftAt(childComplexity), true
+	case "PropagationDriftStatus.openAccounts":
+		if e.ComplexityRoot.PropagationDriftStatus.OpenAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.OpenAccounts(childComplexity), true
+	case "PropagationDriftStatus.unownedAccounts":
+		if e.ComplexityRoot.PropagationDriftStatus.UnownedAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.UnownedAccounts(childComplexity), true
+
 	case "PropagationMappingPayload.mapping":
 		if e.ComplexityRoot.PropagationMappingPayload.Mapping == nil {
 			break
@@ -2988,6 +3169,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationPreviewRule.Updates(childComplexity), true
+
+	case "PropagationReconciliation.created":
+		if e.ComplexityRoot.PropagationReconciliation.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Created(childComplexity), true
+	case "PropagationReconciliation.driftCreated":
+		if e.ComplexityRoot.PropagationReconciliation.DriftCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftCreated(childComplexity), true
+	case "PropagationReconciliation.driftDeleted":
+		if e.ComplexityRoot.PropagationReconciliation.DriftDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftDeleted(childComplexity), true
+	case "PropagationReconciliation.driftModified":
+		if e.ComplexityRoot.PropagationReconciliation.DriftModified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftModified(childComplexity), true
+	case "PropagationReconciliation.driftRepaired":
+		if e.ComplexityRoot.PropagationReconciliation.DriftRepaired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftRepaired(childComplexity), true
+	case "PropagationReconciliation.failed":
+		if e.ComplexityRoot.PropagationReconciliation.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Failed(childComplexity), true
+	case "PropagationReconciliation.identities":
+		if e.ComplexityRoot.PropagationReconciliation.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Identities(childComplexity), true
+	case "PropagationReconciliation.removed":
+		if e.ComplexityRoot.PropagationReconciliation.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Removed(childComplexity), true
+	case "PropagationReconciliation.resyncId":
+		if e.ComplexityRoot.PropagationReconciliation.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.ResyncID(childComplexity), true
+	case "PropagationReconciliation.unchanged":
+		if e.ComplexityRoot.PropagationReconciliation.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Unchanged(childComplexity), true
+	case "PropagationReconciliation.updated":
+		if e.ComplexityRoot.PropagationReconciliation.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Updated(childComplexity), true
 
 	case "PropagationRevision.contentHash":
 		if e.ComplexityRoot.PropagationRevision.ContentHash == nil {
@@ -3493,6 +3741,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.Backlog(childComplexity), true
+	case "PropagationStatusRule.drift":
+		if e.ComplexityRoot.PropagationStatusRule.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Drift(childComplexity), true
 	case "PropagationStatusRule.environmentId":
 		if e.ComplexityRoot.PropagationStatusRule.EnvironmentID == nil {
 			break
@@ -3602,6 +3856,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount(childComplexity), true
+	case "PropagationStatusStore.drift":
+		if e.ComplexityRoot.PropagationStatusStore.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Drift(childComplexity), true
 	case "PropagationStatusStore.environmentId":
 		if e.ComplexityRoot.PropagationStatusStore.EnvironmentID == nil {
 			break
@@ -4061,6 +4321,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationDiff(childComplexity, args["environmentId"].(string), args["from"].(*string), args["to"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationDrift":
+		if e.ComplexityRoot.Query.PropagationDrift == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationDrift_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationDrift(childComplexity, args["environmentId"].(string), args["ruleId"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
 	case "Query.propagationGroupStatus":
 		if e.ComplexityRoot.Query.PropagationGroupStatus == nil {
 			break
@@ -4923,6 +5194,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ProvisionUserNowInput", ec.unmarshalInputProvisionUserNowInput),
 			graphql.NewInputUnmarshaler("PublishPropagationRevisionInput", ec.unmarshalInputPublishPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
+			graphql.NewInputUnmarshaler("ReconcilePropagationRuleInput", ec.unmarshalInputReconcilePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RemovePropagationMappingInput", ec.unmarshalInputRemovePropagationMappingInput),
@@ -6294,6 +6566,100 @@ extend type PropagationStatusRule {
   backlog: Int!
 }
 `, BuiltIn: false},
+	{Name: "../schema/propagation_drift.graphqls", Input: `# Drift detection (issue 6 §5): changes made in a target behind idstream's back, found by a
+# resync or a reconciliation (periodic, or reconcilePropagationRule), and what the rule's drift
+# policy did with them. Records name attributes, never values.
+
+"What was changed in a target behind idstream's back."
+enum PropagationDriftKind {
+  "Attributes of an account differ from what idstream last wrote."
+  MODIFIED
+  "An account exists in the target that no identity of the rule owns."
+  CREATED
+  "An account idstream keeps is gone from the target."
+  DELETED
+}
+
+"One drift found in a target."
+type PropagationDriftRecord {
+  ruleId: ID!
+  storeId: ID!
+  identityKind: PropagationStatusIdentityKind!
+  "The identity owning the account; null for CREATED (nobody does)."
+  identityId: ID
+  targetId: String!
+  kind: PropagationDriftKind!
+  "The target attribute paths that differ (MODIFIED)."
+  attributes: [String!]!
+  policy: DriftPolicy!
+  "The policy was OVERWRITE (or provisionUserNow asked): the source's values were written back, or the account recreated."
+  repaired: Boolean!
+  "resync, reconcile, publish, event or on-demand."
+  trigger: String!
+  at: DateTime!
+}
+
+type PropagationDriftEdge {
+  cursor: String!
+  node: PropagationDriftRecord!
+}
+
+type PropagationDriftConnection {
+  edges: [PropagationDriftEdge!]!
+  pageInfo: PageInfo!
+}
+
+"Open drift: reported and neither repaired nor overwritten by a later write since."
+type PropagationDriftStatus {
+  "Identities' accounts with modified attributes left as the target has them, or deleted in the target."
+  openAccounts: Int!
+  "Target accounts reported as created that no identity has linked since."
+  unownedAccounts: Int!
+  lastDriftAt: DateTime
+}
+
+extend type PropagationStatusRule {
+  drift: PropagationDriftStatus!
+}
+
+extend type PropagationStatusStore {
+  drift: PropagationDriftStatus!
+}
+
+input ReconcilePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+}
+
+"What one reconciliation did: its resync's counts and the drift it found."
+type PropagationReconciliation {
+  resyncId: ID!
+  identities: Int!
+  created: Int!
+  updated: Int!
+  removed: Int!
+  failed: Int!
+  unchanged: Int!
+  "Accounts whose modified attributes were newly reported or repaired."
+  driftModified: Int!
+  "Accounts deleted in the target, newly reported or recreated."
+  driftDeleted: Int!
+  "Target accounts newly found that no identity owns (never deleted)."
+  driftCreated: Int!
+  "Of the above, the drift repaired (OVERWRITE)."
+  driftRepaired: Int!
+}
+
+extend type Query {
+  "Drift records of an environment, newest first, optionally of one rule."
+  propagationDrift(environmentId: ID!, ruleId: ID, first: Int = 50, after: String, minPosition: String): PropagationDriftConnection!
+}
+
+extend type Mutation {
+  "Reconciles the rule's target with the source now (a resync that also lists the target) and returns what it found."
+  reconcilePropagationRule(input: ReconcilePropagationRuleInput!): PropagationReconciliation!
+}
+`, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
 # outcomes the runtime appends to the log; resync, provisioning on demand and the dry run of a
 # draft. Status keeps only IDs, attribute names, error classes and reasons, never values of
@@ -7498,6 +7864,66 @@ func (ec *executionContext) childFields_PropagationDiffEntry(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type PropagationDiffEntry", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationDriftConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropagationDriftConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropagationDriftConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropagationDriftEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropagationDriftEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_PropagationDriftRecord_ruleId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationDriftRecord_storeId(ctx, field)
+	case "identityKind":
+		return ec.fieldContext_PropagationDriftRecord_identityKind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationDriftRecord_identityId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationDriftRecord_targetId(ctx, field)
+	case "kind":
+		return ec.fieldContext_PropagationDriftRecord_kind(ctx, field)
+	case "attributes":
+		return ec.fieldContext_PropagationDriftRecord_attributes(ctx, field)
+	case "policy":
+		return ec.fieldContext_PropagationDriftRecord_policy(ctx, field)
+	case "repaired":
+		return ec.fieldContext_PropagationDriftRecord_repaired(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationDriftRecord_trigger(ctx, field)
+	case "at":
+		return ec.fieldContext_PropagationDriftRecord_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "openAccounts":
+		return ec.fieldContext_PropagationDriftStatus_openAccounts(ctx, field)
+	case "unownedAccounts":
+		return ec.fieldContext_PropagationDriftStatus_unownedAccounts(ctx, field)
+	case "lastDriftAt":
+		return ec.fieldContext_PropagationDriftStatus_lastDriftAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationMappingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mapping":
@@ -7564,6 +7990,34 @@ func (ec *executionContext) childFields_PropagationPreviewRule(ctx context.Conte
 		return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationPreviewRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationReconciliation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_PropagationReconciliation_resyncId(ctx, field)
+	case "identities":
+		return ec.fieldContext_PropagationReconciliation_identities(ctx, field)
+	case "created":
+		return ec.fieldContext_PropagationReconciliation_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_PropagationReconciliation_updated(ctx, field)
+	case "removed":
+		return ec.fieldContext_PropagationReconciliation_removed(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationReconciliation_failed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_PropagationReconciliation_unchanged(ctx, field)
+	case "driftModified":
+		return ec.fieldContext_PropagationReconciliation_driftModified(ctx, field)
+	case "driftDeleted":
+		return ec.fieldContext_PropagationReconciliation_driftDeleted(ctx, field)
+	case "driftCreated":
+		return ec.fieldContext_PropagationReconciliation_driftCreated(ctx, field)
+	case "driftRepaired":
+		return ec.fieldContext_PropagationReconciliation_driftRepaired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationReconciliation", field.Name)
 }
 
 func (ec *executionContext) childFields_PropagationRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7836,6 +8290,8 @@ func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Contex
 		return ec.fieldContext_PropagationStatusRule_pausedReason(ctx, field)
 	case "backlog":
 		return ec.fieldContext_PropagationStatusRule_backlog(ctx, field)
+	case "drift":
+		return ec.fieldContext_PropagationStatusRule_drift(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
 }
@@ -7872,6 +8328,8 @@ func (ec *executionContext) childFields_PropagationStatusStore(ctx context.Conte
 		return ec.fieldContext_PropagationStatusStore_unavailable(ctx, field)
 	case "backlog":
 		return ec.fieldContext_PropagationStatusStore_backlog(ctx, field)
+	case "drift":
+		return ec.fieldContext_PropagationStatusStore_drift(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusStore", field.Name)
 }
@@ -8928,6 +9386,20 @@ func (ec *executionContext) field_Mutation_rebuildProjection_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RebuildProjectionInput, error) {
 			return ec.unmarshalNRebuildProjectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProjectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reconcilePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReconcilePropagationRuleInput, error) {
+			return ec.unmarshalNReconcilePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReconcilePropagationRuleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10009,6 +10481,52 @@ func (ec *executionContext) field_Query_propagationDiff_args(ctx context.Context
 		return nil, err
 	}
 	args["minPosition"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationDrift_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg4
 	return args, nil
 }
 
@@ -16346,6 +16864,50 @@ func (ec *executionContext) fieldContext_Mutation_testStoreConnection(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_reconcilePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reconcilePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReconcilePropagationRule(ctx, fc.Args["input"].(model.ReconcilePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationReconciliation) graphql.Marshaler {
+			return ec.marshalNPropagationReconciliation2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationReconciliation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reconcilePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationReconciliation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reconcilePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18022,6 +18584,447 @@ func (ec *executionContext) fieldContext_PropagationDiffEntry_fields(_ context.C
 	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationDriftConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationDriftEdge) graphql.Marshaler {
+			return ec.marshalNPropagationDriftEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftRecord) graphql.Marshaler {
+			return ec.marshalNPropagationDriftRecord2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftRecord_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_identityKind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_identityKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+			return ec.marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_identityKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "PropagationStatusIdentityKind")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_kind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationDriftKind) graphql.Marshaler {
+			return ec.marshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "PropagationDriftKind")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_attributes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_attributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attributes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_attributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_policy(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+			return ec.marshalNDriftPolicy2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "DriftPolicy")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_repaired(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_repaired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repaired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_repaired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_openAccounts(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_openAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenAccounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_openAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_unownedAccounts(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_unownedAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnownedAccounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_unownedAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_lastDriftAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_lastDriftAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDriftAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_lastDriftAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "DateTime")
+}
+
 func (ec *executionContext) _PropagationMappingPayload_mapping(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18502,6 +19505,259 @@ func (ec *executionContext) fieldContext_PropagationPreviewRule_samples(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PropagationReconciliation_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationReconciliation_identities(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_created(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_updated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_removed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftModified(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftModified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftModified, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftModified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftDeleted(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftCreated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftRepaired(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftRepaired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftRepaired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftRepaired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PropagationRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
@@ -20893,6 +22149,38 @@ func (ec *executionContext) fieldContext_PropagationStatusRule_backlog(_ context
 	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
 }
 
+func (ec *executionContext) _PropagationStatusRule_drift(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PropagationStatusRule().Drift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+			return ec.marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21254,6 +22542,38 @@ func (ec *executionContext) _PropagationStatusStore_backlog(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_PropagationStatusStore_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusStore_drift(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PropagationStatusStore().Drift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+			return ec.marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusStore",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftStatus(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PropagationStatusUnavailable_class(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusUnavailable) (ret graphql.Marshaler) {
@@ -23029,6 +24349,50 @@ func (ec *executionContext) fieldContext_Query_propagationDiff(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_propagationDiff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationDrift(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationDrift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationDrift(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftConnection) graphql.Marshaler {
+			return ec.marshalNPropagationDriftConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationDrift(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationDrift_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -30077,6 +31441,55 @@ func UnmarshalRebuildProjectionInput(ctx context.Context, raw any) (model.Rebuil
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReconcilePropagationRuleInput(ctx context.Context, obj any) (model.ReconcilePropagationRuleInput, error) {
+	var it model.ReconcilePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReconcilePropagationRuleInput unmarshals raw into the ReconcilePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReconcilePropagationRuleInput(ctx context.Context, raw any) (model.ReconcilePropagationRuleInput, error) {
+	var out model.ReconcilePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReconcilePropagationRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRecordConsentInput(ctx context.Context, obj any) (model.RecordConsentInput, error) {
 	var it model.RecordConsentInput
 	if obj == nil {
@@ -34163,6 +35576,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reconcilePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reconcilePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "resyncPropagationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncPropagationRule(ctx, field)
@@ -34724,6 +36144,208 @@ func (ec *executionContext) _PropagationDiffEntry(ctx context.Context, sel ast.S
 	return out
 }
 
+var propagationDriftConnectionImplementors = []string{"PropagationDriftConnection"}
+
+func (ec *executionContext) _PropagationDriftConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftConnection")
+		case "edges":
+			out.Values[i] = ec._PropagationDriftConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropagationDriftConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftEdgeImplementors = []string{"PropagationDriftEdge"}
+
+func (ec *executionContext) _PropagationDriftEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftEdge")
+		case "cursor":
+			out.Values[i] = ec._PropagationDriftEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropagationDriftEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftRecordImplementors = []string{"PropagationDriftRecord"}
+
+func (ec *executionContext) _PropagationDriftRecord(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftRecord")
+		case "ruleId":
+			out.Values[i] = ec._PropagationDriftRecord_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationDriftRecord_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityKind":
+			out.Values[i] = ec._PropagationDriftRecord_identityKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationDriftRecord_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationDriftRecord_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._PropagationDriftRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attributes":
+			out.Values[i] = ec._PropagationDriftRecord_attributes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policy":
+			out.Values[i] = ec._PropagationDriftRecord_policy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repaired":
+			out.Values[i] = ec._PropagationDriftRecord_repaired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationDriftRecord_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._PropagationDriftRecord_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftStatusImplementors = []string{"PropagationDriftStatus"}
+
+func (ec *executionContext) _PropagationDriftStatus(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftStatus")
+		case "openAccounts":
+			out.Values[i] = ec._PropagationDriftStatus_openAccounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unownedAccounts":
+			out.Values[i] = ec._PropagationDriftStatus_unownedAccounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastDriftAt":
+			out.Values[i] = ec._PropagationDriftStatus_lastDriftAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationMappingPayloadImplementors = []string{"PropagationMappingPayload"}
 
 func (ec *executionContext) _PropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationMappingPayload) graphql.Marshaler {
@@ -34939,6 +36561,89 @@ func (ec *executionContext) _PropagationPreviewRule(ctx context.Context, sel ast
 			}
 		case "samples":
 			out.Values[i] = ec._PropagationPreviewRule_samples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationReconciliationImplementors = []string{"PropagationReconciliation"}
+
+func (ec *executionContext) _PropagationReconciliation(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationReconciliation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationReconciliationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationReconciliation")
+		case "resyncId":
+			out.Values[i] = ec._PropagationReconciliation_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identities":
+			out.Values[i] = ec._PropagationReconciliation_identities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._PropagationReconciliation_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._PropagationReconciliation_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._PropagationReconciliation_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationReconciliation_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._PropagationReconciliation_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftModified":
+			out.Values[i] = ec._PropagationReconciliation_driftModified(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftDeleted":
+			out.Values[i] = ec._PropagationReconciliation_driftDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftCreated":
+			out.Values[i] = ec._PropagationReconciliation_driftCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftRepaired":
+			out.Values[i] = ec._PropagationReconciliation_driftRepaired(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35709,93 +37414,99 @@ func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.
 		case "environmentId":
 			out.Values[i] = ec._PropagationStatusRule_environmentId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ruleId":
 			out.Values[i] = ec._PropagationStatusRule_ruleId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._PropagationStatusRule_name(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "planId":
 			out.Values[i] = ec._PropagationStatusRule_planId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "sourceStoreId":
 			out.Values[i] = ec._PropagationStatusRule_sourceStoreId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "targetStoreId":
 			out.Values[i] = ec._PropagationStatusRule_targetStoreId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
 			out.Values[i] = ec._PropagationStatusRule_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inRevision":
 			out.Values[i] = ec._PropagationStatusRule_inRevision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revisionId":
 			out.Values[i] = ec._PropagationStatusRule_revisionId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "impacted":
 			out.Values[i] = ec._PropagationStatusRule_impacted(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "success":
 			out.Values[i] = ec._PropagationStatusRule_success(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "unsynced":
 			out.Values[i] = ec._PropagationStatusRule_unsynced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "partiallySynced":
 			out.Values[i] = ec._PropagationStatusRule_partiallySynced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "failed":
 			out.Values[i] = ec._PropagationStatusRule_failed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastResync":
 			out.Values[i] = ec._PropagationStatusRule_lastResync(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "paused":
 			out.Values[i] = ec._PropagationStatusRule_paused(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pausedReason":
 			out.Values[i] = ec._PropagationStatusRule_pausedReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "backlog":
 			out.Values[i] = ec._PropagationStatusRule_backlog(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "drift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PropagationStatusRule_drift(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -35827,78 +37538,84 @@ func (ec *executionContext) _PropagationStatusStore(ctx context.Context, sel ast
 		case "environmentId":
 			out.Values[i] = ec._PropagationStatusStore_environmentId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "storeId":
 			out.Values[i] = ec._PropagationStatusStore_storeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._PropagationStatusStore_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
 			out.Values[i] = ec._PropagationStatusStore_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
 			out.Values[i] = ec._PropagationStatusStore_state(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inRevision":
 			out.Values[i] = ec._PropagationStatusStore_inRevision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revisionId":
 			out.Values[i] = ec._PropagationStatusStore_revisionId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastSyncAt":
 			out.Values[i] = ec._PropagationStatusStore_lastSyncAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "successCount":
 			out.Values[i] = ec._PropagationStatusStore_successCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "failedCount":
 			out.Values[i] = ec._PropagationStatusStore_failedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deprovisionFailedCount":
 			out.Values[i] = ec._PropagationStatusStore_deprovisionFailedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "usersInScope":
 			out.Values[i] = ec._PropagationStatusStore_usersInScope(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastError":
 			out.Values[i] = ec._PropagationStatusStore_lastError(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "unavailable":
 			out.Values[i] = ec._PropagationStatusStore_unavailable(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "backlog":
 			out.Values[i] = ec._PropagationStatusStore_backlog(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "drift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PropagationStatusStore_drift(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -36396,6 +38113,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_propagationDiff(ctx, field)
+				})
+		case "propagationDrift":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationDrift(ctx, field)
 				})
 		case "propagationStoreStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -38891,6 +40614,64 @@ func (ec *executionContext) marshalNPropagationDiffEntry2ᚖgithubᚗcomᚋidstr
 	return ec._PropagationDiffEntry(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationDriftConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftConnection(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftConnection!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationDriftEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationDriftEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationDriftEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationDriftEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdge(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftEdge!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx context.Context, v any) (model.PropagationDriftKind, error) {
+	var res model.PropagationDriftKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx context.Context, sel ast.SelectionSet, v model.PropagationDriftKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPropagationDriftRecord2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftRecord(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftRecord!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftStatus!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PropagationMappingPayload!")
@@ -38961,6 +40742,14 @@ func (ec *executionContext) marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋids
 		return graphql.Null
 	}
 	return ec._PropagationPreviewRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationReconciliation2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationReconciliation(ctx context.Context, sel ast.SelectionSet, v *model.PropagationReconciliation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationReconciliation!")
+		return graphql.Null
+	}
+	return ec._PropagationReconciliation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
@@ -39271,6 +41060,11 @@ func (ec *executionContext) unmarshalNPublishPropagationRevisionInput2githubᚗc
 
 func (ec *executionContext) unmarshalNRebuildProjectionInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProjectionInput(ctx context.Context, v any) (model.RebuildProjectionInput, error) {
 	res, err := ec.unmarshalInputRebuildProjectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReconcilePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReconcilePropagationRuleInput(ctx context.Context, v any) (model.ReconcilePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputReconcilePropagationRuleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -650,6 +650,44 @@ type PropagationDiffEntry struct {
 	Fields []string `json:"fields"`
 }
 
+type PropagationDriftConnection struct {
+	Edges    []*PropagationDriftEdge `json:"edges"`
+	PageInfo *PageInfo               `json:"pageInfo"`
+}
+
+type PropagationDriftEdge struct {
+	Cursor string                  `json:"cursor"`
+	Node   *PropagationDriftRecord `json:"node"`
+}
+
+// One drift found in a target.
+type PropagationDriftRecord struct {
+	RuleID       string                        `json:"ruleId"`
+	StoreID      string                        `json:"storeId"`
+	IdentityKind PropagationStatusIdentityKind `json:"identityKind"`
+	// The identity owning the account; null for CREATED (nobody does).
+	IdentityID *string              `json:"identityId,omitempty"`
+	TargetID   string               `json:"targetId"`
+	Kind       PropagationDriftKind `json:"kind"`
+	// The target attribute paths that differ (MODIFIED).
+	Attributes []string    `json:"attributes"`
+	Policy     DriftPolicy `json:"policy"`
+	// The policy was OVERWRITE (or provisionUserNow asked): the source's values were written back, or the account recreated.
+	Repaired bool `json:"repaired"`
+	// resync, reconcile, publish, event or on-demand.
+	Trigger string    `json:"trigger"`
+	At      time.Time `json:"at"`
+}
+
+// Open drift: reported and neither repaired nor overwritten by a later write since.
+type PropagationDriftStatus struct {
+	// Identities' accounts with modified attributes left as the target has them, or deleted in the target.
+	OpenAccounts int `json:"openAccounts"`
+	// Target accounts reported as created that no identity has linked since.
+	UnownedAccounts int        `json:"unownedAccounts"`
+	LastDriftAt     *time.Time `json:"lastDriftAt,omitempty"`
+}
+
 type PropagationMappingPayload struct {
 	Mapping  *AttributeMapping `json:"mapping"`
 	Rule     *PropagationRule  `json:"rule"`
@@ -684,6 +722,25 @@ type PropagationPreviewRule struct {
 	Disables int               `json:"disables"`
 	Deletes  int               `json:"deletes"`
 	Samples  []*ProvisionTrace `json:"samples"`
+}
+
+// What one reconciliation did: its resync's counts and the drift it found.
+type PropagationReconciliation struct {
+	ResyncID   string `json:"resyncId"`
+	Identities int    `json:"identities"`
+	Created    int    `json:"created"`
+	Updated    int    `json:"updated"`
+	Removed    int    `json:"removed"`
+	Failed     int    `json:"failed"`
+	Unchanged  int    `json:"unchanged"`
+	// Accounts whose modified attributes were newly reported or repaired.
+	DriftModified int `json:"driftModified"`
+	// Accounts deleted in the target, newly reported or recreated.
+	DriftDeleted int `json:"driftDeleted"`
+	// Target accounts newly found that no identity owns (never deleted).
+	DriftCreated int `json:"driftCreated"`
+	// Of the above, the drift repaired (OVERWRITE).
+	DriftRepaired int `json:"driftRepaired"`
 }
 
 // A published revision: an immutable snapshot of the draft, chained by hash to the one before.
@@ -851,7 +908,8 @@ type PropagationStatusRule struct {
 	// Why the rule is paused (null when it is not).
 	PausedReason *string `json:"pausedReason,omitempty"`
 	// The rule's deferred change orders not drained yet.
-	Backlog int `json:"backlog"`
+	Backlog int                     `json:"backlog"`
+	Drift   *PropagationDriftStatus `json:"drift"`
 }
 
 // A store as propagation sees it.
@@ -880,7 +938,8 @@ type PropagationStatusStore struct {
 	// Set while state is UNAVAILABLE.
 	Unavailable *PropagationStatusUnavailable `json:"unavailable,omitempty"`
 	// Change orders deferred to the backlogs of the rules targeting the store, not drained yet.
-	Backlog int `json:"backlog"`
+	Backlog int                     `json:"backlog"`
+	Drift   *PropagationDriftStatus `json:"drift"`
 }
 
 // Why and since when a store is unavailable.
@@ -972,6 +1031,11 @@ type RebuildProgress struct {
 
 type RebuildProjectionInput struct {
 	Name string `json:"name"`
+}
+
+type ReconcilePropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
 }
 
 type RecordConsentInput struct {
@@ -1947,6 +2011,67 @@ func (e *ProjectionState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProjectionState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What was changed in a target behind idstream's back.
+type PropagationDriftKind string
+
+const (
+	// Attributes of an account differ from what idstream last wrote.
+	PropagationDriftKindModified PropagationDriftKind = "MODIFIED"
+	// An account exists in the target that no identity of the rule owns.
+	PropagationDriftKindCreated PropagationDriftKind = "CREATED"
+	// An account idstream keeps is gone from the target.
+	PropagationDriftKindDeleted PropagationDriftKind = "DELETED"
+)
+
+var AllPropagationDriftKind = []PropagationDriftKind{
+	PropagationDriftKindModified,
+	PropagationDriftKindCreated,
+	PropagationDriftKindDeleted,
+}
+
+func (e PropagationDriftKind) IsValid() bool {
+	switch e {
+	case PropagationDriftKindModified, PropagationDriftKindCreated, PropagationDriftKindDeleted:
+		return true
+	}
+	return false
+}
+
+func (e PropagationDriftKind) String() string {
+	return string(e)
+}
+
+func (e *PropagationDriftKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationDriftKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationDriftKind", str)
+	}
+	return nil
+}
+
+func (e PropagationDriftKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationDriftKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationDriftKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
