@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
@@ -17,6 +18,9 @@ import (
 // concurrent use.
 type accountIndex struct {
 	follower *projections.Follower
+	// observe, when set, is told of every applied outcome with its time (the safety rails
+	// count removals).
+	observe func(o domain.ChangeOutcome, at time.Time)
 
 	mu     sync.RWMutex
 	byRule map[string]map[string]indexEntry
@@ -62,6 +66,13 @@ func (ix *accountIndex) fold(e *eventstore.RecordedEvent, d eventstore.Decoded) 
 	en.kind = o.Kind
 	if _, ok := d.Payload.(domain.PropagationChangeApplied); ok {
 		en.linked = o.Operation != domain.OpDelete
+		if ix.observe != nil {
+			at := e.Metadata.OccurredAt
+			if at.IsZero() {
+				at = e.RecordedAt
+			}
+			ix.observe(o, at)
+		}
 	}
 	m[o.IdentityID] = en
 }

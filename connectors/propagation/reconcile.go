@@ -72,6 +72,8 @@ type Order struct {
 	ForceRemove bool
 	// Attempt is the delivery attempt (1 for the first).
 	Attempt int
+	// bypassRails: an approved held removal, run past the store's safety rails (rails.go).
+	bypassRails bool
 	// compiled, when set, is Revision compiled (a preview compiles its draft once).
 	compiled *compiledRevision
 }
@@ -99,6 +101,7 @@ type Reconciler struct {
 	conns     *connections
 	compiled  compiledCache
 	limits    *limiter
+	rails     *rails // nil: no safety rails
 	now       func() time.Time
 	log       *slog.Logger
 	metrics   *metrics
