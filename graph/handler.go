@@ -60,6 +60,9 @@ type Config struct {
 	// PropagationStatus answers the propagation status queries (*projections.PropagationStatus);
 	// without it they are UNAVAILABLE.
 	PropagationStatus PropagationStatus
+	// PropagationHeld answers the held changes query (*projections.PropagationHeld); without it
+	// that query is UNAVAILABLE.
+	PropagationHeld PropagationHeld
 	// Propagator is the propagation runtime (resync, provision now, preview); without it those
 	// mutations are UNAVAILABLE.
 	Propagator Propagator

@@ -162,6 +162,11 @@ type ComplexityRoot struct {
 		TokenID   func(childComplexity int) int
 	}
 
+	DecidePropagationHeldChangesPayload struct {
+		HeldIds  func(childComplexity int) int
+		Position func(childComplexity int) int
+	}
+
 	DeletePayload struct {
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -286,6 +291,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ActivateMfaDevice              func(childComplexity int, input model.ActivateMfaDeviceInput) int
 		AddGroupMember                 func(childComplexity int, input model.AddGroupMemberInput) int
+		ApprovePropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		AssignRole                     func(childComplexity int, input model.AssignRoleInput) int
 		ChangeUserPassword             func(childComplexity int, input model.ChangeUserPasswordInput) int
 		CheckUserPassword              func(childComplexity int, input model.CheckUserPasswordInput) int
@@ -309,6 +315,7 @@ type ComplexityRoot struct {
 		DeleteSchemaAttribute          func(childComplexity int, input model.DeleteSchemaAttributeInput) int
 		DeleteUser                     func(childComplexity int, input model.UserRefInput) int
 		DisableUser                    func(childComplexity int, input model.UserRefInput) int
+		DiscardPropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		EnableUser                     func(childComplexity int, input model.UserRefInput) int
 		EnrollMfaDevice                func(childComplexity int, input model.EnrollMfaDeviceInput) int
 		ForgetUser                     func(childComplexity int, input model.UserRefInput) int
@@ -417,6 +424,27 @@ type ComplexityRoot struct {
 		Name   func(childComplexity int) int
 		Op     func(childComplexity int) int
 		RuleID func(childComplexity int) int
+	}
+
+	PropagationHeldChange struct {
+		EnvironmentID func(childComplexity int) int
+		HeldAt        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IdentityID    func(childComplexity int) int
+		IdentityKind  func(childComplexity int) int
+		Operation     func(childComplexity int) int
+		Rail          func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		RevisionID    func(childComplexity int) int
+		RuleID        func(childComplexity int) int
+		StoreID       func(childComplexity int) int
+		TargetID      func(childComplexity int) int
+		Trigger       func(childComplexity int) int
+	}
+
+	PropagationHeldChanges struct {
+		Changes       func(childComplexity int) int
+		StoreRevision func(childComplexity int) int
 	}
 
 	PropagationMappingPayload struct {
@@ -613,6 +641,7 @@ type ComplexityRoot struct {
 		ID                 func(childComplexity int) int
 		Managed            func(childComplexity int) int
 		Name               func(childComplexity int) int
+		Safety             func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Type               func(childComplexity int) int
 	}
@@ -665,6 +694,7 @@ type ComplexityRoot struct {
 		PropagationAccounts    func(childComplexity int, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) int
 		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
 		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
+		PropagationHeldChanges func(childComplexity int, environmentID string, storeID *string) int
 		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
 		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
 		PropagationRevision    func(childComplexity int, environmentID string, id string, minPosition *string) int
@@ -763,6 +793,12 @@ type ComplexityRoot struct {
 		ProvisionDisabled func(childComplexity int) int
 		RemoveAction      func(childComplexity int) int
 		Update            func(childComplexity int) int
+	}
+
+	StoreSafety struct {
+		MaxRemovalsPerHour    func(childComplexity int) int
+		MaxRemovalsPerPublish func(childComplexity int) int
+		WritesPerMinute       func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -903,6 +939,8 @@ type MutationResolver interface {
 	PublishPropagationRevision(ctx context.Context, input model.PublishPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
+	ApprovePropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	DiscardPropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
 	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
 	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
 	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
@@ -944,6 +982,7 @@ type QueryResolver interface {
 	PropagationRevisions(ctx context.Context, environmentID string, first *int, after *string, minPosition *string) (*model.PropagationRevisionConnection, error)
 	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
 	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
+	PropagationHeldChanges(ctx context.Context, environmentID string, storeID *string) (*model.PropagationHeldChanges, error)
 	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
 	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
 	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
@@ -1458,6 +1497,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateApiClientPayload.TokenID(childComplexity), true
 
+	case "DecidePropagationHeldChangesPayload.heldIds":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds(childComplexity), true
+	case "DecidePropagationHeldChangesPayload.position":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position(childComplexity), true
+
 	case "DeletePayload.id":
 		if e.ComplexityRoot.DeletePayload.ID == nil {
 			break
@@ -1888,6 +1940,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["input"].(model.AddGroupMemberInput)), true
+	case "Mutation.approvePropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approvePropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.assignRole":
 		if e.ComplexityRoot.Mutation.AssignRole == nil {
 			break
@@ -2141,6 +2204,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisableUser(childComplexity, args["input"].(model.UserRefInput)), true
+	case "Mutation.discardPropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_discardPropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.enableUser":
 		if e.ComplexityRoot.Mutation.EnableUser == nil {
 			break
@@ -2858,6 +2932,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationDiffEntry.RuleID(childComplexity), true
+
+	case "PropagationHeldChange.environmentId":
+		if e.ComplexityRoot.PropagationHeldChange.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.EnvironmentID(childComplexity), true
+	case "PropagationHeldChange.heldAt":
+		if e.ComplexityRoot.PropagationHeldChange.HeldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.HeldAt(childComplexity), true
+	case "PropagationHeldChange.id":
+		if e.ComplexityRoot.PropagationHeldChange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.ID(childComplexity), true
+	case "PropagationHeldChange.identityId":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityID(childComplexity), true
+	case "PropagationHeldChange.identityKind":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityKind(childComplexity), true
+	case "PropagationHeldChange.operation":
+		if e.ComplexityRoot.PropagationHeldChange.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Operation(childComplexity), true
+	case "PropagationHeldChange.rail":
+		if e.ComplexityRoot.PropagationHeldChange.Rail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Rail(childComplexity), true
+	case "PropagationHeldChange.reason":
+		if e.ComplexityRoot.PropagationHeldChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Reason(childComplexity), true
+	case "PropagationHeldChange.revisionId":
+		if e.ComplexityRoot.PropagationHeldChange.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RevisionID(childComplexity), true
+	case "PropagationHeldChange.ruleId":
+		if e.ComplexityRoot.PropagationHeldChange.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RuleID(childComplexity), true
+	case "PropagationHeldChange.storeId":
+		if e.ComplexityRoot.PropagationHeldChange.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.StoreID(childComplexity), true
+	case "PropagationHeldChange.targetId":
+		if e.ComplexityRoot.PropagationHeldChange.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.TargetID(childComplexity), true
+	case "PropagationHeldChange.trigger":
+		if e.ComplexityRoot.PropagationHeldChange.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Trigger(childComplexity), true
+
+	case "PropagationHeldChanges.changes":
+		if e.ComplexityRoot.PropagationHeldChanges.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.Changes(childComplexity), true
+	case "PropagationHeldChanges.storeRevision":
+		if e.ComplexityRoot.PropagationHeldChanges.StoreRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.StoreRevision(childComplexity), true
 
 	case "PropagationMappingPayload.mapping":
 		if e.ComplexityRoot.PropagationMappingPayload.Mapping == nil {
@@ -3694,6 +3860,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStore.Name(childComplexity), true
+	case "PropagationStore.safety":
+		if e.ComplexityRoot.PropagationStore.Safety == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Safety(childComplexity), true
 	case "PropagationStore.status":
 		if e.ComplexityRoot.PropagationStore.Status == nil {
 			break
@@ -4012,6 +4184,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationGroupStatus(childComplexity, args["environmentId"].(string), args["groupId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationHeldChanges":
+		if e.ComplexityRoot.Query.PropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationHeldChanges(childComplexity, args["environmentId"].(string), args["storeId"].(*string)), true
 	case "Query.propagationPlan":
 		if e.ComplexityRoot.Query.PropagationPlan == nil {
 			break
@@ -4489,6 +4672,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StoreActions.Update(childComplexity), true
 
+	case "StoreSafety.maxRemovalsPerHour":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour(childComplexity), true
+	case "StoreSafety.maxRemovalsPerPublish":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish(childComplexity), true
+	case "StoreSafety.writesPerMinute":
+		if e.ComplexityRoot.StoreSafety.WritesPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.WritesPerMinute(childComplexity), true
+
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
 			break
@@ -4839,6 +5041,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreatePropagationStoreInput", ec.unmarshalInputCreatePropagationStoreInput),
 			graphql.NewInputUnmarshaler("CreateSchemaAttributeInput", ec.unmarshalInputCreateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DecidePropagationHeldChangesInput", ec.unmarshalInputDecidePropagationHeldChangesInput),
 			graphql.NewInputUnmarshaler("DeleteApiClientInput", ec.unmarshalInputDeleteApiClientInput),
 			graphql.NewInputUnmarshaler("DeleteEnvironmentInput", ec.unmarshalInputDeleteEnvironmentInput),
 			graphql.NewInputUnmarshaler("DeletePopulationInput", ec.unmarshalInputDeletePopulationInput),
@@ -4881,6 +5084,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetPropagationStoreCredentialsInput", ec.unmarshalInputSetPropagationStoreCredentialsInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("StoreActionsInput", ec.unmarshalInputStoreActionsInput),
+			graphql.NewInputUnmarshaler("StoreSafetyInput", ec.unmarshalInputStoreSafetyInput),
 			graphql.NewInputUnmarshaler("TestStoreConnectionInput", ec.unmarshalInputTestStoreConnectionInput),
 			graphql.NewInputUnmarshaler("UnassignRoleInput", ec.unmarshalInputUnassignRoleInput),
 			graphql.NewInputUnmarshaler("UnlinkAccountInput", ec.unmarshalInputUnlinkAccountInput),
@@ -5876,6 +6080,8 @@ type PropagationStore {
   "Deleting a managed store deprovisions the accounts idstream created in it."
   managed: Boolean!
   actions: StoreActions!
+  "The store's safety rails (null: none)."
+  safety: StoreSafety
 }
 
 type PropagationPlan {
@@ -5985,6 +6191,7 @@ input CreatePropagationStoreInput {
   status: StoreStatus = ACTIVE
   managed: Boolean = false
   actions: StoreActionsInput
+  safety: StoreSafetyInput
 }
 
 "Omitted fields keep their value; config, when given, replaces the whole configuration."
@@ -5997,6 +6204,8 @@ input UpdatePropagationStoreInput {
   status: StoreStatus
   managed: Boolean
   actions: StoreActionsInput
+  "Replaces the store's safety rails (omitted fields and 0 are off)."
+  safety: StoreSafetyInput
 }
 
 input SetPropagationStoreCredentialsInput {
@@ -6202,6 +6411,82 @@ extend type Mutation {
   rollbackPropagationRevision(input: RollbackPropagationRevisionInput!): PropagationRevisionPayload!
   "Checks a proposed store configuration against the store, saving nothing."
   testStoreConnection(input: TestStoreConnectionInput!): TestStoreConnectionPayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/propagation_safety.graphqls", Input: `# Propagation safety rails: a store's bounds on removals (the excess is held for an
+# administrator's approval) and on its write rate. Held changes carry IDs, operations, rails and
+# reasons, never values of identities. Reading and deciding held changes needs ENVIRONMENT_ADMIN.
+
+"A store's safety rails. 0 is off."
+type StoreSafety {
+  "Removals (disables plus deletes) in any sliding hour; the excess is held for approval."
+  maxRemovalsPerHour: Int!
+  "Removals one publication's resync makes; the excess is held for approval."
+  maxRemovalsPerPublish: Int!
+  "Writes per minute (below the connector's own bound, when it has one)."
+  writesPerMinute: Int!
+}
+
+input StoreSafetyInput {
+  maxRemovalsPerHour: Int = 0
+  maxRemovalsPerPublish: Int = 0
+  writesPerMinute: Int = 0
+}
+
+"A removal a store's safety rail held for approval: nothing was written, the account stays."
+type PropagationHeldChange {
+  id: ID!
+  environmentId: ID!
+  storeId: ID!
+  ruleId: ID!
+  revisionId: ID!
+  "USER or GROUP."
+  identityKind: String!
+  identityId: ID!
+  "The target account it would remove."
+  targetId: String
+  operation: PropagationStatusOperation!
+  "What ran the order: event, resync or publish."
+  trigger: String!
+  "The bound reached: maxRemovalsPerHour or maxRemovalsPerPublish."
+  rail: String!
+  reason: String!
+  heldAt: DateTime!
+}
+
+"The pending held changes of one store, and its stream's revision to decide on them."
+type PropagationHeldChanges {
+  changes: [PropagationHeldChange!]!
+  "Pass as expectedRevision: the decision is refused (CONFLICT) when held changes came or were decided since. Null: none ever held (one store asked) or several stores."
+  storeRevision: Int
+}
+
+"Held changes to approve or discard: heldIds, or every pending one of the store with all."
+input DecidePropagationHeldChangesInput {
+  environmentId: ID!
+  storeId: ID!
+  heldIds: [ID!]
+  all: Boolean = false
+  "The storeRevision the decision was made on; omitted: the latest."
+  expectedRevision: Int
+}
+
+type DecidePropagationHeldChangesPayload {
+  "The held changes decided."
+  heldIds: [ID!]!
+  position: String!
+}
+
+extend type Query {
+  "Pending held changes of the environment (of one store with storeId), oldest first. ENVIRONMENT_ADMIN."
+  propagationHeldChanges(environmentId: ID!, storeId: ID): PropagationHeldChanges!
+}
+
+extend type Mutation {
+  "Approve held changes: the runtime reruns each order past the rails; an identity back in scope since keeps its account. Unknown IDs are NOT_FOUND, decided ones CONFLICT. ENVIRONMENT_ADMIN."
+  approvePropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+  "Discard held changes: nothing is done, the accounts stay; a later change of the identity, or a resync, evaluates it again (and may hold it anew). ENVIRONMENT_ADMIN."
+  discardPropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
@@ -7032,6 +7317,16 @@ func (ec *executionContext) childFields_CreateApiClientPayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiClientPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DecidePropagationHeldChangesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "heldIds":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+	case "position":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DecidePropagationHeldChangesPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7406,6 +7701,48 @@ func (ec *executionContext) childFields_PropagationDiffEntry(ctx context.Context
 		return ec.fieldContext_PropagationDiffEntry_fields(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationDiffEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationHeldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+	case "identityKind":
+		return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+	case "operation":
+		return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+	case "rail":
+		return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+	case "heldAt":
+		return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChange", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changes":
+		return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+	case "storeRevision":
+		return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChanges", field.Name)
 }
 
 func (ec *executionContext) childFields_PropagationMappingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7800,6 +8137,8 @@ func (ec *executionContext) childFields_PropagationStore(ctx context.Context, fi
 		return ec.fieldContext_PropagationStore_managed(ctx, field)
 	case "actions":
 		return ec.fieldContext_PropagationStore_actions(ctx, field)
+	case "safety":
+		return ec.fieldContext_PropagationStore_safety(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStore", field.Name)
 }
@@ -8024,6 +8363,18 @@ func (ec *executionContext) childFields_StoreActions(ctx context.Context, field 
 		return ec.fieldContext_StoreActions_provisionDisabled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StoreActions", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreSafety(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "maxRemovalsPerHour":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+	case "maxRemovalsPerPublish":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+	case "writesPerMinute":
+		return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreSafety", field.Name)
 }
 
 func (ec *executionContext) childFields_TestStoreConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8312,6 +8663,20 @@ func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AddGroupMemberInput, error) {
 			return ec.unmarshalNAddGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAddGroupMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_approvePropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8634,6 +8999,20 @@ func (ec *executionContext) field_Mutation_disableUser_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UserRefInput, error) {
 			return ec.unmarshalNUserRefInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐUserRefInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_discardPropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -9927,6 +10306,28 @@ func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "storeId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["storeId"] = arg1
 	return args, nil
 }
 
@@ -12378,6 +12779,52 @@ func (ec *executionContext) _CreateApiClientPayload_position(ctx context.Context
 }
 func (ec *executionContext) fieldContext_CreateApiClientPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateApiClientPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_heldIds(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_heldIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
@@ -16234,6 +16681,94 @@ func (ec *executionContext) fieldContext_Mutation_testStoreConnection(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approvePropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApprovePropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approvePropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_discardPropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DiscardPropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_discardPropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17908,6 +18443,360 @@ func (ec *executionContext) _PropagationDiffEntry_fields(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_PropagationDiffEntry_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityKind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_operation(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _PropagationHeldChange_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_rail(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_rail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_heldAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_heldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationHeldChanges_changes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationHeldChanges",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationHeldChanges_storeRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_storeRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChanges", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PropagationMappingPayload_mapping(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
@@ -21291,6 +22180,38 @@ func (ec *executionContext) fieldContext_PropagationStore_actions(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _PropagationStore_safety(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_safety(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Safety, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+			return ec.marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_safety(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StoreSafety(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStorePayload_store(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStorePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22724,6 +23645,50 @@ func (ec *executionContext) fieldContext_Query_propagationDiff(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_propagationDiff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationHeldChanges(ctx, fc.Args["environmentId"].(string), fc.Args["storeId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChanges(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -24457,6 +25422,75 @@ func (ec *executionContext) _StoreActions_provisionDisabled(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_StoreActions_provisionDisabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerHour(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerHour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerHour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerPublish(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerPublish, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerPublish(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_writesPerMinute(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WritesPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_writesPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Subscription_auditEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -27898,7 +28932,7 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 		asMap["managed"] = false
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -27968,6 +29002,13 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -28210,6 +29251,80 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 func UnmarshalCreateUserInput(ctx context.Context, raw any) (model.CreateUserInput, error) {
 	var out model.CreateUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDecidePropagationHeldChangesInput(ctx context.Context, obj any) (model.DecidePropagationHeldChangesInput, error) {
+	var it model.DecidePropagationHeldChangesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["all"]; !present {
+		asMap["all"] = false
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId", "heldIds", "all", "expectedRevision"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		case "heldIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("heldIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeldIds = data
+		case "all":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("all"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.All = data
+		case "expectedRevision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedRevision"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedRevision = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDecidePropagationHeldChangesInput unmarshals raw into the DecidePropagationHeldChangesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDecidePropagationHeldChangesInput(ctx context.Context, raw any) (model.DecidePropagationHeldChangesInput, error) {
+	var out model.DecidePropagationHeldChangesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DecidePropagationHeldChangesInput", raw, &out)
 	return out, err
 }
 
@@ -30912,6 +32027,72 @@ func UnmarshalStoreActionsInput(ctx context.Context, raw any) (model.StoreAction
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStoreSafetyInput(ctx context.Context, obj any) (model.StoreSafetyInput, error) {
+	var it model.StoreSafetyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["maxRemovalsPerHour"]; !present {
+		asMap["maxRemovalsPerHour"] = 0
+	}
+	if _, present := asMap["maxRemovalsPerPublish"]; !present {
+		asMap["maxRemovalsPerPublish"] = 0
+	}
+	if _, present := asMap["writesPerMinute"]; !present {
+		asMap["writesPerMinute"] = 0
+	}
+
+	fieldsInOrder := [...]string{"maxRemovalsPerHour", "maxRemovalsPerPublish", "writesPerMinute"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxRemovalsPerHour":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerHour"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerHour = data
+		case "maxRemovalsPerPublish":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerPublish"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerPublish = data
+		case "writesPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("writesPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WritesPerMinute = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStoreSafetyInput unmarshals raw into the StoreSafetyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStoreSafetyInput(ctx context.Context, raw any) (model.StoreSafetyInput, error) {
+	var out model.StoreSafetyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StoreSafetyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTestStoreConnectionInput(ctx context.Context, obj any) (model.TestStoreConnectionInput, error) {
 	var it model.TestStoreConnectionInput
 	if obj == nil {
@@ -31434,7 +32615,7 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -31497,6 +32678,13 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -32608,6 +33796,44 @@ func (ec *executionContext) _CreateApiClientPayload(ctx context.Context, sel ast
 			}
 		case "position":
 			out.Values[i] = ec._CreateApiClientPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var decidePropagationHeldChangesPayloadImplementors = []string{"DecidePropagationHeldChangesPayload"}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, decidePropagationHeldChangesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DecidePropagationHeldChangesPayload")
+		case "heldIds":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_heldIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -33858,6 +35084,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "approvePropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approvePropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "discardPropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_discardPropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "resyncPropagationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncPropagationRule(ctx, field)
@@ -34400,6 +35640,137 @@ func (ec *executionContext) _PropagationDiffEntry(ctx context.Context, sel ast.S
 		case "fields":
 			out.Values[i] = ec._PropagationDiffEntry_fields(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationHeldChangeImplementors = []string{"PropagationHeldChange"}
+
+func (ec *executionContext) _PropagationHeldChange(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChange")
+		case "id":
+			out.Values[i] = ec._PropagationHeldChange_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationHeldChange_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationHeldChange_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationHeldChange_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationHeldChange_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityKind":
+			out.Values[i] = ec._PropagationHeldChange_identityKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationHeldChange_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationHeldChange_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._PropagationHeldChange_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationHeldChange_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rail":
+			out.Values[i] = ec._PropagationHeldChange_rail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationHeldChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldAt":
+			out.Values[i] = ec._PropagationHeldChange_heldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationHeldChangesImplementors = []string{"PropagationHeldChanges"}
+
+func (ec *executionContext) _PropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChanges) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChanges")
+		case "changes":
+			out.Values[i] = ec._PropagationHeldChanges_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeRevision":
+			out.Values[i] = ec._PropagationHeldChanges_storeRevision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -35652,6 +37023,11 @@ func (ec *executionContext) _PropagationStore(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "safety":
+			out.Values[i] = ec._PropagationStore_safety(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -36023,6 +37399,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_propagationDiff(ctx, field)
+				})
+		case "propagationHeldChanges":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationHeldChanges(ctx, field)
 				})
 		case "propagationStoreStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -36653,6 +38035,49 @@ func (ec *executionContext) _StoreActions(ctx context.Context, sel ast.Selection
 			}
 		case "provisionDisabled":
 			out.Values[i] = ec._StoreActions_provisionDisabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var storeSafetyImplementors = []string{"StoreSafety"}
+
+func (ec *executionContext) _StoreSafety(ctx context.Context, sel ast.SelectionSet, obj *model.StoreSafety) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, storeSafetyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StoreSafety")
+		case "maxRemovalsPerHour":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerHour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxRemovalsPerPublish":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerPublish(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "writesPerMinute":
+			out.Values[i] = ec._StoreSafety_writesPerMinute(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -37833,6 +39258,19 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+	res, err := ec.unmarshalInputDecidePropagationHeldChangesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DecidePropagationHeldChangesPayload!")
+		return graphql.Null
+	}
+	return ec._DecidePropagationHeldChangesPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
 	res, err := ec.unmarshalInputDeleteApiClientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -38516,6 +39954,38 @@ func (ec *executionContext) marshalNPropagationDiffEntry2ᚖgithubᚗcomᚋidstr
 		return graphql.Null
 	}
 	return ec._PropagationDiffEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChange!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChanges!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChanges(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
@@ -39858,6 +41328,21 @@ func (ec *executionContext) unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstre
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputStoreActionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx context.Context, sel ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StoreSafety(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx context.Context, v any) (*model.StoreSafetyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStoreSafetyInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -295,6 +295,7 @@ type CreatePropagationStoreInput struct {
 	Status      *StoreStatus       `json:"status,omitempty"`
 	Managed     *bool              `json:"managed,omitempty"`
 	Actions     *StoreActionsInput `json:"actions,omitempty"`
+	Safety      *StoreSafetyInput  `json:"safety,omitempty"`
 }
 
 type CreateSchemaAttributeInput struct {
@@ -325,6 +326,22 @@ type CreateUserInput struct {
 	Enabled           *bool         `json:"enabled,omitempty"`
 	// An initial password, checked against the password policy. Never stored or logged in plain.
 	Password *string `json:"password,omitempty"`
+}
+
+// Held changes to approve or discard: heldIds, or every pending one of the store with all.
+type DecidePropagationHeldChangesInput struct {
+	EnvironmentID string   `json:"environmentId"`
+	StoreID       string   `json:"storeId"`
+	HeldIds       []string `json:"heldIds,omitempty"`
+	All           *bool    `json:"all,omitempty"`
+	// The storeRevision the decision was made on; omitted: the latest.
+	ExpectedRevision *int `json:"expectedRevision,omitempty"`
+}
+
+type DecidePropagationHeldChangesPayload struct {
+	// The held changes decided.
+	HeldIds  []string `json:"heldIds"`
+	Position string   `json:"position"`
 }
 
 type DeleteAPIClientInput struct {
@@ -650,6 +667,34 @@ type PropagationDiffEntry struct {
 	Fields []string `json:"fields"`
 }
 
+// A removal a store's safety rail held for approval: nothing was written, the account stays.
+type PropagationHeldChange struct {
+	ID            string `json:"id"`
+	EnvironmentID string `json:"environmentId"`
+	StoreID       string `json:"storeId"`
+	RuleID        string `json:"ruleId"`
+	RevisionID    string `json:"revisionId"`
+	// USER or GROUP.
+	IdentityKind string `json:"identityKind"`
+	IdentityID   string `json:"identityId"`
+	// The target account it would remove.
+	TargetID  *string                    `json:"targetId,omitempty"`
+	Operation PropagationStatusOperation `json:"operation"`
+	// What ran the order: event, resync or publish.
+	Trigger string `json:"trigger"`
+	// The bound reached: maxRemovalsPerHour or maxRemovalsPerPublish.
+	Rail   string    `json:"rail"`
+	Reason string    `json:"reason"`
+	HeldAt time.Time `json:"heldAt"`
+}
+
+// The pending held changes of one store, and its stream's revision to decide on them.
+type PropagationHeldChanges struct {
+	Changes []*PropagationHeldChange `json:"changes"`
+	// Pass as expectedRevision: the decision is refused (CONFLICT) when held changes came or were decided since. Null: none ever held (one store asked) or several stores.
+	StoreRevision *int `json:"storeRevision,omitempty"`
+}
+
 type PropagationMappingPayload struct {
 	Mapping  *AttributeMapping `json:"mapping"`
 	Rule     *PropagationRule  `json:"rule"`
@@ -890,6 +935,8 @@ type PropagationStore struct {
 	// Deleting a managed store deprovisions the accounts idstream created in it.
 	Managed bool          `json:"managed"`
 	Actions *StoreActions `json:"actions"`
+	// The store's safety rails (null: none).
+	Safety *StoreSafety `json:"safety,omitempty"`
 }
 
 type PropagationStorePayload struct {
@@ -1170,6 +1217,22 @@ type StoreActionsInput struct {
 	ProvisionDisabled *bool         `json:"provisionDisabled,omitempty"`
 }
 
+// A store's safety rails. 0 is off.
+type StoreSafety struct {
+	// Removals (disables plus deletes) in any sliding hour; the excess is held for approval.
+	MaxRemovalsPerHour int `json:"maxRemovalsPerHour"`
+	// Removals one publication's resync makes; the excess is held for approval.
+	MaxRemovalsPerPublish int `json:"maxRemovalsPerPublish"`
+	// Writes per minute (below the connector's own bound, when it has one).
+	WritesPerMinute int `json:"writesPerMinute"`
+}
+
+type StoreSafetyInput struct {
+	MaxRemovalsPerHour    *int `json:"maxRemovalsPerHour,omitempty"`
+	MaxRemovalsPerPublish *int `json:"maxRemovalsPerPublish,omitempty"`
+	WritesPerMinute       *int `json:"writesPerMinute,omitempty"`
+}
+
 type Subscription struct {
 }
 
@@ -1255,6 +1318,8 @@ type UpdatePropagationStoreInput struct {
 	Status        *StoreStatus       `json:"status,omitempty"`
 	Managed       *bool              `json:"managed,omitempty"`
 	Actions       *StoreActionsInput `json:"actions,omitempty"`
+	// Replaces the store's safety rails (omitted fields and 0 are off).
+	Safety *StoreSafetyInput `json:"safety,omitempty"`
 }
 
 type UpdateSchemaAttributeInput struct {
