@@ -70,7 +70,9 @@ func TestPropagationHeldChanges(t *testing.T) {
 	}
 	var updated struct {
 		UpdatePropagationStore struct {
-			Store struct{ Safety *struct{ MaxRemovalsPerHour, MaxRemovalsPerPublish int } }
+			Store struct {
+				Safety *struct{ MaxRemovalsPerHour, MaxRemovalsPerPublish int }
+			}
 		} `json:"updatePropagationStore"`
 	}
 	e.ok(adminA, `mutation($e: ID!, $s: ID!) { updatePropagationStore(input: {environmentId: $e, storeId: $s, safety: {maxRemovalsPerHour: 50}}) { store { safety { maxRemovalsPerHour maxRemovalsPerPublish } } } }`,
