@@ -55,6 +55,7 @@ type Propagation struct {
 	DeleteStore    *DeletePropagationStoreHandler
 	DiscardHeld    *DiscardPropagationHeldChangesHandler
 	Publish        *PublishPropagationRevisionHandler
+	ReleaseRule    *ReleasePropagationRuleHandler
 	RemoveMapping  *RemovePropagationMappingHandler
 	Rollback       *RollbackPropagationRevisionHandler
 	SetCredentials *SetPropagationStoreCredentialsHandler
@@ -76,6 +77,7 @@ func NewPropagation(d *Deps, ports PropagationPorts) *Propagation {
 		DeleteStore:    NewDeletePropagationStore(d),
 		DiscardHeld:    NewDiscardPropagationHeldChanges(d),
 		Publish:        NewPublishPropagationRevision(d),
+		ReleaseRule:    NewReleasePropagationRule(d),
 		RemoveMapping:  NewRemovePropagationMapping(d),
 		Rollback:       NewRollbackPropagationRevision(d),
 		SetCredentials: NewSetPropagationStoreCredentials(d, ports.Secrets),

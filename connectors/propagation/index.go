@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
@@ -20,7 +19,7 @@ type accountIndex struct {
 	follower *projections.Follower
 	// observe, when set, is told of every applied outcome with its time (the safety rails
 	// count removals).
-	observe func(o domain.ChangeOutcome, at time.Time)
+	observe func(e *eventstore.RecordedEvent, payload any)
 
 	mu     sync.RWMutex
 	byRule map[string]map[string]indexEntry
@@ -66,13 +65,9 @@ func (ix *accountIndex) fold(e *eventstore.RecordedEvent, d eventstore.Decoded) 
 	en.kind = o.Kind
 	if _, ok := d.Payload.(domain.PropagationChangeApplied); ok {
 		en.linked = o.Operation != domain.OpDelete
-		if ix.observe != nil {
-			at := e.Metadata.OccurredAt
-			if at.IsZero() {
-				at = e.RecordedAt
-			}
-			ix.observe(o, at)
-		}
+	}
+	if ix.observe != nil {
+		ix.observe(e, d.Payload)
 	}
 	m[o.IdentityID] = en
 }

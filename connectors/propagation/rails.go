@@ -73,7 +73,16 @@ func newRails(store eventstore.Store, reg *eventstore.Registry, now func() time.
 func publishKey(store, revisionID string) string { return store + "|" + revisionID }
 
 // observe counts an applied removal folded from the log.
-func (rl *rails) observe(o domain.ChangeOutcome, at time.Time) {
+func (rl *rails) observe(e *eventstore.RecordedEvent, p any) {
+	a, ok := p.(domain.PropagationChangeApplied)
+	if !ok {
+		return
+	}
+	o := a.ChangeOutcome
+	at := e.Metadata.OccurredAt
+	if at.IsZero() {
+		at = e.RecordedAt
+	}
 	if o.Operation != domain.OpDisable && o.Operation != domain.OpDelete || o.StoreID == "" {
 		return
 	}

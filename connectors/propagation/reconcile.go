@@ -102,9 +102,11 @@ type Reconciler struct {
 	compiled  compiledCache
 	limits    *limiter
 	rails     *rails // nil: no safety rails
-	now       func() time.Time
-	log       *slog.Logger
-	metrics   *metrics
+	// quarantine, when not nil, skips the orders of quarantined rules (quarantine.go).
+	quarantine *quarantine
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *metrics
 	// stripes serialize the orders of one account within this process, so that two orders of
 	// one account never both write before either records its outcome (two creates of one
 	// user, two member additions to one group).
@@ -209,6 +211,9 @@ func (x *run) do(ctx context.Context) error {
 		x.step("record", "change order %s already has its outcome (a redelivery)", x.orderID)
 		x.trace.Result = "skipped"
 		return nil
+	}
+	if done, err := x.skipQuarantined(ctx); done || err != nil {
+		return err
 	}
 	if x.o.Kind == domain.IdentityGroup {
 		return x.group(ctx)
