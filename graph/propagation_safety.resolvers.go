@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/graph/model"
 )
 
@@ -17,6 +18,18 @@ func (r *mutationResolver) ApprovePropagationHeldChanges(ctx context.Context, in
 
 func (r *mutationResolver) DiscardPropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error) {
 	return r.decideHeld(ctx, input, false)
+}
+
+func (r *mutationResolver) ReleasePropagationRule(ctx context.Context, input model.ReleasePropagationRuleInput) (*model.ReleasePropagationRulePayload, error) {
+	if err := r.authorizePropagationChange(ctx, input.EnvironmentID); err != nil {
+		return nil, err
+	}
+	pos, err := r.cfg.Propagation.ReleaseRule.Handle(ctx, commands.ReleasePropagationRule{EnvironmentID: input.EnvironmentID,
+		RuleID: input.RuleID, Reason: deref(input.Reason)})
+	if err != nil {
+		return nil, err
+	}
+	return &model.ReleasePropagationRulePayload{Position: pos.String()}, nil
 }
 
 func (r *queryResolver) PropagationHeldChanges(ctx context.Context, environmentID string, storeID *string) (*model.PropagationHeldChanges, error) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
+	"github.com/idstream/idstream/graph"
+	"github.com/idstream/idstream/projections"
 )
 
 // hold appends a change_held for store in env, as the runtime does.
@@ -143,5 +145,65 @@ func TestPropagationHeldChanges(t *testing.T) {
 	e.ok(adminA, list, map[string]any{"e": envA}, &got)
 	if len(got.PropagationHeldChanges.Changes) != 0 || got.PropagationHeldChanges.StoreRevision != nil {
 		t.Fatalf("after the decisions: %+v", got)
+	}
+}
+
+func TestPropagationRuleQuarantine(t *testing.T) {
+	e := newEnv(t)
+	org := e.client("", admin())
+	envID, pos := e.createEnvironment(org, "A")
+	if err := e.runner.WaitFor(context.Background(), mustPos(t, pos)); err != nil {
+		t.Fatal(err)
+	}
+	rule := uuid.NewString()
+	e.appendEvents("propagation-"+envID, envID, domain.PropagationRevisionPublished{EnvironmentID: envID, RevisionID: "rev1", Number: 1,
+		Content: domain.PropagationContent{
+			Stores: []domain.PropagationStore{{ID: "app", Name: "App", Type: domain.StoreSCIM, Status: domain.StoreActive}},
+			Plans:  []domain.PropagationPlan{{ID: "p1", Status: domain.PlanActive}},
+			Rules:  []domain.PropagationRule{{ID: rule, PlanID: "p1", Name: "To app", SourceStoreID: "dir", TargetStoreID: "app", Active: true}}}})
+	e.appendEvents("proprule-"+rule, envID, domain.PropagationRuleQuarantined{EnvironmentID: envID, RuleID: rule, StoreID: "app",
+		Reason: "18 of the last 20 change orders failed for good (INVALID 18)", Failures: 18, Total: 20, Since: time.Now()})
+	ctx := context.Background()
+	status, err := projections.NewPropagationStatus(e.store, e.reg, projections.StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := status.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := status.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := e.withConfig(func(c *graph.Config) { c.PropagationStatus = status })
+	var got struct {
+		PropagationRuleSummary struct {
+			State      string
+			Quarantine *struct {
+				Reason          string
+				Failures, Total int
+			}
+		}
+	}
+	const q = `query($e: ID!, $r: ID!) { propagationRuleSummary(environmentId: $e, ruleId: $r) { state quarantine { reason failures total since } } }`
+	vars := map[string]any{"e": envID, "r": rule}
+	s.ok(org, q, vars, &got)
+	if r := got.PropagationRuleSummary; r.State != "QUARANTINED" || r.Quarantine == nil || r.Quarantine.Failures != 18 || r.Quarantine.Reason == "" {
+		t.Fatalf("quarantined rule %+v", r)
+	}
+	reader := e.client(envID, domain.RoleAssignment{Role: domain.RoleIdentityDataReadOnly, EnvironmentID: envID})
+	const release = `mutation($e: ID!, $r: ID!) { releasePropagationRule(input: {environmentId: $e, ruleId: $r, reason: "mapping fixed in the store"}) { position } }`
+	e.fails(reader, release, vars, "FORBIDDEN", "")
+	e.fails(org, release, map[string]any{"e": envID, "r": uuid.NewString()}, "NOT_FOUND", "input.ruleId")
+	var rel struct {
+		ReleasePropagationRule struct{ Position string } `json:"releasePropagationRule"`
+	}
+	e.ok(org, release, vars, &rel)
+	e.fails(org, release, vars, "CONFLICT", "")
+	if err := status.WaitFor(ctx, mustPos(t, rel.ReleasePropagationRule.Position)); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(org, q, vars, &got)
+	if r := got.PropagationRuleSummary; r.State != "RUNNING" || r.Quarantine != nil {
+		t.Fatalf("released rule %+v", r)
 	}
 }

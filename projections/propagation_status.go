@@ -176,6 +176,16 @@ type RuleSummary struct {
 	PartiallySynced int
 	Failed          int
 	LastResync      *ResyncStatus
+	// Quarantine is set while the rule is quarantined (its orders skipped until released).
+	Quarantine *RuleQuarantine
+}
+
+// RuleQuarantine says why and since when a rule is quarantined.
+type RuleQuarantine struct {
+	Reason   string
+	Since    time.Time
+	Failures int
+	Total    int
 }
 
 // PropagationStatus is the read model of propagation status: per store, per rule, per identity
@@ -329,6 +339,11 @@ func (s *PropagationStatus) fold(e *eventstore.RecordedEvent, d eventstore.Decod
 			a.Status = AccountDisputed
 			return &ChangeDetails{Candidates: slices.Clone(p.Candidates)}
 		})
+	case domain.PropagationRuleQuarantined:
+		r := s.rule(p.EnvironmentID, p.RuleID)
+		r.summary.Quarantine = &RuleQuarantine{Reason: p.Reason, Since: p.Since, Failures: p.Failures, Total: p.Total}
+	case domain.PropagationRuleReleased:
+		s.rule(p.EnvironmentID, p.RuleID).summary.Quarantine = nil
 	case domain.PropagationResyncStarted:
 		r := s.rule(p.EnvironmentID, p.RuleID)
 		r.summary.LastResync = &ResyncStatus{ResyncID: p.ResyncID, RevisionID: p.RevisionID, Trigger: p.Trigger, StartedAt: at, Running: true}

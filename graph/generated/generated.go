@@ -330,6 +330,7 @@ type ComplexityRoot struct {
 		PublishPropagationRevision     func(childComplexity int, input model.PublishPropagationRevisionInput) int
 		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
 		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
+		ReleasePropagationRule         func(childComplexity int, input model.ReleasePropagationRuleInput) int
 		RemoveGroupMember              func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice                func(childComplexity int, input model.MfaDeviceRefInput) int
 		RemovePropagationMapping       func(childComplexity int, input model.RemovePropagationMappingInput) int
@@ -535,6 +536,13 @@ type ComplexityRoot struct {
 		Rule     func(childComplexity int) int
 	}
 
+	PropagationRuleQuarantine struct {
+		Failures func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Since    func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	PropagationStatusAccount struct {
 		CreatedByIdstream func(childComplexity int) int
 		Details           func(childComplexity int) int
@@ -607,9 +615,11 @@ type ComplexityRoot struct {
 		Name            func(childComplexity int) int
 		PartiallySynced func(childComplexity int) int
 		PlanID          func(childComplexity int) int
+		Quarantine      func(childComplexity int) int
 		RevisionID      func(childComplexity int) int
 		RuleID          func(childComplexity int) int
 		SourceStoreID   func(childComplexity int) int
+		State           func(childComplexity int) int
 		Success         func(childComplexity int) int
 		TargetStoreID   func(childComplexity int) int
 		Unsynced        func(childComplexity int) int
@@ -720,6 +730,10 @@ type ComplexityRoot struct {
 		EventsPerSecond func(childComplexity int) int
 		StartedAt       func(childComplexity int) int
 		TargetPosition  func(childComplexity int) int
+	}
+
+	ReleasePropagationRulePayload struct {
+		Position func(childComplexity int) int
 	}
 
 	ResetUserPasswordPayload struct {
@@ -941,6 +955,7 @@ type MutationResolver interface {
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
 	ApprovePropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
 	DiscardPropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	ReleasePropagationRule(ctx context.Context, input model.ReleasePropagationRuleInput) (*model.ReleasePropagationRulePayload, error)
 	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
 	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
 	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
@@ -2369,6 +2384,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordConsent(childComplexity, args["input"].(model.RecordConsentInput)), true
+	case "Mutation.releasePropagationRule":
+		if e.ComplexityRoot.Mutation.ReleasePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_releasePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReleasePropagationRule(childComplexity, args["input"].(model.ReleasePropagationRuleInput)), true
 	case "Mutation.removeGroupMember":
 		if e.ComplexityRoot.Mutation.RemoveGroupMember == nil {
 			break
@@ -3366,6 +3392,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationRulePayload.Rule(childComplexity), true
 
+	case "PropagationRuleQuarantine.failures":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Failures(childComplexity), true
+	case "PropagationRuleQuarantine.reason":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Reason(childComplexity), true
+	case "PropagationRuleQuarantine.since":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Since(childComplexity), true
+	case "PropagationRuleQuarantine.total":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Total(childComplexity), true
+
 	case "PropagationStatusAccount.createdByIdstream":
 		if e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream == nil {
 			break
@@ -3690,6 +3741,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.PlanID(childComplexity), true
+	case "PropagationStatusRule.quarantine":
+		if e.ComplexityRoot.PropagationStatusRule.Quarantine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Quarantine(childComplexity), true
 	case "PropagationStatusRule.revisionId":
 		if e.ComplexityRoot.PropagationStatusRule.RevisionID == nil {
 			break
@@ -3708,6 +3765,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.SourceStoreID(childComplexity), true
+	case "PropagationStatusRule.state":
+		if e.ComplexityRoot.PropagationStatusRule.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.State(childComplexity), true
 	case "PropagationStatusRule.success":
 		if e.ComplexityRoot.PropagationStatusRule.Success == nil {
 			break
@@ -4404,6 +4467,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RebuildProgress.TargetPosition(childComplexity), true
 
+	case "ReleasePropagationRulePayload.position":
+		if e.ComplexityRoot.ReleasePropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleasePropagationRulePayload.Position(childComplexity), true
+
 	case "ResetUserPasswordPayload.position":
 		if e.ComplexityRoot.ResetUserPasswordPayload.Position == nil {
 			break
@@ -5067,6 +5137,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PublishPropagationRevisionInput", ec.unmarshalInputPublishPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
+			graphql.NewInputUnmarshaler("ReleasePropagationRuleInput", ec.unmarshalInputReleasePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RemovePropagationMappingInput", ec.unmarshalInputRemovePropagationMappingInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
@@ -6487,6 +6558,44 @@ extend type Mutation {
   approvePropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
   "Discard held changes: nothing is done, the accounts stay; a later change of the identity, or a resync, evaluates it again (and may hold it anew). ENVIRONMENT_ADMIN."
   discardPropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+}
+
+"Whether a rule's orders run: QUARANTINED rules skip them until released."
+enum PropagationRuleState {
+  RUNNING
+  QUARANTINED
+}
+
+"Why and since when a rule is quarantined: most of its recent change orders failed for good."
+type PropagationRuleQuarantine {
+  "The failure classes counted (never a failure's message: it may echo an identity's data)."
+  reason: String!
+  since: DateTime!
+  "Permanent failures among the last total final outcomes."
+  failures: Int!
+  total: Int!
+}
+
+extend type PropagationStatusRule {
+  state: PropagationRuleState!
+  "Set while the rule is quarantined."
+  quarantine: PropagationRuleQuarantine
+}
+
+input ReleasePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+  "Recorded with the release (at most 500 bytes)."
+  reason: String
+}
+
+type ReleasePropagationRulePayload {
+  position: String!
+}
+
+extend type Mutation {
+  "Release a quarantined rule: the runtime resyncs it (level-triggered: nothing is lost). A rule not quarantined is CONFLICT. ENVIRONMENT_ADMIN."
+  releasePropagationRule(input: ReleasePropagationRuleInput!): ReleasePropagationRulePayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
@@ -7921,6 +8030,20 @@ func (ec *executionContext) childFields_PropagationRulePayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PropagationRulePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationRuleQuarantine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+	case "since":
+		return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+	case "failures":
+		return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+	case "total":
+		return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRuleQuarantine", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationStatusAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "environmentId":
@@ -8077,6 +8200,10 @@ func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Contex
 		return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
 	case "lastResync":
 		return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+	case "state":
+		return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+	case "quarantine":
+		return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
 }
@@ -8217,6 +8344,14 @@ func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, fie
 		return ec.fieldContext_RebuildProgress_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RebuildProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ReleasePropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "position":
+		return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReleasePropagationRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ResetUserPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9209,6 +9344,20 @@ func (ec *executionContext) field_Mutation_recordConsent_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RecordConsentInput, error) {
 			return ec.unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_releasePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+			return ec.unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -16769,6 +16918,50 @@ func (ec *executionContext) fieldContext_Mutation_discardPropagationHeldChanges(
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_releasePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReleasePropagationRule(ctx, fc.Args["input"].(model.ReleasePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReleasePropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_releasePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20199,6 +20392,98 @@ func (ec *executionContext) fieldContext_PropagationRulePayload_position(_ conte
 	return graphql.NewScalarFieldContext("PropagationRulePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationRuleQuarantine_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_since(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_failures(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_total(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PropagationStatusAccount_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21596,6 +21881,61 @@ func (ec *executionContext) fieldContext_PropagationStatusRule_lastResync(_ cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PropagationStatusResync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusRule_state(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+			return ec.marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "PropagationRuleState")
+}
+
+func (ec *executionContext) _PropagationStatusRule_quarantine(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quarantine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+			return ec.marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_quarantine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRuleQuarantine(ctx, field)
 		},
 	}
 	return fc, nil
@@ -24370,6 +24710,29 @@ func (ec *executionContext) _RebuildProgress_error(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RebuildProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReleasePropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ReleasePropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleasePropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleasePropagationRulePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _ResetUserPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.ResetUserPasswordPayload) (ret graphql.Marshaler) {
@@ -30957,6 +31320,62 @@ func UnmarshalRecordConsentInput(ctx context.Context, raw any) (model.RecordCons
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReleasePropagationRuleInput(ctx context.Context, obj any) (model.ReleasePropagationRuleInput, error) {
+	var it model.ReleasePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReleasePropagationRuleInput unmarshals raw into the ReleasePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReleasePropagationRuleInput(ctx context.Context, raw any) (model.ReleasePropagationRuleInput, error) {
+	var out model.ReleasePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReleasePropagationRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveGroupMemberInput(ctx context.Context, obj any) (model.RemoveGroupMemberInput, error) {
 	var it model.RemoveGroupMemberInput
 	if obj == nil {
@@ -35098,6 +35517,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "releasePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_releasePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "resyncPropagationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncPropagationRule(ctx, field)
@@ -36373,6 +36799,54 @@ func (ec *executionContext) _PropagationRulePayload(ctx context.Context, sel ast
 	return out
 }
 
+var propagationRuleQuarantineImplementors = []string{"PropagationRuleQuarantine"}
+
+func (ec *executionContext) _PropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRuleQuarantine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRuleQuarantineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRuleQuarantine")
+		case "reason":
+			out.Values[i] = ec._PropagationRuleQuarantine_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._PropagationRuleQuarantine_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._PropagationRuleQuarantine_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._PropagationRuleQuarantine_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationStatusAccountImplementors = []string{"PropagationStatusAccount"}
 
 func (ec *executionContext) _PropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccount) graphql.Marshaler {
@@ -36844,6 +37318,16 @@ func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.
 			}
 		case "lastResync":
 			out.Values[i] = ec._PropagationStatusRule_lastResync(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._PropagationStatusRule_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quarantine":
+			out.Values[i] = ec._PropagationStatusRule_quarantine(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -37541,6 +38025,39 @@ func (ec *executionContext) _RebuildProgress(ctx context.Context, sel ast.Select
 		case "error":
 			out.Values[i] = ec._RebuildProgress_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var releasePropagationRulePayloadImplementors = []string{"ReleasePropagationRulePayload"}
+
+func (ec *executionContext) _ReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, releasePropagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReleasePropagationRulePayload")
+		case "position":
+			out.Values[i] = ec._ReleasePropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -40140,6 +40657,16 @@ func (ec *executionContext) marshalNPropagationRulePayload2ᚖgithubᚗcomᚋids
 	return ec._PropagationRulePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, v any) (model.PropagationRuleState, error) {
+	var res model.PropagationRuleState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, sel ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -40374,6 +40901,19 @@ func (ec *executionContext) unmarshalNRebuildProjectionInput2githubᚗcomᚋidst
 func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx context.Context, v any) (model.RecordConsentInput, error) {
 	res, err := ec.unmarshalInputRecordConsentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputReleasePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReleasePropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._ReleasePropagationRulePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, v any) (model.RemoveAction, error) {
@@ -41261,6 +41801,13 @@ func (ec *executionContext) marshalOPropagationRevision2ᚖgithubᚗcomᚋidstre
 		return graphql.Null
 	}
 	return ec._PropagationRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationRuleQuarantine(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {

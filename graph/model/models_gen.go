@@ -795,6 +795,16 @@ type PropagationRulePayload struct {
 	Position string           `json:"position"`
 }
 
+// Why and since when a rule is quarantined: most of its recent change orders failed for good.
+type PropagationRuleQuarantine struct {
+	// The failure classes counted (never a failure's message: it may echo an identity's data).
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Permanent failures among the last total final outcomes.
+	Failures int `json:"failures"`
+	Total    int `json:"total"`
+}
+
 // One identity (user or group) under one rule.
 type PropagationStatusAccount struct {
 	EnvironmentID string                        `json:"environmentId"`
@@ -891,6 +901,9 @@ type PropagationStatusRule struct {
 	PartiallySynced int                      `json:"partiallySynced"`
 	Failed          int                      `json:"failed"`
 	LastResync      *PropagationStatusResync `json:"lastResync,omitempty"`
+	State           PropagationRuleState     `json:"state"`
+	// Set while the rule is quarantined.
+	Quarantine *PropagationRuleQuarantine `json:"quarantine,omitempty"`
 }
 
 // A store as propagation sees it.
@@ -1008,6 +1021,17 @@ type RecordConsentInput struct {
 	Purpose       string  `json:"purpose"`
 	Version       *string `json:"version,omitempty"`
 	Text          *string `json:"text,omitempty"`
+}
+
+type ReleasePropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	// Recorded with the release (at most 500 bytes).
+	Reason *string `json:"reason,omitempty"`
+}
+
+type ReleasePropagationRulePayload struct {
+	Position string `json:"position"`
 }
 
 type RemoveGroupMemberInput struct {
@@ -1993,6 +2017,62 @@ func (e *ProjectionState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProjectionState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Whether a rule's orders run: QUARANTINED rules skip them until released.
+type PropagationRuleState string
+
+const (
+	PropagationRuleStateRunning     PropagationRuleState = "RUNNING"
+	PropagationRuleStateQuarantined PropagationRuleState = "QUARANTINED"
+)
+
+var AllPropagationRuleState = []PropagationRuleState{
+	PropagationRuleStateRunning,
+	PropagationRuleStateQuarantined,
+}
+
+func (e PropagationRuleState) IsValid() bool {
+	switch e {
+	case PropagationRuleStateRunning, PropagationRuleStateQuarantined:
+		return true
+	}
+	return false
+}
+
+func (e PropagationRuleState) String() string {
+	return string(e)
+}
+
+func (e *PropagationRuleState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationRuleState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationRuleState", str)
+	}
+	return nil
+}
+
+func (e PropagationRuleState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationRuleState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationRuleState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
