@@ -398,6 +398,9 @@ func (x *run) open() error {
 // to be retried.
 func (x *run) connectorError(ctx context.Context, op string, err error) error {
 	x.step("apply", "%s: %v", op, err)
+	if d := connectors.RetryAfterOf(err); d > 0 && x.r.limits != nil && connectors.ClassOf(err) == connectors.ClassRateLimited {
+		x.r.limits.pause(x.cr.target.ID, d) // every worker waits, not only this order's retry
+	}
 	if connectors.Transient(err) {
 		x.trace.Result, x.trace.Error = "failed", err.Error()
 		return fmt.Errorf("rule %s, %s %s: %w", x.o.RuleID, op, x.o.IdentityID, err)
@@ -409,7 +412,7 @@ func (x *run) write(ctx context.Context) error {
 	if x.r.limits == nil {
 		return nil
 	}
-	return x.r.limits.wait(ctx, x.cr.target.ID, x.conn.f.WritesPerMinute)
+	return x.r.limits.wait(ctx, x.cr.target.ID, writeBound(x.conn.f.WritesPerMinute, x.cr.target.Safety))
 }
 
 func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connectors.Change) error {
