@@ -24,6 +24,9 @@ const (
 	RailPerPublish = "maxRemovalsPerPublish"
 )
 
+// heldReason starts the reason of a held order's skip.
+const heldReason = "held for approval: "
+
 // HeldID derives a held change's ID from its change order's: a redelivered order holds the
 // same change, not a second one.
 func HeldID(orderID string) string {
@@ -244,10 +247,22 @@ func (rt *Runtime) startRails(ctx context.Context) error {
 }
 
 // runApproved reruns an approved held change's order with a fresh cause, past the rails. The
-// order is level-triggered: an identity back in scope since is not removed. Its cause derives
-// from the held ID, so that a replay of the approval (after a restart) finds the rerun's outcome
-// and does nothing.
+// order is level-triggered: an identity back in scope since is not removed. Approvals are
+// replayed at every start; an approval runs only while the account's last outcome is still its
+// hold and no newer hold of the account is pending: once anything ran since (the rerun itself,
+// or a later change), an old approval never lets a new removal past the rails.
 func (rt *Runtime) runApproved(ctx context.Context, h domain.PropagationChangeHeld) {
+	if p, ok := rt.rec.rails.pendingFor(h.StoreID, h.RuleID, h.IdentityID); ok && p.HeldID != h.HeldID {
+		return
+	}
+	acct, err := loadAccount(ctx, rt.cfg.Store, rt.cfg.Registry, h.RuleID, h.IdentityID)
+	if err != nil {
+		rt.log.Warn("propagation: approved held change", "held", h.HeldID, "err", err)
+		return
+	}
+	if !strings.HasPrefix(acct.LastSkip, heldReason) {
+		return
+	}
 	o := Order{Env: h.EnvironmentID, RuleID: h.RuleID, Kind: h.Kind, IdentityID: h.IdentityID, Trigger: TriggerApproved,
 		Cause: "approved|" + h.HeldID, CorrelationID: h.HeldID, Attempt: 1, bypassRails: true}
 	if o.Kind == "" {
@@ -292,7 +307,7 @@ func (x *run) holdRemoval(ctx context.Context, op domain.ChangeOperation) (held 
 		x.step("safety", "%s %s: %s; held as %s", op, x.acct.TargetID, reason, h.HeldID)
 	}
 	x.trace.Operation = op
-	return true, x.skipped(ctx, "held for approval: "+reason)
+	return true, x.skipped(ctx, heldReason+reason)
 }
 
 // appendHeld appends change_held with an event ID derived from the held ID: a retry after an
