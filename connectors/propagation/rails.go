@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +64,8 @@ type rails struct {
 	approved []domain.PropagationChangeHeld
 	signal   chan struct{}
 	follower *projections.Follower
+	// handled counts the approved held changes handled (run or found already run).
+	handled atomic.Int64
 }
 
 func newRails(store eventstore.Store, reg *eventstore.Registry, now func() time.Time) *rails {
@@ -240,6 +243,7 @@ func (rt *Runtime) startRails(ctx context.Context) error {
 			}
 			for _, h := range rl.takeApproved() {
 				rt.runApproved(ctx, h)
+				rl.handled.Add(1)
 			}
 		}
 	}()

@@ -214,3 +214,36 @@ func TestRailsHourlyAcrossRestart(t *testing.T) {
 		t.Fatalf("held %+v, want the 2 removals held by the hourly bound", h.Pending)
 	}
 }
+
+// TestRailsApprovalReplay: after a restart the approvals replayed from the log run nothing
+// again: no account gets another outcome.
+func TestRailsApprovalReplay(t *testing.T) {
+	s, rt, target, cmds := railsSetup(t)
+	h := s.held(railStore)
+	if _, err := cmds.ApproveHeld.Handle(s.ctx, commands.DecidePropagationHeldChanges{EnvironmentID: s.envID, StoreID: railStore, All: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the approved removals", func() bool { return outUsers(t, target) == 0 })
+	count := func() int {
+		n := 0
+		for _, p := range h.Pending {
+			n += len(s.outcomes("r1", p.IdentityID))
+		}
+		return n
+	}
+	// The removals' outcomes are appended after the target's write: wait for every one.
+	waitFor(t, "the approved removals' outcomes", func() bool { return count() == 7*3 })
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rt2 := s.runtime(s.scimConfig)
+	defer rt2.Close()
+	if err := rt2.rec.rails.follower.CatchUp(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.settle(rt2)
+	waitFor(t, "the replayed approvals", func() bool { return rt2.rec.rails.handled.Load() == 7 })
+	if got := count(); got != 7*3 {
+		t.Fatalf("%d outcomes after the restart, want %d (create, held, delete per account)", got, 7*3)
+	}
+}
