@@ -154,6 +154,11 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, err
 	}
+	// The stores' held changes (safety rails): their own small read model.
+	propHeld := projections.NewPropagationHeld(store, preg)
+	if err := propHeld.Start(ctx); err != nil {
+		return nil, err
+	}
 	runtime, err := startPropagation(ctx, cfg, store, reg, live, propConf, sealer, factories, metrics, log.With("component", "propagation"))
 	if err != nil {
 		return nil, err
@@ -164,7 +169,8 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
 		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus, PropagationDrift: propDrift,
-		StoreTester: storeTester{factories}, Propagator: apiPropagator(runtime, propConf)})
+		PropagationHeld: propHeld,
+		StoreTester:     storeTester{factories}, Propagator: apiPropagator(runtime, propConf)})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }

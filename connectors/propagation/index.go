@@ -17,6 +17,9 @@ import (
 // concurrent use.
 type accountIndex struct {
 	follower *projections.Follower
+	// observe, when set, is told of every applied outcome with its time (the safety rails
+	// count removals).
+	observe func(e *eventstore.RecordedEvent, payload any)
 
 	mu     sync.RWMutex
 	byRule map[string]map[string]indexEntry
@@ -69,6 +72,9 @@ func (ix *accountIndex) fold(e *eventstore.RecordedEvent, d eventstore.Decoded) 
 		} else if o.TargetID != "" {
 			en.target = o.TargetID
 		}
+	}
+	if ix.observe != nil {
+		ix.observe(e, d.Payload)
 	}
 	m[o.IdentityID] = en
 }

@@ -72,6 +72,8 @@ type Order struct {
 	ForceRemove bool
 	// Attempt is the delivery attempt (1 for the first).
 	Attempt int
+	// bypassRails: an approved held removal, run past the store's safety rails (rails.go).
+	bypassRails bool
 	// compiled, when set, is Revision compiled (a preview compiles its draft once).
 	compiled *compiledRevision
 	// drain: the order reruns a deferred one from its rule's backlog (not deferred again).
@@ -103,9 +105,12 @@ type Reconciler struct {
 	conns     *connections
 	compiled  compiledCache
 	limits    *limiter
-	now       func() time.Time
-	log       *slog.Logger
-	metrics   *metrics
+	rails     *rails // nil: no safety rails
+	// quarantine, when not nil, skips the orders of quarantined rules (quarantine.go).
+	quarantine *quarantine
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *metrics
 	// gate pauses the orders of unavailable stores (availability.go); nil: none.
 	gate *availability
 	// stripes serialize the orders of one account within this process, so that two orders of
@@ -228,6 +233,9 @@ func (x *run) do(ctx context.Context) error {
 		x.step("record", "change order %s already has its outcome (a redelivery)", x.orderID)
 		x.trace.Result = "skipped"
 		return nil
+	}
+	if done, err := x.skipQuarantined(ctx); done || err != nil {
+		return err
 	}
 	if x.o.Kind == domain.IdentityGroup {
 		return x.group(ctx)
@@ -415,6 +423,9 @@ func (x *run) open() error {
 // to be retried.
 func (x *run) connectorError(ctx context.Context, op string, err error) error {
 	x.step("apply", "%s: %v", op, err)
+	if d := connectors.RetryAfterOf(err); d > 0 && x.r.limits != nil && connectors.ClassOf(err) == connectors.ClassRateLimited {
+		x.r.limits.pause(x.cr.target.ID, d) // every worker waits, not only this order's retry
+	}
 	// AUTH goes back to Reconcile when availability is tracked: a probe tells whether the store
 	// refuses the credentials (unavailable) or this request only (recorded as final there).
 	if connectors.Transient(err) || (x.r.gate != nil && connectors.ClassOf(err) == connectors.ClassAuth && gated(x.o)) {
@@ -428,7 +439,7 @@ func (x *run) write(ctx context.Context) error {
 	if x.r.limits == nil {
 		return nil
 	}
-	return x.r.limits.wait(ctx, x.cr.target.ID, x.conn.f.WritesPerMinute)
+	return x.r.limits.wait(ctx, x.cr.target.ID, writeBound(x.conn.f.WritesPerMinute, x.cr.target.Safety))
 }
 
 func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connectors.Change) error {

@@ -297,6 +297,10 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 		if !ruleIn(target, r.ID) {
 			continue // deleted since
 		}
+		if err := rt.releaseOnPublish(ctx, cur, r.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		resyncID := uuid.NewSHA1(namespace(), []byte("publish|"+revID+"|"+r.ID)).String()
 		p, running := rt.claimProgress(resyncID, r.ID)
 		if running {

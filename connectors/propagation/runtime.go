@@ -188,7 +188,12 @@ func New(cfg Config) (*Runtime, error) {
 	rt.index = newAccountIndex(cfg.Store, cfg.Registry)
 	rt.rec = &Reconciler{store: cfg.Store, reg: cfg.Registry, dir: cfg.Directory, wait: cfg.Runner, revisions: rt.revisions(),
 		conns: newConnections(cfg.Factories, cfg.OpenCredentials), limits: newLimiter(cfg.Now, cfg.WritesPerMinute),
-		now: cfg.Now, log: cfg.Logger, metrics: m}
+		now: cfg.Now, log: cfg.Logger, metrics: m, rails: newRails(cfg.Store, cfg.Registry, cfg.Now)}
+	rt.rec.quarantine = newQuarantine(cfg.Store, cfg.Registry, cfg.Now)
+	rt.index.observe = func(e *eventstore.RecordedEvent, p any) {
+		rt.rec.rails.observe(e, p)
+		rt.rec.quarantine.observe(e, p)
+	}
 	rt.avail = newAvailability(rt)
 	rt.rec.gate = rt.avail
 	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, cfg.ackWait(), rt.wlog); err != nil {
@@ -241,6 +246,14 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		return err
 	}
 	if err := rt.index.start(ctx); err != nil {
+		cancel()
+		return err
+	}
+	if err := rt.startRails(ctx); err != nil {
+		cancel()
+		return err
+	}
+	if err := rt.startQuarantine(ctx); err != nil {
 		cancel()
 		return err
 	}

@@ -164,6 +164,11 @@ type ComplexityRoot struct {
 		TokenID   func(childComplexity int) int
 	}
 
+	DecidePropagationHeldChangesPayload struct {
+		HeldIds  func(childComplexity int) int
+		Position func(childComplexity int) int
+	}
+
 	DeletePayload struct {
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -288,6 +293,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ActivateMfaDevice              func(childComplexity int, input model.ActivateMfaDeviceInput) int
 		AddGroupMember                 func(childComplexity int, input model.AddGroupMemberInput) int
+		ApprovePropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		AssignRole                     func(childComplexity int, input model.AssignRoleInput) int
 		ChangeUserPassword             func(childComplexity int, input model.ChangeUserPasswordInput) int
 		CheckUserPassword              func(childComplexity int, input model.CheckUserPasswordInput) int
@@ -311,6 +317,7 @@ type ComplexityRoot struct {
 		DeleteSchemaAttribute          func(childComplexity int, input model.DeleteSchemaAttributeInput) int
 		DeleteUser                     func(childComplexity int, input model.UserRefInput) int
 		DisableUser                    func(childComplexity int, input model.UserRefInput) int
+		DiscardPropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		EnableUser                     func(childComplexity int, input model.UserRefInput) int
 		EnrollMfaDevice                func(childComplexity int, input model.EnrollMfaDeviceInput) int
 		ForgetUser                     func(childComplexity int, input model.UserRefInput) int
@@ -326,6 +333,7 @@ type ComplexityRoot struct {
 		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
 		ReconcilePropagationRule       func(childComplexity int, input model.ReconcilePropagationRuleInput) int
 		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
+		ReleasePropagationRule         func(childComplexity int, input model.ReleasePropagationRuleInput) int
 		RemoveGroupMember              func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice                func(childComplexity int, input model.MfaDeviceRefInput) int
 		RemovePropagationMapping       func(childComplexity int, input model.RemovePropagationMappingInput) int
@@ -452,6 +460,27 @@ type ComplexityRoot struct {
 		UnownedAccounts func(childComplexity int) int
 	}
 
+	PropagationHeldChange struct {
+		EnvironmentID func(childComplexity int) int
+		HeldAt        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IdentityID    func(childComplexity int) int
+		IdentityKind  func(childComplexity int) int
+		Operation     func(childComplexity int) int
+		Rail          func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		RevisionID    func(childComplexity int) int
+		RuleID        func(childComplexity int) int
+		StoreID       func(childComplexity int) int
+		TargetID      func(childComplexity int) int
+		Trigger       func(childComplexity int) int
+	}
+
+	PropagationHeldChanges struct {
+		Changes       func(childComplexity int) int
+		StoreRevision func(childComplexity int) int
+	}
+
 	PropagationMappingPayload struct {
 		Mapping  func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -554,6 +583,13 @@ type ComplexityRoot struct {
 		Rule     func(childComplexity int) int
 	}
 
+	PropagationRuleQuarantine struct {
+		Failures func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Since    func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	PropagationStatusAccount struct {
 		CreatedByIdstream func(childComplexity int) int
 		Details           func(childComplexity int) int
@@ -630,9 +666,11 @@ type ComplexityRoot struct {
 		Paused          func(childComplexity int) int
 		PausedReason    func(childComplexity int) int
 		PlanID          func(childComplexity int) int
+		Quarantine      func(childComplexity int) int
 		RevisionID      func(childComplexity int) int
 		RuleID          func(childComplexity int) int
 		SourceStoreID   func(childComplexity int) int
+		State           func(childComplexity int) int
 		Success         func(childComplexity int) int
 		TargetStoreID   func(childComplexity int) int
 		Unsynced        func(childComplexity int) int
@@ -673,6 +711,7 @@ type ComplexityRoot struct {
 		ID                 func(childComplexity int) int
 		Managed            func(childComplexity int) int
 		Name               func(childComplexity int) int
+		Safety             func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Type               func(childComplexity int) int
 	}
@@ -726,6 +765,7 @@ type ComplexityRoot struct {
 		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
 		PropagationDrift       func(childComplexity int, environmentID string, ruleID *string, first *int, after *string, minPosition *string) int
 		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
+		PropagationHeldChanges func(childComplexity int, environmentID string, storeID *string) int
 		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
 		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
 		PropagationRevision    func(childComplexity int, environmentID string, id string, minPosition *string) int
@@ -751,6 +791,10 @@ type ComplexityRoot struct {
 		EventsPerSecond func(childComplexity int) int
 		StartedAt       func(childComplexity int) int
 		TargetPosition  func(childComplexity int) int
+	}
+
+	ReleasePropagationRulePayload struct {
+		Position func(childComplexity int) int
 	}
 
 	ResetUserPasswordPayload struct {
@@ -824,6 +868,12 @@ type ComplexityRoot struct {
 		ProvisionDisabled func(childComplexity int) int
 		RemoveAction      func(childComplexity int) int
 		Update            func(childComplexity int) int
+	}
+
+	StoreSafety struct {
+		MaxRemovalsPerHour    func(childComplexity int) int
+		MaxRemovalsPerPublish func(childComplexity int) int
+		WritesPerMinute       func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -965,6 +1015,9 @@ type MutationResolver interface {
 	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
 	ReconcilePropagationRule(ctx context.Context, input model.ReconcilePropagationRuleInput) (*model.PropagationReconciliation, error)
+	ApprovePropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	DiscardPropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	ReleasePropagationRule(ctx context.Context, input model.ReleasePropagationRuleInput) (*model.ReleasePropagationRulePayload, error)
 	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
 	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
 	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
@@ -1013,6 +1066,7 @@ type QueryResolver interface {
 	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
 	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
 	PropagationDrift(ctx context.Context, environmentID string, ruleID *string, first *int, after *string, minPosition *string) (*model.PropagationDriftConnection, error)
+	PropagationHeldChanges(ctx context.Context, environmentID string, storeID *string) (*model.PropagationHeldChanges, error)
 	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
 	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
 	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
@@ -1527,6 +1581,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateApiClientPayload.TokenID(childComplexity), true
 
+	case "DecidePropagationHeldChangesPayload.heldIds":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds(childComplexity), true
+	case "DecidePropagationHeldChangesPayload.position":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position(childComplexity), true
+
 	case "DeletePayload.id":
 		if e.ComplexityRoot.DeletePayload.ID == nil {
 			break
@@ -1957,6 +2024,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["input"].(model.AddGroupMemberInput)), true
+	case "Mutation.approvePropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approvePropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.assignRole":
 		if e.ComplexityRoot.Mutation.AssignRole == nil {
 			break
@@ -2210,6 +2288,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisableUser(childComplexity, args["input"].(model.UserRefInput)), true
+	case "Mutation.discardPropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_discardPropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.enableUser":
 		if e.ComplexityRoot.Mutation.EnableUser == nil {
 			break
@@ -2375,6 +2464,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordConsent(childComplexity, args["input"].(model.RecordConsentInput)), true
+	case "Mutation.releasePropagationRule":
+		if e.ComplexityRoot.Mutation.ReleasePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_releasePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReleasePropagationRule(childComplexity, args["input"].(model.ReleasePropagationRuleInput)), true
 	case "Mutation.removeGroupMember":
 		if e.ComplexityRoot.Mutation.RemoveGroupMember == nil {
 			break
@@ -3051,6 +3151,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationDriftStatus.UnownedAccounts(childComplexity), true
 
+	case "PropagationHeldChange.environmentId":
+		if e.ComplexityRoot.PropagationHeldChange.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.EnvironmentID(childComplexity), true
+	case "PropagationHeldChange.heldAt":
+		if e.ComplexityRoot.PropagationHeldChange.HeldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.HeldAt(childComplexity), true
+	case "PropagationHeldChange.id":
+		if e.ComplexityRoot.PropagationHeldChange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.ID(childComplexity), true
+	case "PropagationHeldChange.identityId":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityID(childComplexity), true
+	case "PropagationHeldChange.identityKind":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityKind(childComplexity), true
+	case "PropagationHeldChange.operation":
+		if e.ComplexityRoot.PropagationHeldChange.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Operation(childComplexity), true
+	case "PropagationHeldChange.rail":
+		if e.ComplexityRoot.PropagationHeldChange.Rail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Rail(childComplexity), true
+	case "PropagationHeldChange.reason":
+		if e.ComplexityRoot.PropagationHeldChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Reason(childComplexity), true
+	case "PropagationHeldChange.revisionId":
+		if e.ComplexityRoot.PropagationHeldChange.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RevisionID(childComplexity), true
+	case "PropagationHeldChange.ruleId":
+		if e.ComplexityRoot.PropagationHeldChange.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RuleID(childComplexity), true
+	case "PropagationHeldChange.storeId":
+		if e.ComplexityRoot.PropagationHeldChange.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.StoreID(childComplexity), true
+	case "PropagationHeldChange.targetId":
+		if e.ComplexityRoot.PropagationHeldChange.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.TargetID(childComplexity), true
+	case "PropagationHeldChange.trigger":
+		if e.ComplexityRoot.PropagationHeldChange.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Trigger(childComplexity), true
+
+	case "PropagationHeldChanges.changes":
+		if e.ComplexityRoot.PropagationHeldChanges.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.Changes(childComplexity), true
+	case "PropagationHeldChanges.storeRevision":
+		if e.ComplexityRoot.PropagationHeldChanges.StoreRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.StoreRevision(childComplexity), true
+
 	case "PropagationMappingPayload.mapping":
 		if e.ComplexityRoot.PropagationMappingPayload.Mapping == nil {
 			break
@@ -3459,6 +3651,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationRulePayload.Rule(childComplexity), true
 
+	case "PropagationRuleQuarantine.failures":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Failures(childComplexity), true
+	case "PropagationRuleQuarantine.reason":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Reason(childComplexity), true
+	case "PropagationRuleQuarantine.since":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Since(childComplexity), true
+	case "PropagationRuleQuarantine.total":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Total(childComplexity), true
+
 	case "PropagationStatusAccount.createdByIdstream":
 		if e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream == nil {
 			break
@@ -3807,6 +4024,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.PlanID(childComplexity), true
+	case "PropagationStatusRule.quarantine":
+		if e.ComplexityRoot.PropagationStatusRule.Quarantine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Quarantine(childComplexity), true
 	case "PropagationStatusRule.revisionId":
 		if e.ComplexityRoot.PropagationStatusRule.RevisionID == nil {
 			break
@@ -3825,6 +4048,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.SourceStoreID(childComplexity), true
+	case "PropagationStatusRule.state":
+		if e.ComplexityRoot.PropagationStatusRule.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.State(childComplexity), true
 	case "PropagationStatusRule.success":
 		if e.ComplexityRoot.PropagationStatusRule.Success == nil {
 			break
@@ -4014,6 +4243,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStore.Name(childComplexity), true
+	case "PropagationStore.safety":
+		if e.ComplexityRoot.PropagationStore.Safety == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Safety(childComplexity), true
 	case "PropagationStore.status":
 		if e.ComplexityRoot.PropagationStore.Status == nil {
 			break
@@ -4343,6 +4578,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationGroupStatus(childComplexity, args["environmentId"].(string), args["groupId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationHeldChanges":
+		if e.ComplexityRoot.Query.PropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationHeldChanges(childComplexity, args["environmentId"].(string), args["storeId"].(*string)), true
 	case "Query.propagationPlan":
 		if e.ComplexityRoot.Query.PropagationPlan == nil {
 			break
@@ -4551,6 +4797,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RebuildProgress.TargetPosition(childComplexity), true
+
+	case "ReleasePropagationRulePayload.position":
+		if e.ComplexityRoot.ReleasePropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleasePropagationRulePayload.Position(childComplexity), true
 
 	case "ResetUserPasswordPayload.position":
 		if e.ComplexityRoot.ResetUserPasswordPayload.Position == nil {
@@ -4819,6 +5072,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StoreActions.Update(childComplexity), true
+
+	case "StoreSafety.maxRemovalsPerHour":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour(childComplexity), true
+	case "StoreSafety.maxRemovalsPerPublish":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish(childComplexity), true
+	case "StoreSafety.writesPerMinute":
+		if e.ComplexityRoot.StoreSafety.WritesPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.WritesPerMinute(childComplexity), true
 
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
@@ -5170,6 +5442,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreatePropagationStoreInput", ec.unmarshalInputCreatePropagationStoreInput),
 			graphql.NewInputUnmarshaler("CreateSchemaAttributeInput", ec.unmarshalInputCreateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DecidePropagationHeldChangesInput", ec.unmarshalInputDecidePropagationHeldChangesInput),
 			graphql.NewInputUnmarshaler("DeleteApiClientInput", ec.unmarshalInputDeleteApiClientInput),
 			graphql.NewInputUnmarshaler("DeleteEnvironmentInput", ec.unmarshalInputDeleteEnvironmentInput),
 			graphql.NewInputUnmarshaler("DeletePopulationInput", ec.unmarshalInputDeletePopulationInput),
@@ -5196,6 +5469,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
 			graphql.NewInputUnmarshaler("ReconcilePropagationRuleInput", ec.unmarshalInputReconcilePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
+			graphql.NewInputUnmarshaler("ReleasePropagationRuleInput", ec.unmarshalInputReleasePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RemovePropagationMappingInput", ec.unmarshalInputRemovePropagationMappingInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
@@ -5213,6 +5487,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetPropagationStoreCredentialsInput", ec.unmarshalInputSetPropagationStoreCredentialsInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("StoreActionsInput", ec.unmarshalInputStoreActionsInput),
+			graphql.NewInputUnmarshaler("StoreSafetyInput", ec.unmarshalInputStoreSafetyInput),
 			graphql.NewInputUnmarshaler("TestStoreConnectionInput", ec.unmarshalInputTestStoreConnectionInput),
 			graphql.NewInputUnmarshaler("UnassignRoleInput", ec.unmarshalInputUnassignRoleInput),
 			graphql.NewInputUnmarshaler("UnlinkAccountInput", ec.unmarshalInputUnlinkAccountInput),
@@ -6208,6 +6483,8 @@ type PropagationStore {
   "Deleting a managed store deprovisions the accounts idstream created in it."
   managed: Boolean!
   actions: StoreActions!
+  "The store's safety rails (null: none)."
+  safety: StoreSafety
 }
 
 type PropagationPlan {
@@ -6317,6 +6594,7 @@ input CreatePropagationStoreInput {
   status: StoreStatus = ACTIVE
   managed: Boolean = false
   actions: StoreActionsInput
+  safety: StoreSafetyInput
 }
 
 "Omitted fields keep their value; config, when given, replaces the whole configuration."
@@ -6329,6 +6607,8 @@ input UpdatePropagationStoreInput {
   status: StoreStatus
   managed: Boolean
   actions: StoreActionsInput
+  "Replaces the store's safety rails (omitted fields and 0 are off)."
+  safety: StoreSafetyInput
 }
 
 input SetPropagationStoreCredentialsInput {
@@ -6658,6 +6938,120 @@ extend type Query {
 extend type Mutation {
   "Reconciles the rule's target with the source now (a resync that also lists the target) and returns what it found."
   reconcilePropagationRule(input: ReconcilePropagationRuleInput!): PropagationReconciliation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/propagation_safety.graphqls", Input: `# Propagation safety rails: a store's bounds on removals (the excess is held for an
+# administrator's approval) and on its write rate. Held changes carry IDs, operations, rails and
+# reasons, never values of identities. Reading and deciding held changes needs ENVIRONMENT_ADMIN.
+
+"A store's safety rails. 0 is off."
+type StoreSafety {
+  "Removals (disables plus deletes) in any sliding hour; the excess is held for approval."
+  maxRemovalsPerHour: Int!
+  "Removals one publication's resync makes; the excess is held for approval."
+  maxRemovalsPerPublish: Int!
+  "Writes per minute (below the connector's own bound, when it has one)."
+  writesPerMinute: Int!
+}
+
+input StoreSafetyInput {
+  maxRemovalsPerHour: Int = 0
+  maxRemovalsPerPublish: Int = 0
+  writesPerMinute: Int = 0
+}
+
+"A removal a store's safety rail held for approval: nothing was written, the account stays."
+type PropagationHeldChange {
+  id: ID!
+  environmentId: ID!
+  storeId: ID!
+  ruleId: ID!
+  revisionId: ID!
+  "USER or GROUP."
+  identityKind: String!
+  identityId: ID!
+  "The target account it would remove."
+  targetId: String
+  operation: PropagationStatusOperation!
+  "What ran the order: event, resync or publish."
+  trigger: String!
+  "The bound reached: maxRemovalsPerHour or maxRemovalsPerPublish."
+  rail: String!
+  reason: String!
+  heldAt: DateTime!
+}
+
+"The pending held changes of one store, and its stream's revision to decide on them."
+type PropagationHeldChanges {
+  changes: [PropagationHeldChange!]!
+  "Pass as expectedRevision: the decision is refused (CONFLICT) when held changes came or were decided since. Null: none ever held (one store asked) or several stores."
+  storeRevision: Int
+}
+
+"Held changes to approve or discard: heldIds, or every pending one of the store with all."
+input DecidePropagationHeldChangesInput {
+  environmentId: ID!
+  storeId: ID!
+  heldIds: [ID!]
+  all: Boolean = false
+  "The storeRevision the decision was made on; omitted: the latest."
+  expectedRevision: Int
+}
+
+type DecidePropagationHeldChangesPayload {
+  "The held changes decided."
+  heldIds: [ID!]!
+  position: String!
+}
+
+extend type Query {
+  "Pending held changes of the environment (of one store with storeId), oldest first. ENVIRONMENT_ADMIN."
+  propagationHeldChanges(environmentId: ID!, storeId: ID): PropagationHeldChanges!
+}
+
+extend type Mutation {
+  "Approve held changes: the runtime reruns each order past the rails; an identity back in scope since keeps its account. Unknown IDs are NOT_FOUND, decided ones CONFLICT. ENVIRONMENT_ADMIN."
+  approvePropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+  "Discard held changes: nothing is done, the accounts stay; a later change of the identity, or a resync, evaluates it again (and may hold it anew). ENVIRONMENT_ADMIN."
+  discardPropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+}
+
+"Whether a rule's orders run: QUARANTINED rules skip them until released."
+enum PropagationRuleState {
+  RUNNING
+  QUARANTINED
+}
+
+"Why and since when a rule is quarantined: most of its recent change orders failed for good."
+type PropagationRuleQuarantine {
+  "The failure classes counted (never a failure's message: it may echo an identity's data)."
+  reason: String!
+  since: DateTime!
+  "Permanent failures among the last total final outcomes."
+  failures: Int!
+  total: Int!
+}
+
+extend type PropagationStatusRule {
+  state: PropagationRuleState!
+  "Set while the rule is quarantined."
+  quarantine: PropagationRuleQuarantine
+}
+
+input ReleasePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+  "Recorded with the release (at most 500 bytes)."
+  reason: String
+}
+
+type ReleasePropagationRulePayload {
+  position: String!
+}
+
+extend type Mutation {
+  "Release a quarantined rule: the runtime resyncs it (level-triggered: nothing is lost). A rule not quarantined is CONFLICT. ENVIRONMENT_ADMIN."
+  releasePropagationRule(input: ReleasePropagationRuleInput!): ReleasePropagationRulePayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
@@ -7488,6 +7882,16 @@ func (ec *executionContext) childFields_CreateApiClientPayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiClientPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DecidePropagationHeldChangesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "heldIds":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+	case "position":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DecidePropagationHeldChangesPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7924,6 +8328,48 @@ func (ec *executionContext) childFields_PropagationDriftStatus(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationHeldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+	case "identityKind":
+		return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+	case "operation":
+		return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+	case "rail":
+		return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+	case "heldAt":
+		return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChange", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changes":
+		return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+	case "storeRevision":
+		return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChanges", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationMappingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mapping":
@@ -8128,6 +8574,20 @@ func (ec *executionContext) childFields_PropagationRulePayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PropagationRulePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationRuleQuarantine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+	case "since":
+		return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+	case "failures":
+		return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+	case "total":
+		return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRuleQuarantine", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationStatusAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "environmentId":
@@ -8292,6 +8752,10 @@ func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Contex
 		return ec.fieldContext_PropagationStatusRule_backlog(ctx, field)
 	case "drift":
 		return ec.fieldContext_PropagationStatusRule_drift(ctx, field)
+	case "state":
+		return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+	case "quarantine":
+		return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
 }
@@ -8370,6 +8834,8 @@ func (ec *executionContext) childFields_PropagationStore(ctx context.Context, fi
 		return ec.fieldContext_PropagationStore_managed(ctx, field)
 	case "actions":
 		return ec.fieldContext_PropagationStore_actions(ctx, field)
+	case "safety":
+		return ec.fieldContext_PropagationStore_safety(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStore", field.Name)
 }
@@ -8448,6 +8914,14 @@ func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, fie
 		return ec.fieldContext_RebuildProgress_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RebuildProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ReleasePropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "position":
+		return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReleasePropagationRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ResetUserPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8594,6 +9068,18 @@ func (ec *executionContext) childFields_StoreActions(ctx context.Context, field 
 		return ec.fieldContext_StoreActions_provisionDisabled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StoreActions", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreSafety(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "maxRemovalsPerHour":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+	case "maxRemovalsPerPublish":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+	case "writesPerMinute":
+		return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreSafety", field.Name)
 }
 
 func (ec *executionContext) childFields_TestStoreConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8882,6 +9368,20 @@ func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AddGroupMemberInput, error) {
 			return ec.unmarshalNAddGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAddGroupMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_approvePropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -9212,6 +9712,20 @@ func (ec *executionContext) field_Mutation_disableUser_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_discardPropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_enableUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9414,6 +9928,20 @@ func (ec *executionContext) field_Mutation_recordConsent_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RecordConsentInput, error) {
 			return ec.unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_releasePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+			return ec.unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10557,6 +11085,28 @@ func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "storeId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["storeId"] = arg1
 	return args, nil
 }
 
@@ -13008,6 +13558,52 @@ func (ec *executionContext) _CreateApiClientPayload_position(ctx context.Context
 }
 func (ec *executionContext) fieldContext_CreateApiClientPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateApiClientPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_heldIds(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_heldIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
@@ -16908,6 +17504,138 @@ func (ec *executionContext) fieldContext_Mutation_reconcilePropagationRule(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approvePropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApprovePropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approvePropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_discardPropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DiscardPropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_discardPropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_releasePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReleasePropagationRule(ctx, fc.Args["input"].(model.ReleasePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReleasePropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_releasePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19025,6 +19753,360 @@ func (ec *executionContext) fieldContext_PropagationDriftStatus_lastDriftAt(_ co
 	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _PropagationHeldChange_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityKind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_operation(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _PropagationHeldChange_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_rail(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_rail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_heldAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_heldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationHeldChanges_changes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationHeldChanges",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationHeldChanges_storeRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_storeRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChanges", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PropagationMappingPayload_mapping(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20678,6 +21760,98 @@ func (ec *executionContext) fieldContext_PropagationRulePayload_position(_ conte
 	return graphql.NewScalarFieldContext("PropagationRulePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationRuleQuarantine_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_since(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_failures(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_total(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PropagationStatusAccount_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22181,6 +23355,61 @@ func (ec *executionContext) fieldContext_PropagationStatusRule_drift(_ context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _PropagationStatusRule_state(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+			return ec.marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "PropagationRuleState")
+}
+
+func (ec *executionContext) _PropagationStatusRule_quarantine(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quarantine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+			return ec.marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_quarantine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRuleQuarantine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22911,6 +24140,38 @@ func (ec *executionContext) fieldContext_PropagationStore_actions(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_StoreActions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStore_safety(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_safety(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Safety, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+			return ec.marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_safety(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StoreSafety(ctx, field)
 		},
 	}
 	return fc, nil
@@ -24399,6 +25660,50 @@ func (ec *executionContext) fieldContext_Query_propagationDrift(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationHeldChanges(ctx, fc.Args["environmentId"].(string), fc.Args["storeId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChanges(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25074,6 +26379,29 @@ func (ec *executionContext) _RebuildProgress_error(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RebuildProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReleasePropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ReleasePropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleasePropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleasePropagationRulePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _ResetUserPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.ResetUserPasswordPayload) (ret graphql.Marshaler) {
@@ -26126,6 +27454,75 @@ func (ec *executionContext) _StoreActions_provisionDisabled(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_StoreActions_provisionDisabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerHour(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerHour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerHour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerPublish(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerPublish, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerPublish(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_writesPerMinute(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WritesPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_writesPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Subscription_auditEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -29567,7 +30964,7 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 		asMap["managed"] = false
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -29637,6 +31034,13 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -29879,6 +31283,80 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 func UnmarshalCreateUserInput(ctx context.Context, raw any) (model.CreateUserInput, error) {
 	var out model.CreateUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDecidePropagationHeldChangesInput(ctx context.Context, obj any) (model.DecidePropagationHeldChangesInput, error) {
+	var it model.DecidePropagationHeldChangesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["all"]; !present {
+		asMap["all"] = false
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId", "heldIds", "all", "expectedRevision"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		case "heldIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("heldIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeldIds = data
+		case "all":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("all"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.All = data
+		case "expectedRevision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedRevision"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedRevision = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDecidePropagationHeldChangesInput unmarshals raw into the DecidePropagationHeldChangesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDecidePropagationHeldChangesInput(ctx context.Context, raw any) (model.DecidePropagationHeldChangesInput, error) {
+	var out model.DecidePropagationHeldChangesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DecidePropagationHeldChangesInput", raw, &out)
 	return out, err
 }
 
@@ -31560,6 +33038,62 @@ func UnmarshalRecordConsentInput(ctx context.Context, raw any) (model.RecordCons
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReleasePropagationRuleInput(ctx context.Context, obj any) (model.ReleasePropagationRuleInput, error) {
+	var it model.ReleasePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReleasePropagationRuleInput unmarshals raw into the ReleasePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReleasePropagationRuleInput(ctx context.Context, raw any) (model.ReleasePropagationRuleInput, error) {
+	var out model.ReleasePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReleasePropagationRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveGroupMemberInput(ctx context.Context, obj any) (model.RemoveGroupMemberInput, error) {
 	var it model.RemoveGroupMemberInput
 	if obj == nil {
@@ -32630,6 +34164,72 @@ func UnmarshalStoreActionsInput(ctx context.Context, raw any) (model.StoreAction
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStoreSafetyInput(ctx context.Context, obj any) (model.StoreSafetyInput, error) {
+	var it model.StoreSafetyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["maxRemovalsPerHour"]; !present {
+		asMap["maxRemovalsPerHour"] = 0
+	}
+	if _, present := asMap["maxRemovalsPerPublish"]; !present {
+		asMap["maxRemovalsPerPublish"] = 0
+	}
+	if _, present := asMap["writesPerMinute"]; !present {
+		asMap["writesPerMinute"] = 0
+	}
+
+	fieldsInOrder := [...]string{"maxRemovalsPerHour", "maxRemovalsPerPublish", "writesPerMinute"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxRemovalsPerHour":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerHour"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerHour = data
+		case "maxRemovalsPerPublish":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerPublish"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerPublish = data
+		case "writesPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("writesPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WritesPerMinute = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStoreSafetyInput unmarshals raw into the StoreSafetyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStoreSafetyInput(ctx context.Context, raw any) (model.StoreSafetyInput, error) {
+	var out model.StoreSafetyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StoreSafetyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTestStoreConnectionInput(ctx context.Context, obj any) (model.TestStoreConnectionInput, error) {
 	var it model.TestStoreConnectionInput
 	if obj == nil {
@@ -33152,7 +34752,7 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33215,6 +34815,13 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -34326,6 +35933,44 @@ func (ec *executionContext) _CreateApiClientPayload(ctx context.Context, sel ast
 			}
 		case "position":
 			out.Values[i] = ec._CreateApiClientPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var decidePropagationHeldChangesPayloadImplementors = []string{"DecidePropagationHeldChangesPayload"}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, decidePropagationHeldChangesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DecidePropagationHeldChangesPayload")
+		case "heldIds":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_heldIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35583,6 +37228,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "approvePropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approvePropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "discardPropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_discardPropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "releasePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_releasePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "resyncPropagationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncPropagationRule(ctx, field)
@@ -36346,6 +38012,137 @@ func (ec *executionContext) _PropagationDriftStatus(ctx context.Context, sel ast
 	return out
 }
 
+var propagationHeldChangeImplementors = []string{"PropagationHeldChange"}
+
+func (ec *executionContext) _PropagationHeldChange(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChange")
+		case "id":
+			out.Values[i] = ec._PropagationHeldChange_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationHeldChange_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationHeldChange_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationHeldChange_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationHeldChange_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityKind":
+			out.Values[i] = ec._PropagationHeldChange_identityKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationHeldChange_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationHeldChange_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._PropagationHeldChange_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationHeldChange_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rail":
+			out.Values[i] = ec._PropagationHeldChange_rail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationHeldChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldAt":
+			out.Values[i] = ec._PropagationHeldChange_heldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationHeldChangesImplementors = []string{"PropagationHeldChanges"}
+
+func (ec *executionContext) _PropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChanges) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChanges")
+		case "changes":
+			out.Values[i] = ec._PropagationHeldChanges_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeRevision":
+			out.Values[i] = ec._PropagationHeldChanges_storeRevision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationMappingPayloadImplementors = []string{"PropagationMappingPayload"}
 
 func (ec *executionContext) _PropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationMappingPayload) graphql.Marshaler {
@@ -37012,6 +38809,54 @@ func (ec *executionContext) _PropagationRulePayload(ctx context.Context, sel ast
 	return out
 }
 
+var propagationRuleQuarantineImplementors = []string{"PropagationRuleQuarantine"}
+
+func (ec *executionContext) _PropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRuleQuarantine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRuleQuarantineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRuleQuarantine")
+		case "reason":
+			out.Values[i] = ec._PropagationRuleQuarantine_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._PropagationRuleQuarantine_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._PropagationRuleQuarantine_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._PropagationRuleQuarantine_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationStatusAccountImplementors = []string{"PropagationStatusAccount"}
 
 func (ec *executionContext) _PropagationStatusAccount(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusAccount) graphql.Marshaler {
@@ -37507,6 +39352,16 @@ func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._PropagationStatusRule_drift(ctx, field, obj)
 				})
+		case "state":
+			out.Values[i] = ec._PropagationStatusRule_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quarantine":
+			out.Values[i] = ec._PropagationStatusRule_quarantine(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -37740,6 +39595,11 @@ func (ec *executionContext) _PropagationStore(ctx context.Context, sel ast.Selec
 		case "actions":
 			out.Values[i] = ec._PropagationStore_actions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "safety":
+			out.Values[i] = ec._PropagationStore_safety(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -38120,6 +39980,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_propagationDrift(ctx, field)
 				})
+		case "propagationHeldChanges":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationHeldChanges(ctx, field)
+				})
 		case "propagationStoreStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -38255,6 +40121,39 @@ func (ec *executionContext) _RebuildProgress(ctx context.Context, sel ast.Select
 		case "error":
 			out.Values[i] = ec._RebuildProgress_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var releasePropagationRulePayloadImplementors = []string{"ReleasePropagationRulePayload"}
+
+func (ec *executionContext) _ReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, releasePropagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReleasePropagationRulePayload")
+		case "position":
+			out.Values[i] = ec._ReleasePropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -38749,6 +40648,49 @@ func (ec *executionContext) _StoreActions(ctx context.Context, sel ast.Selection
 			}
 		case "provisionDisabled":
 			out.Values[i] = ec._StoreActions_provisionDisabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var storeSafetyImplementors = []string{"StoreSafety"}
+
+func (ec *executionContext) _StoreSafety(ctx context.Context, sel ast.SelectionSet, obj *model.StoreSafety) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, storeSafetyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StoreSafety")
+		case "maxRemovalsPerHour":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerHour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxRemovalsPerPublish":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerPublish(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "writesPerMinute":
+			out.Values[i] = ec._StoreSafety_writesPerMinute(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -39929,6 +41871,19 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+	res, err := ec.unmarshalInputDecidePropagationHeldChangesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DecidePropagationHeldChangesPayload!")
+		return graphql.Null
+	}
+	return ec._DecidePropagationHeldChangesPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
 	res, err := ec.unmarshalInputDeleteApiClientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -40672,6 +42627,38 @@ func (ec *executionContext) marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋids
 	return ec._PropagationDriftStatus(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChange!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChanges!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChanges(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PropagationMappingPayload!")
@@ -40830,6 +42817,16 @@ func (ec *executionContext) marshalNPropagationRulePayload2ᚖgithubᚗcomᚋids
 		return graphql.Null
 	}
 	return ec._PropagationRulePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, v any) (model.PropagationRuleState, error) {
+	var res model.PropagationRuleState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, sel ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
@@ -41071,6 +43068,19 @@ func (ec *executionContext) unmarshalNReconcilePropagationRuleInput2githubᚗcom
 func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx context.Context, v any) (model.RecordConsentInput, error) {
 	res, err := ec.unmarshalInputRecordConsentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputReleasePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReleasePropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._ReleasePropagationRulePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, v any) (model.RemoveAction, error) {
@@ -41960,6 +43970,13 @@ func (ec *executionContext) marshalOPropagationRevision2ᚖgithubᚗcomᚋidstre
 	return ec._PropagationRevision(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationRuleQuarantine(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
 	if v == nil {
 		return nil, nil
@@ -42032,6 +44049,21 @@ func (ec *executionContext) unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstre
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputStoreActionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx context.Context, sel ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StoreSafety(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx context.Context, v any) (*model.StoreSafetyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStoreSafetyInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
