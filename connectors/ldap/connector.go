@@ -665,13 +665,18 @@ func rdnValue(dn, attr string) string {
 
 // parentDN returns dn without its first RDN, as the directory spelled it.
 func parentDN(dn string) string {
-	// The first unescaped comma ends the RDN.
+	// The first unescaped, unquoted comma (or RFC 1779's semicolon) ends the RDN.
+	quoted := false
 	for i := 0; i < len(dn); i++ {
 		switch dn[i] {
 		case '\\':
 			i++
-		case ',':
-			return dn[i+1:]
+		case '"':
+			quoted = !quoted
+		case ',', ';':
+			if !quoted {
+				return strings.TrimLeft(dn[i+1:], " ")
+			}
 		}
 	}
 	return ""
