@@ -54,5 +54,5 @@
 //
 // The AD flavor is written to Microsoft's documented schema but has not run against an Active
 // Directory here (this project tests against a real slapd, connectors/ldap/ldaptest); it does
-// not set passwords, so a created AD user stays disabled until one is set there.
+// not set passwords, and AD may refuse to create an enabled user that has none.
 package ldap
