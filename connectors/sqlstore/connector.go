@@ -390,10 +390,27 @@ func (c *Connector) addMembers(ctx context.Context, q querier, gid string, ids [
 	}
 	m := pgx.Identifier{c.s.users.schema, c.s.members}.Sanitize()
 	g, u := pgx.Identifier{c.s.memberG}.Sanitize(), pgx.Identifier{c.s.memberU}.Sanitize()
-	// NOT EXISTS rather than ON CONFLICT: the members table need not have a unique constraint.
-	_, err := q.Exec(ctx, "INSERT INTO "+m+" ("+g+", "+u+") SELECT $1, x FROM unnest($2::text[]) AS x WHERE NOT EXISTS (SELECT 1 FROM "+m+
-		" WHERE "+g+"::text = $1::text AND "+u+"::text = x)", gid, ids)
-	return err
+	// The members present are skipped rather than relying on ON CONFLICT: the members table
+	// need not have a unique constraint. Callers hold the group row (FOR UPDATE or just
+	// inserted), so no other writer adds the same rows meanwhile.
+	have, err := c.members(ctx, q, gid)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, m := range have {
+		seen[m.(map[string]any)["value"].(string)] = true
+	}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, err := q.Exec(ctx, "INSERT INTO "+m+" ("+g+", "+u+") VALUES ($1, $2)", gid, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // assignments computes the columns changes set: a change of a column's path sets it; a change
@@ -550,7 +567,7 @@ func (c *Connector) Delete(ctx context.Context, kind connectors.Kind, id string)
 				col = c.s.memberG
 			}
 			if _, err := tx.Exec(ctx, "DELETE FROM "+pgx.Identifier{c.s.users.schema, c.s.members}.Sanitize()+" WHERE "+
-				pgx.Identifier{col}.Sanitize()+"::text = $1::text", id); err != nil {
+				pgx.Identifier{col}.Sanitize()+" = $1", id); err != nil {
 				return err
 			}
 		}
@@ -585,7 +602,7 @@ func (c *Connector) UpdateMembers(ctx context.Context, groupID string, add, remo
 		}
 		if len(remove) > 0 {
 			if _, err := tx.Exec(ctx, "DELETE FROM "+pgx.Identifier{c.s.users.schema, c.s.members}.Sanitize()+" WHERE "+
-				pgx.Identifier{c.s.memberG}.Sanitize()+"::text = $1::text AND "+pgx.Identifier{c.s.memberU}.Sanitize()+"::text = ANY($2::text[])", groupID, remove); err != nil {
+				pgx.Identifier{c.s.memberG}.Sanitize()+" = $1 AND "+pgx.Identifier{c.s.memberU}.Sanitize()+"::text = ANY($2::text[])", groupID, remove); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,130 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idstream/idstream/connectors"
+	"github.com/idstream/idstream/connectors/connectortest"
+	"github.com/idstream/idstream/connectors/sqlstore"
+	"github.com/idstream/idstream/domain"
+)
+
+const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var schemaSeq atomic.Int64
+
+func pgURL() string {
+	if u := os.Getenv("IDSTREAM_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return defaultURL
+}
+
+// freshSchema creates a new schema with the users, groups and members tables and drops it at
+// the end; it skips (fails under CI=true) without PostgreSQL.
+func freshSchema(t testing.TB) (string, *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgURL())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s is required under CI: %v", pgURL(), err)
+		}
+		t.Skipf("SKIPPING: no PostgreSQL at %s (set IDSTREAM_TEST_POSTGRES): %v", pgURL(), err)
+	}
+	schema := fmt.Sprintf("sqlstore_%d_%d", os.Getpid(), schemaSeq.Add(1))
+	ddl := `CREATE SCHEMA ` + schema + `;
+	CREATE TABLE ` + schema + `.users (
+		id uuid PRIMARY KEY, user_name text NOT NULL, display_name text, given_name text, family_name text,
+		work_email text, home_email text, nick_name text, title text, active boolean NOT NULL DEFAULT true,
+		external_id text, login_count integer, hired_at timestamptz);
+	CREATE UNIQUE INDEX ON ` + schema + `.users (lower(user_name));
+	CREATE TABLE ` + schema + `.groups (id uuid PRIMARY KEY, display_name text NOT NULL);
+	CREATE TABLE ` + schema + `.members (group_id uuid NOT NULL REFERENCES ` + schema + `.groups(id),
+		user_id uuid NOT NULL REFERENCES ` + schema + `.users(id), PRIMARY KEY (group_id, user_id));`
+	if _, err := conn.Exec(ctx, ddl); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		_ = conn.Close(context.Background())
+	})
+	return schema, conn
+}
+
+const columns = `{"userName":"user_name","displayName":"display_name","name.givenName":"given_name",
+	"name.familyName":"family_name","emails[type eq \"work\"].value":"work_email",
+	"emails[type eq \"home\"].value":"home_email","nickName":"nick_name","title":"title","active":"active",
+	"externalId":"external_id"}`
+
+func config(schema string, extra map[string]string) connectors.StoreConfig {
+	cfg := map[string]string{sqlstore.KeyURL: pgURL(), sqlstore.KeySchema: schema, sqlstore.KeyColumns: columns}
+	for k, v := range extra {
+		if v == "" {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	return connectors.StoreConfig{StoreID: "s1", Type: domain.StoreSQL, Config: cfg}
+}
+
+var withGroups = map[string]string{sqlstore.KeyGroupsTable: "groups", sqlstore.KeyMembersTable: "members"}
+
+func open(t testing.TB, cfg connectors.StoreConfig) connectors.Connector {
+	t.Helper()
+	c, err := sqlstore.New(cfg)
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	return c
+}
+
+func badCredentials(schema string) connectors.StoreConfig {
+	// Trust authentication accepts any password, so the refused credential is a role that
+	// does not exist (SQLSTATE 28000).
+	cfg := config(schema, withGroups)
+	cfg.Config[sqlstore.KeyURL] = strings.Replace(pgURL(), "postgres@", "idstream_no_such_role@", 1)
+	cfg.Credentials = map[string]string{sqlstore.CredPassword: "wrong"}
+	return cfg
+}
+
+func TestConformanceWithGroups(t *testing.T) {
+	connectortest.Run(t, connectortest.Harness{
+		Open: func(t *testing.T) connectors.Connector {
+			schema, _ := freshSchema(t)
+			return open(t, config(schema, withGroups))
+		},
+		OpenWithBadCredentials: func(t *testing.T) connectors.Connector {
+			schema, _ := freshSchema(t)
+			return open(t, badCredentials(schema))
+		},
+		Features: connectortest.Features{Groups: true, HardDelete: true, ListPageSize: 500},
+	})
+}
+
+func TestConformanceSoftDeleteNoGroups(t *testing.T) {
+	connectortest.Run(t, connectortest.Harness{
+		Open: func(t *testing.T) connectors.Connector {
+			schema, _ := freshSchema(t)
+			return open(t, config(schema, map[string]string{sqlstore.KeySoftDeleteColumn: "active"}))
+		},
+		OpenWithBadCredentials: func(t *testing.T) connectors.Connector {
+			schema, _ := freshSchema(t)
+			cfg := badCredentials(schema)
+			delete(cfg.Config, sqlstore.KeyGroupsTable)
+			delete(cfg.Config, sqlstore.KeyMembersTable)
+			return open(t, cfg)
+		},
+		Features: connectortest.Features{Groups: false, HardDelete: false, ListPageSize: 500},
+	})
+}
