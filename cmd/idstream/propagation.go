@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/idstream/idstream/connectors/mapping"
 	"github.com/idstream/idstream/connectors/propagation"
 	"github.com/idstream/idstream/connectors/scim"
+	"github.com/idstream/idstream/connectors/sqlstore"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/graph"
@@ -28,7 +30,9 @@ const propagationDir = "propagation"
 
 // connectorFactories are the connectors this build has, by store type.
 func connectorFactories() connectors.Factories {
-	return scim.Factories()
+	f := scim.Factories()
+	maps.Copy(f, sqlstore.Factories())
+	return f
 }
 
 // propagationPorts are the configuration commands' checks, done by the connectors: mappings
