@@ -198,7 +198,9 @@ func parseSettings(cfg connectors.StoreConfig) (settings, error) {
 			s.pool = pc
 		}
 	case raw == "":
-		bad("config."+KeyURL, "required (or credentials.dsn)")
+		// Named as the credential so that a configuration checked before its credentials
+		// (which may hold the whole dsn) is not refused for it.
+		bad("credentials."+CredDSN, "required unless config.url is set")
 	default:
 		u, err := url.Parse(raw)
 		switch {
