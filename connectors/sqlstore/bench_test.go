@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idstream/idstream/connectors"
@@ -18,7 +19,10 @@ import (
 const benchWorkers = 16 // the runtime's workers
 
 // parallel runs n calls of fn from benchWorkers goroutines and reports calls per second.
-func parallel(b *testing.B, n int, fn func(i int) error) {
+func parallel(b *testing.B, n int, fn func(i int) error) { parallelUsers(b, n, n, fn) }
+
+// parallelUsers is parallel where the n calls write users rows in all.
+func parallelUsers(b *testing.B, n, users int, fn func(i int) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, benchWorkers)
@@ -45,7 +49,7 @@ func parallel(b *testing.B, n int, fn func(i int) error) {
 	for err := range errs {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "users/s")
+	b.ReportMetric(float64(users)/elapsed.Seconds(), "users/s")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -83,5 +87,36 @@ func BenchmarkRawInsert(b *testing.B) {
 		n := fmt.Sprintf("bench%07d@example.com", i)
 		_, err := pool.Exec(context.Background(), sql, uuid.NewString(), n, "Test "+n, "Given", "Family", n, "home."+n, "nick", true, "ext-"+n)
 		return err
+	})
+}
+
+// BenchmarkRawInsertBatched: the same rows in transactions of 100 (pgx.Batch), to measure
+// what a batching path (a CreateMany) could gain over per-row commits.
+func BenchmarkRawInsertBatched(b *testing.B) {
+	schema, _ := freshSchema(b)
+	pool, err := pgxpool.New(context.Background(), pgURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	sql := "INSERT INTO " + schema + `.users (id, user_name, display_name, given_name, family_name, work_email, home_email,
+		nick_name, active, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	const per = 100
+	b.ResetTimer()
+	batches := (b.N + per - 1) / per
+	parallelUsers(b, batches, b.N, func(k int) error {
+		tx, err := pool.Begin(context.Background())
+		if err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		for i := k * per; i < min((k+1)*per, b.N); i++ {
+			n := fmt.Sprintf("bench%07d@example.com", i)
+			batch.Queue(sql, uuid.NewString(), n, "Test "+n, "Given", "Family", n, "home."+n, "nick", true, "ext-"+n)
+		}
+		if err := tx.SendBatch(context.Background(), batch).Close(); err != nil {
+			return err
+		}
+		return tx.Commit(context.Background())
 	})
 }
