@@ -120,3 +120,25 @@ func BenchmarkRawInsertBatched(b *testing.B) {
 		return tx.Commit(context.Background())
 	})
 }
+
+// BenchmarkCreateMany: the connector's batching path, 100 users a call, from 16 goroutines.
+func BenchmarkCreateMany(b *testing.B) {
+	schema, _ := freshSchema(b)
+	c := open(b, config(schema, nil)).(connectors.BatchCreator)
+	const per = 100
+	b.ResetTimer()
+	batches := (b.N + per - 1) / per
+	parallelUsers(b, batches, b.N, func(k int) error {
+		var attrs []map[string]any
+		for i := k * per; i < min((k+1)*per, b.N); i++ {
+			attrs = append(attrs, connectortest.User(fmt.Sprintf("bench%07d@example.com", i)))
+		}
+		_, errs := c.CreateMany(context.Background(), connectors.KindUser, attrs)
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

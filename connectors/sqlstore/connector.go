@@ -40,6 +40,7 @@ var (
 	_ connectors.MemberUpdater = (*Connector)(nil)
 	_ connectors.Lister        = (*Connector)(nil)
 	_ connectors.Describer     = (*Connector)(nil)
+	_ connectors.BatchCreator  = (*Connector)(nil)
 )
 
 // New validates cfg and returns a connector without contacting the store.
@@ -315,29 +316,13 @@ func (c *Connector) Create(ctx context.Context, kind connectors.Kind, attrs map[
 	if err != nil {
 		return connectors.Resource{}, err
 	}
-	var key any
-	if t.keyFrom >= 0 {
-		v, ok := t.cols[t.keyFrom].path.Get(attrs)
-		if s, _ := v.(string); !ok || s == "" {
-			return connectors.Resource{}, invalid(op, domain.Invalidf(t.cols[t.keyFrom].path.String(), "required: it is the key (config.keyFrom)"))
-		}
-		key = v
-	} else {
-		key = uuid.NewString()
+	key, err := newKey(op, t, attrs)
+	if err != nil {
+		return connectors.Resource{}, err
 	}
-	names := []string{pgx.Identifier{t.key}.Sanitize()}
-	args := []any{key}
-	for _, col := range t.cols {
-		v, ok := col.path.Get(attrs)
-		if !ok || v == nil {
-			continue
-		}
-		tv, err := textValue(col.path.String(), v)
-		if err != nil {
-			return connectors.Resource{}, invalid(op, err)
-		}
-		names = append(names, pgx.Identifier{col.name}.Sanitize())
-		args = append(args, tv)
+	sql, args, err := insertStatement(op, t, key, attrs)
+	if err != nil {
+		return connectors.Resource{}, err
 	}
 	var members []string
 	if t != &c.s.users {
@@ -345,12 +330,6 @@ func (c *Connector) Create(ctx context.Context, kind connectors.Kind, attrs map[
 			return connectors.Resource{}, invalid(op, err)
 		}
 	}
-	ph := make([]string, len(args))
-	for i := range ph {
-		ph[i] = "$" + strconv.Itoa(i+1)
-	}
-	sql := "INSERT INTO " + t.ident() + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(ph, ", ") +
-		") ON CONFLICT DO NOTHING RETURNING " + selectList(t)
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	if t == &c.s.users {
@@ -375,6 +354,43 @@ func (c *Connector) Create(ctx context.Context, kind connectors.Kind, attrs map[
 		return connectors.Resource{}, createError(op, err)
 	}
 	return r, nil
+}
+
+// insertStatement builds the INSERT of one row: only the present attributes' columns, so that
+// absent ones keep their defaults (pgx caches one prepared statement per column set).
+func insertStatement(op string, t *table, key any, attrs map[string]any) (string, []any, error) {
+	names := []string{pgx.Identifier{t.key}.Sanitize()}
+	args := []any{key}
+	for _, col := range t.cols {
+		v, ok := col.path.Get(attrs)
+		if !ok || v == nil {
+			continue
+		}
+		tv, err := textValue(col.path.String(), v)
+		if err != nil {
+			return "", nil, invalid(op, err)
+		}
+		names = append(names, pgx.Identifier{col.name}.Sanitize())
+		args = append(args, tv)
+	}
+	ph := make([]string, len(args))
+	for i := range ph {
+		ph[i] = "$" + strconv.Itoa(i+1)
+	}
+	return "INSERT INTO " + t.ident() + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(ph, ", ") +
+		") ON CONFLICT DO NOTHING RETURNING " + selectList(t), args, nil
+}
+
+// key returns the key of a new row of t from attrs.
+func newKey(op string, t *table, attrs map[string]any) (any, error) {
+	if t.keyFrom < 0 {
+		return uuid.NewString(), nil
+	}
+	v, ok := t.cols[t.keyFrom].path.Get(attrs)
+	if s, _ := v.(string); !ok || s == "" {
+		return nil, invalid(op, domain.Invalidf(t.cols[t.keyFrom].path.String(), "required: it is the key (config.keyFrom)"))
+	}
+	return v, nil
 }
 
 func createError(op string, err error) error {

@@ -128,3 +128,28 @@ func TestConformanceSoftDeleteNoGroups(t *testing.T) {
 		Features: connectortest.Features{Groups: false, HardDelete: false, ListPageSize: 500},
 	})
 }
+
+func TestCreateMany(t *testing.T) {
+	schema, conn := freshSchema(t)
+	c := open(t, config(schema, nil)).(*sqlstore.Connector)
+	defer c.Close()
+	ctx := t.Context()
+	if _, err := c.Create(ctx, connectors.KindUser, connectortest.User("taken@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	bad := connectortest.User("bad@example.com")
+	bad["active"] = "not a boolean" // 22P02: aborts the batch's transaction
+	batch := []map[string]any{connectortest.User("a@example.com"), connectortest.User("TAKEN@example.com"), connectortest.User("b@example.com")}
+	res, errs := c.CreateMany(ctx, connectors.KindUser, batch)
+	if errs[0] != nil || errs[2] != nil || res[0].ID == "" || res[2].ID == "" || connectors.ClassOf(errs[1]) != connectors.ClassConflict {
+		t.Fatalf("results %v, errors %v", res, errs)
+	}
+	res, errs = c.CreateMany(ctx, connectors.KindUser, []map[string]any{connectortest.User("c@example.com"), bad})
+	if errs[0] != nil || res[0].ID == "" || connectors.ClassOf(errs[1]) != connectors.ClassInvalid {
+		t.Fatalf("with a bad row: results %v, errors %v", res, errs)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+schema+".users").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d rows (%v), want 4: taken, a, b, c", n, err)
+	}
+}
