@@ -153,3 +153,58 @@ func TestCreateMany(t *testing.T) {
 		t.Fatalf("%d rows (%v), want 4: taken, a, b, c", n, err)
 	}
 }
+
+func TestErrorClasses(t *testing.T) {
+	schema, conn := freshSchema(t)
+	ctx := t.Context()
+	// Nothing listens on port 1: the connection is refused.
+	down := config(schema, nil)
+	down.Config[sqlstore.KeyURL] = "postgres://postgres@127.0.0.1:1/test?sslmode=disable"
+	c := open(t, down)
+	defer c.Close()
+	if _, err := c.Get(ctx, connectors.KindUser, "00000000-0000-0000-0000-000000000001"); connectors.ClassOf(err) != connectors.ClassUnavailable {
+		t.Fatalf("refused connection: %v", err)
+	}
+	// A mapped column the table lacks: 42703, and Check names it.
+	missing := config(schema, map[string]string{sqlstore.KeyColumns: `{"userName":"user_name","title":"no_such_column"}`})
+	m := open(t, missing).(*sqlstore.Connector)
+	defer m.Close()
+	if _, err := m.Create(ctx, connectors.KindUser, connectortest.User("x@example.com")); connectors.ClassOf(err) != connectors.ClassInvalid {
+		t.Fatalf("undefined column: %v", err)
+	}
+	if err := m.Check(ctx); connectors.ClassOf(err) != connectors.ClassInvalid || !strings.Contains(err.Error(), "no_such_column") {
+		t.Fatalf("check of a missing column: %v", err)
+	}
+	// A missing table.
+	nt := open(t, config(schema, map[string]string{sqlstore.KeyTable: "nope"})).(*sqlstore.Connector)
+	defer nt.Close()
+	if err := nt.Check(ctx); connectors.ClassOf(err) != connectors.ClassInvalid || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("check of a missing table: %v", err)
+	}
+	// A value that does not fit its column type: 22P02.
+	c2 := open(t, config(schema, map[string]string{sqlstore.KeyColumns: `{"userName":"user_name","active":"active","x:loginCount":"login_count"}`}))
+	defer c2.Close()
+	_, err := c2.Create(ctx, connectors.KindUser, map[string]any{"userName": "n@example.com", "x": map[string]any{"loginCount": "many"}})
+	if connectors.ClassOf(err) != connectors.ClassInvalid {
+		t.Fatalf("bad integer: %v", err)
+	}
+	// A role without privileges: Check says AUTH.
+	role := "idstream_noprivs_" + schema
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	if _, err := conn.Exec(ctx, "GRANT USAGE ON SCHEMA "+schema+" TO "+role+"; GRANT SELECT ON "+schema+".users TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	np := config(schema, nil)
+	np.Config[sqlstore.KeyURL] = strings.Replace(pgURL(), "postgres@", role+"@", 1)
+	n := open(t, np).(*sqlstore.Connector)
+	defer n.Close()
+	if err := n.Check(ctx); connectors.ClassOf(err) != connectors.ClassAuth {
+		t.Fatalf("check without write privilege: %v", err)
+	}
+	if _, err := n.Create(ctx, connectors.KindUser, connectortest.User("y@example.com")); connectors.ClassOf(err) != connectors.ClassAuth {
+		t.Fatalf("insert without privilege: %v", err)
+	}
+}
