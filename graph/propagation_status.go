@@ -160,7 +160,10 @@ func toStatusStore(s projections.StoreStatus, showError bool) *model.Propagation
 	out := &model.PropagationStatusStore{EnvironmentID: s.EnvironmentID, StoreID: s.StoreID, Name: s.Name, Type: string(s.Type),
 		State: model.PropagationStatusStoreState(s.State), InRevision: s.InRevision, RevisionID: optString(s.RevisionID),
 		LastSyncAt: optTime(s.LastSyncAt), SuccessCount: s.Success, FailedCount: s.Failed, DeprovisionFailedCount: s.DeprovisionFailed,
-		UsersInScope: s.UsersInScope}
+		UsersInScope: s.UsersInScope, Backlog: s.Backlog}
+	if u := s.Unavailable; u != nil {
+		out.Unavailable = &model.PropagationStatusUnavailable{Class: u.Class, Reason: u.Reason, Since: u.Since.UTC()}
+	}
 	if e := s.LastError; e != nil && showError {
 		out.LastError = &model.PropagationStatusError{At: e.At.UTC(), RuleID: e.RuleID, IdentityID: e.IdentityID, Class: e.Class, Message: e.Message}
 	}
@@ -171,7 +174,7 @@ func toStatusRule(s projections.RuleSummary) *model.PropagationStatusRule {
 	out := &model.PropagationStatusRule{EnvironmentID: s.EnvironmentID, RuleID: s.RuleID, Name: optString(s.Name), PlanID: optString(s.PlanID),
 		SourceStoreID: optString(s.SourceStoreID), TargetStoreID: optString(s.TargetStoreID), Active: s.Active, InRevision: s.InRevision,
 		RevisionID: optString(s.RevisionID), Impacted: s.Impacted, Success: s.Success, Unsynced: s.Unsynced,
-		PartiallySynced: s.PartiallySynced, Failed: s.Failed}
+		PartiallySynced: s.PartiallySynced, Failed: s.Failed, Paused: s.Paused, PausedReason: optString(s.PausedReason), Backlog: s.Backlog}
 	if rs := s.LastResync; rs != nil {
 		out.LastResync = &model.PropagationStatusResync{ResyncID: rs.ResyncID, RevisionID: optString(rs.RevisionID), Trigger: optString(rs.Trigger),
 			StartedAt: optTime(rs.StartedAt), FinishedAt: optTime(rs.FinishedAt), Running: rs.Running, Processed: rs.Processed,

@@ -40,8 +40,8 @@ type StoreState string
 const (
 	StoreStateActive   StoreState = "ACTIVE"
 	StoreStateInactive StoreState = "INACTIVE"
-	// StoreStateUnavailable is reserved for the runtime marking a store that stopped answering
-	// (issue 6); this projection does not set it yet.
+	// StoreStateUnavailable: an active store the runtime found not answering
+	// (store_unavailable, until store_available); its rules are paused.
 	StoreStateUnavailable StoreState = "UNAVAILABLE"
 )
 
@@ -135,6 +135,19 @@ type StoreStatus struct {
 	UsersInScope int
 	// LastError is the last failure; nil when none or older than the retention.
 	LastError *StatusError
+	// Unavailable describes the outage while State is UNAVAILABLE (nil otherwise).
+	Unavailable *StoreUnavailable
+	// Backlog counts the change orders deferred to the backlogs of the rules targeting the
+	// store and not drained yet.
+	Backlog int
+}
+
+// StoreUnavailable is a store's outage: the connector error class (UNAVAILABLE or AUTH), the
+// probe's error, and since when.
+type StoreUnavailable struct {
+	Class  string
+	Reason string
+	Since  time.Time
 }
 
 // ResyncStatus is a rule's last resync. While Running, Processed counts the rule's resync
@@ -176,6 +189,12 @@ type RuleSummary struct {
 	PartiallySynced int
 	Failed          int
 	LastResync      *ResyncStatus
+	// Paused: the rule's orders are deferred to its backlog (its target store is unavailable,
+	// or back and draining the backlog); PausedReason says which.
+	Paused       bool
+	PausedReason string
+	// Backlog counts the rule's deferred change orders not drained yet.
+	Backlog int
 }
 
 // PropagationStatus is the read model of propagation status: per store, per rule, per identity
@@ -202,6 +221,7 @@ type envPropStatus struct {
 type storeStatus struct {
 	StoreStatus
 	live map[string]int // user ID → number of live accounts (one per rule)
+	down *StoreUnavailable
 }
 
 type ruleStatus struct {
@@ -212,8 +232,12 @@ type ruleStatus struct {
 	// appends under the model's lock); ids is every account's identity ID, sorted, built by
 	// queries under idsMu. A built ids is never changed in place: a query may iterate it unlocked.
 	added []string
-	idsMu sync.Mutex
-	ids   []string
+	// deferred holds the stream revisions of the rule's change_deferred after its last
+	// backlog_drained, in order; backlogStore the store they wait for.
+	deferred     []uint64
+	backlogStore string
+	idsMu        sync.Mutex
+	ids          []string
 }
 
 // sortedIDs returns every account's identity ID, sorted. The caller holds the model's read
@@ -329,6 +353,18 @@ func (s *PropagationStatus) fold(e *eventstore.RecordedEvent, d eventstore.Decod
 			a.Status = AccountDisputed
 			return &ChangeDetails{Candidates: slices.Clone(p.Candidates)}
 		})
+	case domain.PropagationStoreUnavailable:
+		st := s.store(s.env(p.EnvironmentID), p.EnvironmentID, p.StoreID)
+		st.down = &StoreUnavailable{Class: p.Class, Reason: p.Reason, Since: p.Since}
+	case domain.PropagationStoreAvailable:
+		s.store(s.env(p.EnvironmentID), p.EnvironmentID, p.StoreID).down = nil
+	case domain.PropagationChangeDeferred:
+		r := s.rule(p.EnvironmentID, p.RuleID)
+		r.deferred, r.backlogStore = append(r.deferred, e.Revision), p.StoreID
+	case domain.PropagationBacklogDrained:
+		r := s.rule(p.EnvironmentID, p.RuleID)
+		i, _ := slices.BinarySearch(r.deferred, p.Through+1)
+		r.deferred = slices.Delete(r.deferred, 0, i)
 	case domain.PropagationResyncStarted:
 		r := s.rule(p.EnvironmentID, p.RuleID)
 		r.summary.LastResync = &ResyncStatus{ResyncID: p.ResyncID, RevisionID: p.RevisionID, Trigger: p.Trigger, StartedAt: at, Running: true}
@@ -544,6 +580,15 @@ func (s *PropagationStatus) Stores(env string) []StoreStatus {
 func (s *PropagationStatus) storeCopy(st *storeStatus) StoreStatus {
 	out := st.StoreStatus
 	out.UsersInScope = len(st.live)
+	if st.down != nil && out.State == StoreStateActive {
+		d := *st.down
+		out.State, out.Unavailable = StoreStateUnavailable, &d
+	}
+	for _, r := range s.rules {
+		if r.backlogStore == st.StoreID && r.summary.EnvironmentID == st.EnvironmentID {
+			out.Backlog += len(r.deferred)
+		}
+	}
 	if out.LastError != nil {
 		if s.fresh(out.LastError.At) {
 			le := *out.LastError
@@ -568,6 +613,21 @@ func (s *PropagationStatus) Rule(env, id string) (RuleSummary, error) {
 	if out.LastResync != nil {
 		rs := *out.LastResync
 		out.LastResync = &rs
+	}
+	out.Backlog = len(r.deferred)
+	target := out.TargetStoreID
+	if target == "" {
+		target = r.backlogStore
+	}
+	if e := s.envs[env]; e != nil {
+		if st := e.stores[target]; st != nil && st.down != nil && st.State == StoreStateActive {
+			out.Paused = true
+			out.PausedReason = fmt.Sprintf("target store %s unavailable since %s (%s): %s", target,
+				st.down.Since.UTC().Format(time.RFC3339), st.down.Class, st.down.Reason)
+		}
+	}
+	if !out.Paused && out.Backlog > 0 {
+		out.Paused, out.PausedReason = true, fmt.Sprintf("draining a backlog of %d deferred change orders", out.Backlog)
 	}
 	return out, nil
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// summary (reason, error, attribute names), a Go duration ("": 168h); the status itself is
 	// kept.
 	PropagationSummaryRetention string
+	// PropagationProbeInterval is the first wait between health probes of an unavailable
+	// store, a Go duration ("": 1s); the waits double up to 10s (or to the interval when longer).
+	PropagationProbeInterval string
 	// Propagation is what of the propagation runtime this process runs: "all" (the forwarder
 	// from the log and the workers), "workers" (workers only: several servers on one NATS bus
 	// run one forwarder among them) or "off".
@@ -89,6 +92,7 @@ func (c *Config) settings() []setting {
 		{"secret-key-file", "IDSTREAM_SECRET_KEY_FILE", "operator key file, shared by servers on one event store (default <data-dir>/secret.key)", &c.SecretKeyFile},
 		{"propagation", "IDSTREAM_PROPAGATION", `propagation runtime in this process: "all" (forwarder and workers), "workers" or "off"`, &c.Propagation},
 		{"propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "how long propagation status keeps change summaries (a duration: 168h, 30m)", &c.PropagationSummaryRetention},
+		{"propagation-probe-interval", "IDSTREAM_PROPAGATION_PROBE_INTERVAL", "first wait between health probes of an unavailable target store, doubling up to 10s (a duration: 1s, 200ms)", &c.PropagationProbeInterval},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
 }
@@ -196,8 +200,19 @@ func (c Config) Validate() error {
 		bad("propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "want a positive duration such as 168h, got %q",
 			c.PropagationSummaryRetention)
 	}
+	if d, err := time.ParseDuration(c.PropagationProbeInterval); c.PropagationProbeInterval != "" && (err != nil || d <= 0) {
+		bad("propagation-probe-interval", "IDSTREAM_PROPAGATION_PROBE_INTERVAL", "want a positive duration such as 1s, got %q",
+			c.PropagationProbeInterval)
+	}
 
 	return errors.Join(errs...)
+}
+
+// probeInterval returns PropagationProbeInterval as a duration (0, the runtime's default,
+// when unset or when it does not parse: Validate reports that).
+func (c Config) probeInterval() time.Duration {
+	d, _ := time.ParseDuration(c.PropagationProbeInterval)
+	return max(d, 0)
 }
 
 // summaryRetention returns PropagationSummaryRetention as a duration (0, the projection's

@@ -155,6 +155,21 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestConfigPropagationProbeInterval(t *testing.T) {
+	for _, bad := range []string{"soon", "-1s", "0"} {
+		c := DefaultConfig()
+		c.PropagationProbeInterval = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--propagation-probe-interval (IDSTREAM_PROPAGATION_PROBE_INTERVAL)") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	c := DefaultConfig()
+	c.PropagationProbeInterval = "250ms"
+	if err := c.Validate(); err != nil || c.probeInterval() != 250*time.Millisecond {
+		t.Errorf("250ms: %v, %v", err, c.probeInterval())
+	}
+}
+
 func TestConfigPropagationSummaryRetention(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"soon", "-1h", "0s"} {

@@ -180,6 +180,8 @@ func startPropagation(ctx context.Context, cfg Config, store eventstore.Store, r
 		Logger:      log,
 		Metrics:     metrics,
 		NoForward:   cfg.Propagation == PropagationWorkers,
+		// ProbeMax stays 10s unless the interval is longer (the runtime raises it).
+		ProbeInterval: cfg.probeInterval(),
 	})
 	if err != nil {
 		return nil, err

@@ -37,6 +37,21 @@
 // account idstream created in a store that deletes, else DISABLE (active=false) where allowed;
 // a paused plan, rule or store does nothing (pausing is not deprovisioning).
 //
+// Availability (availability.go, backlog.go): an order failing with UNAVAILABLE or AUTH makes
+// the runtime probe its store (connectors.Checker, one probe in flight per store). A failing
+// probe records store_unavailable on propstore-<store>; from then every order of a rule
+// targeting the store is appended to the rule's backlog (change_deferred on proprule-<rule>)
+// and its message acked, the deferral durable first; on-demand orders get ErrUnavailable. A
+// prober checks the store with back-off (Config.ProbeInterval doubling to ProbeMax); when it
+// answers, store_available is recorded and each backlog drains: deferred orders deduplicated
+// by identity (the latest cause at the first place), users before groups, identities in
+// parallel, then backlog_drained{Through}. New orders keep being deferred until the drain finds
+// every backlog empty under the store's gate, so none overtakes the backlog. The state is
+// loaded from the log at Start: a restart resumes probing or redrains from the last
+// backlog_drained. Several processes record an outage once (store_unavailable and
+// store_available are appended at the expected revision), but each learns it from its own
+// failing order: a process that never tried the store does not pause.
+//
 // Known limits: a deleted group's former members get their "groups" attribute updated at
 // their next change or resync; every change of a user reconciles the dynamic groups its rule
 // selects (a cost that grows with those groups' size). Several processes may share a NATS

@@ -74,6 +74,8 @@ type Order struct {
 	Attempt int
 	// compiled, when set, is Revision compiled (a preview compiles its draft once).
 	compiled *compiledRevision
+	// drain: the order reruns a deferred one from its rule's backlog (not deferred again).
+	drain bool
 }
 
 // ChangeOrderID derives the ID of a change order from its rule, cause and identity (UUIDv5).
@@ -102,6 +104,8 @@ type Reconciler struct {
 	now       func() time.Time
 	log       *slog.Logger
 	metrics   *metrics
+	// gate pauses the orders of unavailable stores (availability.go); nil: none.
+	gate *availability
 	// stripes serialize the orders of one account within this process, so that two orders of
 	// one account never both write before either records its outcome (two creates of one
 	// user, two member additions to one group).
@@ -161,6 +165,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, o Order) (domain.ProvisionTr
 		tr.Steps = append(tr.Steps, domain.TraceStep{Name: "revision", Detail: fmt.Sprintf("rule %s is not in revision %d", o.RuleID, rev.rev.Number)})
 		return tr, nil
 	}
+	if r.gate != nil {
+		if deferred, err := r.gate.admit(ctx, &o, cr); err != nil || deferred {
+			tr.Result = "deferred"
+			if err != nil {
+				tr.Result, tr.Error = "failed", err.Error()
+			}
+			return tr, err
+		}
+	}
 	for race := 0; ; race++ {
 		run := &run{r: r, o: &o, rev: rev, cr: cr, orderID: ChangeOrderID(o.RuleID, o.Cause, o.IdentityID)}
 		run.trace.RuleID, run.trace.IdentityID, run.trace.Operation = o.RuleID, o.IdentityID, domain.OpNone
@@ -172,6 +185,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, o Order) (domain.ProvisionTr
 		}
 		if err != nil && run.trace.Result == "" {
 			run.trace.Result, run.trace.Error = "failed", err.Error()
+		}
+		if err != nil && r.gate != nil {
+			if tr, err, handled := r.gate.failed(ctx, &o, cr, run.trace, err); handled {
+				return tr, err
+			}
 		}
 		return run.trace, err
 	}
@@ -390,7 +408,9 @@ func (x *run) open() error {
 // to be retried.
 func (x *run) connectorError(ctx context.Context, op string, err error) error {
 	x.step("apply", "%s: %v", op, err)
-	if connectors.Transient(err) {
+	// AUTH goes back to Reconcile when availability is tracked: a probe tells whether the store
+	// refuses the credentials (unavailable) or this request only (recorded as final there).
+	if connectors.Transient(err) || (x.r.gate != nil && connectors.ClassOf(err) == connectors.ClassAuth && gated(x.o)) {
 		x.trace.Result, x.trace.Error = "failed", err.Error()
 		return fmt.Errorf("rule %s, %s %s: %w", x.o.RuleID, op, x.o.IdentityID, err)
 	}

@@ -53,6 +53,10 @@ type Config struct {
 	RetryInitial time.Duration
 	RetryMax     time.Duration
 	Timeout      time.Duration
+	// ProbeInterval (default 1s) is the first wait between health probes of an unavailable
+	// store, doubling up to ProbeMax (default 10s).
+	ProbeInterval time.Duration
+	ProbeMax      time.Duration
 	// Metrics registers the runtime's metrics (nil: none).
 	Metrics prometheus.Registerer
 	// Forward: run the forwarder in this process (default true; workers-only processes set
@@ -114,6 +118,13 @@ func (c *Config) defaults() {
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
 	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = time.Second
+	}
+	if c.ProbeMax <= 0 {
+		c.ProbeMax = 10 * time.Second
+	}
+	c.ProbeMax = max(c.ProbeMax, c.ProbeInterval)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,12 +149,14 @@ type Runtime struct {
 	bus    *Bus
 	fwd    *Forwarder
 	router *message.Router
+	avail  *availability
 
 	cancel    context.CancelFunc // the read models, the router and the resyncs
 	runCtx    context.Context
 	fwdCancel context.CancelFunc
 	wg        sync.WaitGroup
 	resyncWG  sync.WaitGroup
+	availWG   sync.WaitGroup // probers and drains
 	fwdDone   chan struct{}
 
 	handled atomic.Int64 // identity messages handled
@@ -169,6 +182,8 @@ func New(cfg Config) (*Runtime, error) {
 	rt.rec = &Reconciler{store: cfg.Store, reg: cfg.Registry, dir: cfg.Directory, wait: cfg.Runner, revisions: rt.revisions(),
 		conns: newConnections(cfg.Factories, cfg.OpenCredentials), limits: newLimiter(cfg.Now, cfg.WritesPerMinute),
 		now: cfg.Now, log: cfg.Logger, metrics: m}
+	rt.avail = newAvailability(rt)
+	rt.rec.gate = rt.avail
 	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, cfg.ackWait(), rt.wlog); err != nil {
 		return nil, fmt.Errorf("propagation runtime: %w", err)
 	}
@@ -222,6 +237,11 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
+	// Before the router runs: no order may reach a store this log says is down.
+	if err := rt.avail.load(ctx); err != nil {
+		cancel()
+		return err
+	}
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
@@ -241,6 +261,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 			return fmt.Errorf("propagation runtime: revisions: %w", err)
 		}
 	}
+	rt.avail.resume()
 	rt.fwdDone = make(chan struct{})
 	fctx, fcancel := context.WithCancel(ctx)
 	rt.fwdCancel = fcancel
@@ -295,6 +316,7 @@ func (rt *Runtime) Close() error {
 		rt.cancel()
 	}
 	rt.resyncWG.Wait()
+	rt.availWG.Wait()
 	rt.wg.Wait()
 	if berr := rt.bus.Close(); err == nil {
 		err = berr

@@ -571,6 +571,7 @@ type ComplexityRoot struct {
 
 	PropagationStatusRule struct {
 		Active          func(childComplexity int) int
+		Backlog         func(childComplexity int) int
 		EnvironmentID   func(childComplexity int) int
 		Failed          func(childComplexity int) int
 		Impacted        func(childComplexity int) int
@@ -578,6 +579,8 @@ type ComplexityRoot struct {
 		LastResync      func(childComplexity int) int
 		Name            func(childComplexity int) int
 		PartiallySynced func(childComplexity int) int
+		Paused          func(childComplexity int) int
+		PausedReason    func(childComplexity int) int
 		PlanID          func(childComplexity int) int
 		RevisionID      func(childComplexity int) int
 		RuleID          func(childComplexity int) int
@@ -588,6 +591,7 @@ type ComplexityRoot struct {
 	}
 
 	PropagationStatusStore struct {
+		Backlog                func(childComplexity int) int
 		DeprovisionFailedCount func(childComplexity int) int
 		EnvironmentID          func(childComplexity int) int
 		FailedCount            func(childComplexity int) int
@@ -600,7 +604,14 @@ type ComplexityRoot struct {
 		StoreID                func(childComplexity int) int
 		SuccessCount           func(childComplexity int) int
 		Type                   func(childComplexity int) int
+		Unavailable            func(childComplexity int) int
 		UsersInScope           func(childComplexity int) int
+	}
+
+	PropagationStatusUnavailable struct {
+		Class  func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Since  func(childComplexity int) int
 	}
 
 	PropagationStore struct {
@@ -3476,6 +3487,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.Active(childComplexity), true
+	case "PropagationStatusRule.backlog":
+		if e.ComplexityRoot.PropagationStatusRule.Backlog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Backlog(childComplexity), true
 	case "PropagationStatusRule.environmentId":
 		if e.ComplexityRoot.PropagationStatusRule.EnvironmentID == nil {
 			break
@@ -3518,6 +3535,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.PartiallySynced(childComplexity), true
+	case "PropagationStatusRule.paused":
+		if e.ComplexityRoot.PropagationStatusRule.Paused == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Paused(childComplexity), true
+	case "PropagationStatusRule.pausedReason":
+		if e.ComplexityRoot.PropagationStatusRule.PausedReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.PausedReason(childComplexity), true
 	case "PropagationStatusRule.planId":
 		if e.ComplexityRoot.PropagationStatusRule.PlanID == nil {
 			break
@@ -3561,6 +3590,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationStatusRule.Unsynced(childComplexity), true
 
+	case "PropagationStatusStore.backlog":
+		if e.ComplexityRoot.PropagationStatusStore.Backlog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Backlog(childComplexity), true
 	case "PropagationStatusStore.deprovisionFailedCount":
 		if e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount == nil {
 			break
@@ -3633,12 +3668,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusStore.Type(childComplexity), true
+	case "PropagationStatusStore.unavailable":
+		if e.ComplexityRoot.PropagationStatusStore.Unavailable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Unavailable(childComplexity), true
 	case "PropagationStatusStore.usersInScope":
 		if e.ComplexityRoot.PropagationStatusStore.UsersInScope == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PropagationStatusStore.UsersInScope(childComplexity), true
+
+	case "PropagationStatusUnavailable.class":
+		if e.ComplexityRoot.PropagationStatusUnavailable.Class == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusUnavailable.Class(childComplexity), true
+	case "PropagationStatusUnavailable.reason":
+		if e.ComplexityRoot.PropagationStatusUnavailable.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusUnavailable.Reason(childComplexity), true
+	case "PropagationStatusUnavailable.since":
+		if e.ComplexityRoot.PropagationStatusUnavailable.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusUnavailable.Since(childComplexity), true
 
 	case "PropagationStore.actions":
 		if e.ComplexityRoot.PropagationStore.Actions == nil {
@@ -6204,6 +6264,36 @@ extend type Mutation {
   testStoreConnection(input: TestStoreConnectionInput!): TestStoreConnectionPayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/propagation_availability.graphqls", Input: `# Store availability (issue 6): a store that stops answering (refused, timeout, 5xx) or refuses
+# the credentials is UNAVAILABLE; the rules targeting it pause and their change orders wait in
+# the rule's backlog, to drain in order once a health probe finds the store answering again.
+# Readable by whoever reads the store or rule status.
+
+"Why and since when a store is unavailable."
+type PropagationStatusUnavailable {
+  "The connector error class that made it so: UNAVAILABLE (refused, timeout, 5xx) or AUTH (credentials refused)."
+  class: String!
+  "The health probe's error (never a secret)."
+  reason: String!
+  since: DateTime!
+}
+
+extend type PropagationStatusStore {
+  "Set while state is UNAVAILABLE."
+  unavailable: PropagationStatusUnavailable
+  "Change orders deferred to the backlogs of the rules targeting the store, not drained yet."
+  backlog: Int!
+}
+
+extend type PropagationStatusRule {
+  "The rule's change orders are deferred to its backlog: its target store is unavailable, or back and draining the backlog."
+  paused: Boolean!
+  "Why the rule is paused (null when it is not)."
+  pausedReason: String
+  "The rule's deferred change orders not drained yet."
+  backlog: Int!
+}
+`, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
 # outcomes the runtime appends to the log; resync, provisioning on demand and the dry run of a
 # draft. Status keeps only IDs, attribute names, error classes and reasons, never values of
@@ -7740,6 +7830,12 @@ func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Contex
 		return ec.fieldContext_PropagationStatusRule_failed(ctx, field)
 	case "lastResync":
 		return ec.fieldContext_PropagationStatusRule_lastResync(ctx, field)
+	case "paused":
+		return ec.fieldContext_PropagationStatusRule_paused(ctx, field)
+	case "pausedReason":
+		return ec.fieldContext_PropagationStatusRule_pausedReason(ctx, field)
+	case "backlog":
+		return ec.fieldContext_PropagationStatusRule_backlog(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
 }
@@ -7772,8 +7868,24 @@ func (ec *executionContext) childFields_PropagationStatusStore(ctx context.Conte
 		return ec.fieldContext_PropagationStatusStore_usersInScope(ctx, field)
 	case "lastError":
 		return ec.fieldContext_PropagationStatusStore_lastError(ctx, field)
+	case "unavailable":
+		return ec.fieldContext_PropagationStatusStore_unavailable(ctx, field)
+	case "backlog":
+		return ec.fieldContext_PropagationStatusStore_backlog(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusStore", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationStatusUnavailable(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "class":
+		return ec.fieldContext_PropagationStatusUnavailable_class(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationStatusUnavailable_reason(ctx, field)
+	case "since":
+		return ec.fieldContext_PropagationStatusUnavailable_since(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusUnavailable", field.Name)
 }
 
 func (ec *executionContext) childFields_PropagationStore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -20712,6 +20824,75 @@ func (ec *executionContext) fieldContext_PropagationStatusRule_lastResync(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _PropagationStatusRule_paused(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_paused(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paused, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_paused(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationStatusRule_pausedReason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_pausedReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PausedReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_pausedReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusRule_backlog(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_backlog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backlog, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21018,6 +21199,130 @@ func (ec *executionContext) fieldContext_PropagationStatusStore_lastError(_ cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusStore_unavailable(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_unavailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unavailable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationStatusUnavailable) graphql.Marshaler {
+			return ec.marshalOPropagationStatusUnavailable2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusUnavailable(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_unavailable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationStatusUnavailable(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusStore_backlog(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_backlog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backlog, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationStatusUnavailable_class(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusUnavailable) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusUnavailable_class(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Class, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusUnavailable_class(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusUnavailable", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusUnavailable_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusUnavailable) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusUnavailable_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusUnavailable_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusUnavailable", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationStatusUnavailable_since(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusUnavailable) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusUnavailable_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusUnavailable_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusUnavailable", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _PropagationStore_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
@@ -35476,6 +35781,21 @@ func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "paused":
+			out.Values[i] = ec._PropagationStatusRule_paused(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pausedReason":
+			out.Values[i] = ec._PropagationStatusRule_pausedReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "backlog":
+			out.Values[i] = ec._PropagationStatusRule_backlog(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -35567,6 +35887,59 @@ func (ec *executionContext) _PropagationStatusStore(ctx context.Context, sel ast
 		case "lastError":
 			out.Values[i] = ec._PropagationStatusStore_lastError(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "unavailable":
+			out.Values[i] = ec._PropagationStatusStore_unavailable(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "backlog":
+			out.Values[i] = ec._PropagationStatusStore_backlog(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationStatusUnavailableImplementors = []string{"PropagationStatusUnavailable"}
+
+func (ec *executionContext) _PropagationStatusUnavailable(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationStatusUnavailable) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationStatusUnavailableImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationStatusUnavailable")
+		case "class":
+			out.Values[i] = ec._PropagationStatusUnavailable_class(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationStatusUnavailable_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._PropagationStatusUnavailable_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -39828,6 +40201,13 @@ func (ec *executionContext) marshalOPropagationStatusResync2ᚖgithubᚗcomᚋid
 		return graphql.Null
 	}
 	return ec._PropagationStatusResync(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPropagationStatusUnavailable2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusUnavailable(ctx context.Context, sel ast.SelectionSet, v *model.PropagationStatusUnavailable) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationStatusUnavailable(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORebuildProgress2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRebuildProgress(ctx context.Context, sel ast.SelectionSet, v *model.RebuildProgress) graphql.Marshaler {

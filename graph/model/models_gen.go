@@ -846,6 +846,12 @@ type PropagationStatusRule struct {
 	PartiallySynced int                      `json:"partiallySynced"`
 	Failed          int                      `json:"failed"`
 	LastResync      *PropagationStatusResync `json:"lastResync,omitempty"`
+	// The rule's change orders are deferred to its backlog: its target store is unavailable, or back and draining the backlog.
+	Paused bool `json:"paused"`
+	// Why the rule is paused (null when it is not).
+	PausedReason *string `json:"pausedReason,omitempty"`
+	// The rule's deferred change orders not drained yet.
+	Backlog int `json:"backlog"`
 }
 
 // A store as propagation sees it.
@@ -871,6 +877,19 @@ type PropagationStatusStore struct {
 	UsersInScope int `json:"usersInScope"`
 	// The last failure, within the summary retention; null for callers that do not read every identity.
 	LastError *PropagationStatusError `json:"lastError,omitempty"`
+	// Set while state is UNAVAILABLE.
+	Unavailable *PropagationStatusUnavailable `json:"unavailable,omitempty"`
+	// Change orders deferred to the backlogs of the rules targeting the store, not drained yet.
+	Backlog int `json:"backlog"`
+}
+
+// Why and since when a store is unavailable.
+type PropagationStatusUnavailable struct {
+	// The connector error class that made it so: UNAVAILABLE (refused, timeout, 5xx) or AUTH (credentials refused).
+	Class string `json:"class"`
+	// The health probe's error (never a secret).
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // An identity store of the draft (or of a revision).
