@@ -333,6 +333,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		return
 	}
 
+	parent := t
 	t.Run("outage", func(t *testing.T) {
 		if !gqlFeature(t, admin, "PropagationStatusStore", "unavailable") {
 			t.Skip("SKIPPED: store availability (PropagationStatusStore.unavailable, branch h-avail) has not landed")
@@ -443,7 +444,8 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		}
 		// idstream is killed during the outage and started again, the stream going on.
 		kill()
-		base, token, _, kill = startServeKillableEnv(t, dataDir, serveEnv)
+		// Started on the parent test, so that it outlives this subtest.
+		base, token, _, kill = startServeKillableEnv(parent, dataDir, serveEnv)
 		admin = newGQLClient(base, token)
 		clientMu.Lock()
 		streamClient = admin
