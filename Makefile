@@ -1,11 +1,16 @@
 # Targets for developers and CI. `make test` is the test command of README.md and .ci/run.
-.PHONY: run test generate lint bench bench-eventstore bench-directory
+.PHONY: run test tools generate lint bench bench-eventstore bench-directory
 
 run:
 	go run ./cmd/idstream serve
 
-test: lint generate
+test: tools lint generate
 	go test -race -count=1 -timeout 40m ./...
+
+# Services the tests run themselves, installed from Debian's packages when missing (a no-op when
+# present): OpenLDAP's slapd for connectors/ldap.
+tools:
+	bash connectors/ldap/ldaptest/install-slapd.sh
 
 # Generated code must be current: regenerating changes nothing tracked.
 generate:

@@ -14,6 +14,7 @@ import (
 	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/commands/secret"
 	"github.com/idstream/idstream/connectors"
+	"github.com/idstream/idstream/connectors/ldap"
 	"github.com/idstream/idstream/connectors/mapping"
 	"github.com/idstream/idstream/connectors/propagation"
 	"github.com/idstream/idstream/connectors/scim"
@@ -28,7 +29,11 @@ const propagationDir = "propagation"
 
 // connectorFactories are the connectors this build has, by store type.
 func connectorFactories() connectors.Factories {
-	return scim.Factories()
+	f := scim.Factories()
+	for typ, open := range ldap.Factories() {
+		f[typ] = open
+	}
+	return f
 }
 
 // propagationPorts are the configuration commands' checks, done by the connectors: mappings

@@ -278,7 +278,7 @@ func (a *availability) probe(ctx context.Context, st domain.PropagationStore) er
 // check runs the store's health check. A connector without one cannot be probed: it is taken
 // as up (its failures take the retry path as before).
 func (a *availability) check(ctx context.Context, st domain.PropagationStore) error {
-	c, err := a.rt.rec.conns.get(st.ID, st) // the store's own slot (merge with main's per-rule slots)
+	c, err := a.rt.rec.conns.get(st.ID, st) // the store's own slot: the probe checks the store, not a rule's override
 	if err != nil {
 		return err
 	}

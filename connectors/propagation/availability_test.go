@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,14 +245,22 @@ func TestSCIMAuthUnavailable(t *testing.T) {
 	if len(st) != 1 {
 		t.Fatalf("store events %#v, want one store_unavailable", st)
 	}
-	if d := st[0].(domain.PropagationStoreUnavailable); d.Class != string(connectors.ClassAuth) || d.Reason == "" {
-		t.Errorf("store_unavailable = %+v, want class AUTH with a reason", d)
+	if d := st[0].(domain.PropagationStoreUnavailable); d.Class != string(connectors.ClassAuth) || d.Reason == "" ||
+		strings.Contains(d.Reason, "not-the-token") || strings.Contains(d.Reason, s.srv.Token) {
+		t.Errorf("store_unavailable = %+v, want class AUTH with a reason and no token", d)
 	}
 	if n := countOf[domain.PropagationChangeFailed](s.outcomes("r1", id)); n != 0 {
 		t.Errorf("the refused order was recorded as failed %d times", n)
 	}
-	if n := countOf[domain.PropagationChangeDeferred](s.events(RuleStream("r1"))); n != 1 {
-		t.Errorf("%d deferred orders, want 1", n)
+	// The user's event, and maybe the publication's resync if it reached the user: both deferred.
+	deferred := 0
+	for _, ev := range s.events(RuleStream("r1")) {
+		if d, ok := ev.(domain.PropagationChangeDeferred); ok && d.IdentityID == id {
+			deferred++
+		}
+	}
+	if deferred == 0 {
+		t.Errorf("the refused order was not deferred")
 	}
 	c.Stores[1].Credentials = "sealed-token"
 	s.publish(c)
@@ -278,9 +287,11 @@ func TestSCIMRestartMidDrain(t *testing.T) {
 	}
 	s.settle(rt)
 	kill()
-	// What the dead process wrote: the store back, and the backlog drained through the
-	// deferral of mid2.
+	// What the dead process wrote: the store back, and the backlog drained through its third
+	// deferral (deferrals are in the order the shards handled them, not of the creations).
 	var through uint64
+	lastDeferral := map[string]uint64{}
+	n := 0
 	for ev, err := range s.store.ReadStream(s.ctx, RuleStream("r1"), eventstore.ReadStreamOptions{}) {
 		if err != nil {
 			t.Fatal(err)
@@ -289,9 +300,15 @@ func TestSCIMRestartMidDrain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d, ok := p.(domain.PropagationChangeDeferred); ok && d.IdentityID == ids[2] {
-			through = ev.Revision
+		if d, ok := p.(domain.PropagationChangeDeferred); ok {
+			if n++; n == 3 {
+				through = ev.Revision
+			}
+			lastDeferral[d.IdentityID] = ev.Revision
 		}
+	}
+	if n < 6 {
+		t.Fatalf("%d deferrals, want at least 6", n)
 	}
 	appendEv := func(stream string, p any) {
 		ev, err := s.reg.Encode(uuidFor(stream, p), p, eventstore.Metadata{EnvironmentID: s.envID, Actor: Actor, OccurredAt: time.Now()})
@@ -310,10 +327,11 @@ func TestSCIMRestartMidDrain(t *testing.T) {
 	defer rt.Close()
 	eventually(t, "the backlog drained", func() bool { return rt.Availability("s-scim").Mode == "UP" })
 	users := listAll(t, s.client(), connectors.KindUser, "userName")
-	for i := range 6 {
+	for i, id := range ids {
 		_, ok := users[fmt.Sprintf("mid%d", i)]
-		if want := i > 2; ok != want {
-			t.Errorf("mid%d in the target: %v, want %v (drained through mid2 before the restart)", i, ok, want)
+		if want := lastDeferral[id] > through; ok != want {
+			t.Errorf("mid%d in the target: %v, want %v (its last deferral at %d, drained through %d before the restart)",
+				i, ok, want, lastDeferral[id], through)
 		}
 	}
 	if n := countOf[domain.PropagationStoreUnavailable](s.events(StoreStream("s-scim"))); n != 1 {
@@ -323,4 +341,36 @@ func TestSCIMRestartMidDrain(t *testing.T) {
 
 func uuidFor(stream string, p any) uuid.UUID {
 	return uuid.NewSHA1(namespace(), []byte(fmt.Sprintf("test|%s|%#v", stream, p)))
+}
+
+// TestSCIMTransientNotOutage: a 503 the probe does not confirm takes the normal retry path, and
+// 429s are rate limiting, not unavailability: no store_unavailable, nothing deferred.
+func TestSCIMTransientNotOutage(t *testing.T) {
+	s := newSCIMEnv(t)
+	s.publish(s.content("", allActions()))
+	rt := s.runtime(func(c *Config) { s.scimConfig(c); fastProbes(c); c.RetryMax = 2 * time.Second })
+	defer rt.Close()
+	s.srv.Fault(503, 1, "")
+	a, _ := s.user("flaky", "F", nil)
+	s.settle(rt)
+	s.srv.Fault(429, 2, "1")
+	b, _ := s.user("limited", "L", nil)
+	s.settle(rt)
+	users := listAll(t, s.client(), connectors.KindUser, "userName")
+	for _, name := range []string{"flaky", "limited"} {
+		if _, ok := users[name]; !ok {
+			t.Errorf("%s never reached the target", name)
+		}
+	}
+	if st := s.events(StoreStream("s-scim")); len(st) != 0 {
+		t.Errorf("store events %#v, want none", st)
+	}
+	if bl := s.events(RuleStream("r1")); len(bl) != 0 {
+		t.Errorf("backlog events %#v, want none", bl)
+	}
+	for _, id := range []string{a, b} {
+		if n := countOf[domain.PropagationChangeApplied](s.outcomes("r1", id)); n != 1 {
+			t.Errorf("user %s: %d applied outcomes", id, n)
+		}
+	}
 }
