@@ -555,16 +555,182 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 	})
 
 	t.Run("safety", func(t *testing.T) {
-		if !gqlFeature(t, admin, "Mutation", "approveHeldChanges") {
-			t.Skip("SKIPPED: safety rails over GraphQL (approveHeldChanges, heldChanges, store safety; branch h-rails) have not landed")
+		if !gqlFeature(t, admin, "Mutation", "approvePropagationHeldChanges") {
+			t.Skip("SKIPPED: safety rails over GraphQL (approvePropagationHeldChanges, propagationHeldChanges, store safety; branch h-rails) have not landed")
 		}
-		t.Skip("SKIPPED: written when the rails' GraphQL lands")
+		// Five operators enter the SCIM rule's scope by a rule change, then leave it by another
+		// with the store's per-publication bound at 2: two are disabled, three held; approved,
+		// they are disabled too.
+		scimTarget := targets[0]
+		scimRule, scimStore := ruleIDs[scimTarget.name], storeIDs[scimTarget.name]
+		var ops []string
+		for i := range 5 {
+			name := fmt.Sprintf("ops%d", i)
+			newUser(name, "ops")
+			ops = append(ops, name)
+		}
+		setFilter := func(filter string) {
+			gql(t, admin, `mutation($e: ID!, $r: ID!, $f: String!) { updatePropagationRule(input: {environmentId: $e, ruleId: $r, filter: $f}) { rule { id } } }`,
+				vars("e", envID, "r", scimRule, "f", filter), nil)
+		}
+		activeOps := func() (active, present int) {
+			got := scimTarget.accounts(t)
+			for _, n := range ops {
+				if a, ok := got[n]; ok {
+					present++
+					if a.Active {
+						active++
+					}
+				}
+			}
+			return active, present
+		}
+		setFilter(`department eq "eng" or department eq "ops"`)
+		publish("operators too")
+		eventually(t, "operators provisioned to SCIM", func() string {
+			if active, _ := activeOps(); active != len(ops) {
+				return fmt.Sprintf("%d of %d operators active", active, len(ops))
+			}
+			return ""
+		})
+		gql(t, admin, `mutation($e: ID!, $s: ID!) { updatePropagationStore(input: {environmentId: $e, storeId: $s,
+			safety: {maxRemovalsPerPublish: 2}}) { store { id } } }`, vars("e", envID, "s", scimStore), nil)
+		setFilter(`department eq "eng"`)
+		publish("operators out")
+		type held struct {
+			ID, RuleID, IdentityID, Operation, Rail, Reason string
+		}
+		var heldOut struct {
+			PropagationHeldChanges struct{ Changes []held } `json:"propagationHeldChanges"`
+		}
+		readHeld := func() []held {
+			gql(t, admin, `query($e: ID!, $s: ID) { propagationHeldChanges(environmentId: $e, storeId: $s) { changes {
+				id ruleId identityId operation rail reason } } }`, vars("e", envID, "s", scimStore), &heldOut)
+			return heldOut.PropagationHeldChanges.Changes
+		}
+		eventually(t, "three removals held, two done", func() string {
+			h := readHeld()
+			active, present := activeOps()
+			if len(h) != 3 || active != 3 || present != len(ops) {
+				return fmt.Sprintf("%d held %+v, %d operators active of %d present", len(h), h, active, present)
+			}
+			return ""
+		})
+		for _, h := range readHeld() {
+			if h.RuleID != scimRule || h.Operation != "DISABLE" || h.Rail == "" || h.Reason == "" {
+				t.Errorf("held change %+v: want rule %s, DISABLE, a rail and a reason", h, scimRule)
+			}
+		}
+		gql(t, admin, `mutation($e: ID!, $s: ID!) { approvePropagationHeldChanges(input: {environmentId: $e, storeId: $s, all: true}) { heldIds } }`,
+			vars("e", envID, "s", scimStore), nil)
+		eventually(t, "approved removals done", func() string {
+			active, present := activeOps()
+			if h := readHeld(); len(h) != 0 || active != 0 || present != len(ops) {
+				return fmt.Sprintf("%d still held, %d operators active of %d present", len(h), active, present)
+			}
+			return ""
+		})
+		// The LDAP rule never had them in scope.
+		if len(targets) > 1 {
+			got := targets[1].accounts(t)
+			for _, n := range ops {
+				if _, ok := got[n]; ok {
+					t.Errorf("%s: %s should not be there", targets[1].name, n)
+				}
+			}
+		}
 	})
 
 	t.Run("drift", func(t *testing.T) {
 		if !gqlFeature(t, admin, "Mutation", "reconcilePropagationRule") {
-			t.Skip("SKIPPED: drift detection (reconcilePropagationRule, branch h-drift) has not landed")
+			t.Skip("SKIPPED: drift detection (reconcilePropagationRule, propagationDrift; branch h-drift) has not landed")
 		}
-		t.Skip("SKIPPED: written when drift lands")
+		if slapd == nil {
+			t.Skip("SKIPPED: the LDAP connector (connectors/ldap, branch h-ldap) has not landed: no slapd target to edit")
+		}
+		ldapRule := ruleIDs["LDAP"]
+		// bob's entry edited behind idstream's back, in slapd itself.
+		c, err := ldap.DialURL(slapd.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Bind(slapd.BindDN, slapd.Password); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Search(ldap.NewSearchRequest(slapd.UsersDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+			"(uid=bob)", []string{"displayName"}, nil))
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("bob's entry: %v, %d entries", err, len(res.Entries))
+		}
+		bobDN, bobName := res.Entries[0].DN, res.Entries[0].GetAttributeValue("displayName")
+		edit := ldap.NewModifyRequest(bobDN, nil)
+		edit.Replace("displayName", []string{"Edited By Hand"})
+		if err := c.Modify(edit); err != nil {
+			t.Fatalf("modify %s: %v", bobDN, err)
+		}
+		type recon struct{ DriftModified, DriftRepaired, Failed int }
+		reconcile := func() recon {
+			var out struct {
+				R recon `json:"reconcilePropagationRule"`
+			}
+			gql(t, admin, `mutation($e: ID!, $r: ID!) { reconcilePropagationRule(input: {environmentId: $e, ruleId: $r}) {
+				driftModified driftRepaired failed } }`, vars("e", envID, "r", ldapRule), &out)
+			return out.R
+		}
+		type record struct {
+			IdentityID string
+			Kind       string
+			Attributes []string
+			Policy     string
+			Repaired   bool
+		}
+		drift := func() []record {
+			var out struct {
+				D struct{ Edges []struct{ Node record } } `json:"propagationDrift"`
+			}
+			gql(t, admin, `query($e: ID!, $r: ID) { propagationDrift(environmentId: $e, ruleId: $r, first: 100) { edges { node {
+				identityId kind attributes policy repaired } } } }`, vars("e", envID, "r", ldapRule), &out)
+			var recs []record
+			for _, e := range out.D.Edges {
+				if e.Node.IdentityID == want["bob"].id {
+					recs = append(recs, e.Node)
+				}
+			}
+			return recs
+		}
+		displayName := func() string {
+			return targets[1].accounts(t)["bob"].DisplayName
+		}
+		if r := reconcile(); r.DriftModified != 1 || r.DriftRepaired != 0 {
+			t.Errorf("reconciliation under REPORT = %+v, want 1 modified, none repaired", r)
+		}
+		recs := drift()
+		if len(recs) != 1 || recs[0].Kind != "MODIFIED" || fmt.Sprint(recs[0].Attributes) != "[displayName]" || recs[0].Repaired {
+			t.Fatalf("bob's drift records %+v, want one MODIFIED naming displayName only, not repaired", recs)
+		}
+		if got := displayName(); got != "Edited By Hand" {
+			t.Errorf("REPORT changed the target: displayName %q", got)
+		}
+		// Under OVERWRITE the reconciliation writes the source's value back.
+		gql(t, admin, `mutation($e: ID!, $r: ID!) { updatePropagationRule(input: {environmentId: $e, ruleId: $r, driftPolicy: OVERWRITE}) { rule { id } } }`,
+			vars("e", envID, "r", ldapRule), nil)
+		publish("overwrite drift")
+		eventually(t, "drift repaired", func() string {
+			if got := displayName(); got != bobName {
+				if r := reconcile(); r.Failed != 0 {
+					return fmt.Sprintf("reconciliation %+v", r)
+				}
+				return fmt.Sprintf("displayName %q, want %q", got, bobName)
+			}
+			return ""
+		})
+		repaired := false
+		for _, r := range drift() {
+			repaired = repaired || (r.Repaired && r.Policy == "OVERWRITE" && fmt.Sprint(r.Attributes) == "[displayName]")
+		}
+		if !repaired {
+			t.Errorf("bob's drift records %+v: none repaired under OVERWRITE naming displayName", drift())
+		}
 	})
 }
