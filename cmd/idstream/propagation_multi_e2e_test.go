@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/idstream/idstream/connectors/ldap/ldaptest"
 	"github.com/idstream/idstream/connectors/scim/scimtest"
@@ -162,6 +165,97 @@ func ldapMultiTarget(t *testing.T) (*multiTarget, *ldaptest.Server) {
 	}, srv
 }
 
+// sqlMultiTarget is a PostgreSQL table in a fresh schema as a target (users, groups and members
+// tables); the shared server stays up, so it takes no part in the outage.
+func sqlMultiTarget(t *testing.T) *multiTarget {
+	url := os.Getenv("IDSTREAM_TEST_POSTGRES")
+	if url == "" {
+		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s is required under CI=true: %v", url, err)
+		}
+		t.Logf("SKIPPING the SQL target: no PostgreSQL at %s (set IDSTREAM_TEST_POSTGRES): %v", url, err)
+		return nil
+	}
+	schema := fmt.Sprintf("e2e_multi_%d_%d", os.Getpid(), time.Now().UnixNano())
+	ddl := `CREATE SCHEMA ` + schema + `;
+	CREATE TABLE ` + schema + `.users (id uuid PRIMARY KEY, user_name text NOT NULL, display_name text, given_name text,
+		family_name text, work_email text, active boolean NOT NULL DEFAULT true);
+	CREATE UNIQUE INDEX ON ` + schema + `.users (lower(user_name));
+	CREATE TABLE ` + schema + `.groups (id uuid PRIMARY KEY, display_name text NOT NULL);
+	CREATE TABLE ` + schema + `.members (group_id uuid NOT NULL REFERENCES ` + schema + `.groups(id),
+		user_id uuid NOT NULL REFERENCES ` + schema + `.users(id), PRIMARY KEY (group_id, user_id));`
+	if _, err := conn.Exec(ctx, ddl); err != nil {
+		t.Fatalf("sql target: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		_ = conn.Close(context.Background())
+	})
+	var mu sync.Mutex // one pgx.Conn, polled from one test goroutine at a time
+	columns := `{"userName":"user_name","displayName":"display_name","name.givenName":"given_name",
+		"name.familyName":"family_name","emails[type eq \"work\"].value":"work_email","active":"active"}`
+	return &multiTarget{
+		name: "SQL", typ: "SQL",
+		config: []map[string]any{{"key": "url", "value": url}, {"key": "schema", "value": schema}, {"key": "table", "value": "users"},
+			{"key": "columns", "value": columns}, {"key": "groupsTable", "value": "groups"}, {"key": "membersTable", "value": "members"}},
+		credentials: []map[string]any{},
+		mappings:    multiMappings(),
+		accounts: func(t *testing.T) map[string]targetAccount {
+			mu.Lock()
+			defer mu.Unlock()
+			rows, err := conn.Query(t.Context(), `SELECT lower(user_name), coalesce(display_name, ''), coalesce(work_email, ''), active FROM `+schema+`.users`)
+			if err != nil {
+				t.Fatalf("sql target: %v", err)
+			}
+			defer rows.Close()
+			out := map[string]targetAccount{}
+			for rows.Next() {
+				var name string
+				var a targetAccount
+				if err := rows.Scan(&name, &a.DisplayName, &a.Email, &a.Active); err != nil {
+					t.Fatalf("sql target: %v", err)
+				}
+				if _, dup := out[name]; dup {
+					t.Fatalf("sql target: user_name %q is there twice", name)
+				}
+				out[name] = a
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("sql target: %v", err)
+			}
+			return out
+		},
+		members: func(t *testing.T, prefix string) ([]string, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			var gid string
+			err := conn.QueryRow(t.Context(), `SELECT id::text FROM `+schema+`.groups WHERE display_name LIKE $1 || '%'`, prefix).Scan(&gid)
+			if err == pgx.ErrNoRows {
+				return nil, false
+			}
+			if err != nil {
+				t.Fatalf("sql target: %v", err)
+			}
+			rows, err := conn.Query(t.Context(), `SELECT lower(u.user_name) FROM `+schema+`.members m JOIN `+schema+`.users u ON u.id = m.user_id
+				WHERE m.group_id = $1 ORDER BY 1`, gid)
+			if err != nil {
+				t.Fatalf("sql target: %v", err)
+			}
+			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatalf("sql target: %v", err)
+			}
+			return names, true
+		},
+	}
+}
+
 // gqlFeature tells whether the served schema has type typ's field (field "" : the type itself);
 // typ "Mutation" or "Query" for a root field. The parts of the test whose features have not
 // landed skip with the missing piece's name.
@@ -214,9 +308,18 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 			t.Skip("SKIPPED: the LDAP connector (connectors/ldap, branch h-ldap) has not landed: no LDAP target")
 		}
 	})
+	var sqlTarget *multiTarget
+	if connectorFactories()[domain.StoreSQL] != nil {
+		if sqlTarget = sqlMultiTarget(t); sqlTarget != nil {
+			targets = append(targets, sqlTarget)
+		}
+	}
 	t.Run("sql", func(t *testing.T) {
 		if connectorFactories()[domain.StoreSQL] == nil {
 			t.Skip("SKIPPED: the SQL connector (connectors/sqlstore, branch h-sql) has not landed: no SQL target")
+		}
+		if sqlTarget == nil {
+			t.Skip("SKIPPED: no PostgreSQL (see the log): no SQL target")
 		}
 	})
 
@@ -630,12 +733,12 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 			}
 			return ""
 		})
-		// The LDAP rule never had them in scope.
-		if len(targets) > 1 {
-			got := targets[1].accounts(t)
+		// The other rules never had them in scope.
+		for _, tg := range targets[1:] {
+			got := tg.accounts(t)
 			for _, n := range ops {
 				if _, ok := got[n]; ok {
-					t.Errorf("%s: %s should not be there", targets[1].name, n)
+					t.Errorf("%s: %s should not be there", tg.name, n)
 				}
 			}
 		}
@@ -699,8 +802,14 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 			}
 			return recs
 		}
+		var ldapTarget *multiTarget
+		for _, tg := range targets {
+			if tg.name == "LDAP" {
+				ldapTarget = tg
+			}
+		}
 		displayName := func() string {
-			return targets[1].accounts(t)["bob"].DisplayName
+			return ldapTarget.accounts(t)["bob"].DisplayName
 		}
 		if r := reconcile(); r.DriftModified != 1 || r.DriftRepaired != 0 {
 			t.Errorf("reconciliation under REPORT = %+v, want 1 modified, none repaired", r)
