@@ -198,13 +198,14 @@ func sqlMultiTarget(t *testing.T) *multiTarget {
 		_ = conn.Close(context.Background())
 	})
 	var mu sync.Mutex // one pgx.Conn, polled from one test goroutine at a time
-	columns := `{"userName":"user_name","displayName":"display_name","name.givenName":"given_name",
-		"name.familyName":"family_name","emails[type eq \"work\"].value":"work_email","active":"active"}`
+	columns := `{"userName":"user_name","displayName":"display_name","name.givenName":"given_name",` +
+		`"name.familyName":"family_name","emails[type eq \"work\"].value":"work_email","active":"active"}`
 	return &multiTarget{
 		name: "SQL", typ: "SQL",
-		config: []map[string]any{{"key": "url", "value": url}, {"key": "schema", "value": schema}, {"key": "table", "value": "users"},
+		config: []map[string]any{{"key": "schema", "value": schema}, {"key": "table", "value": "users"},
 			{"key": "columns", "value": columns}, {"key": "groupsTable", "value": "groups"}, {"key": "membersTable", "value": "members"}},
-		credentials: []map[string]any{},
+		// The whole connection string as the credential (the test server trusts loopback).
+		credentials: []map[string]any{{"key": "dsn", "value": url}},
 		mappings:    multiMappings(),
 		accounts: func(t *testing.T) map[string]targetAccount {
 			mu.Lock()
