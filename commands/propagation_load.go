@@ -46,13 +46,16 @@ type PropagationPorts struct {
 // Propagation holds the handlers of the propagation configuration commands. Fields are
 // alphabetized.
 type Propagation struct {
+	ApproveHeld    *ApprovePropagationHeldChangesHandler
 	CreatePlan     *CreatePropagationPlanHandler
 	CreateRule     *CreatePropagationRuleHandler
 	CreateStore    *CreatePropagationStoreHandler
 	DeletePlan     *DeletePropagationPlanHandler
 	DeleteRule     *DeletePropagationRuleHandler
 	DeleteStore    *DeletePropagationStoreHandler
+	DiscardHeld    *DiscardPropagationHeldChangesHandler
 	Publish        *PublishPropagationRevisionHandler
+	ReleaseRule    *ReleasePropagationRuleHandler
 	RemoveMapping  *RemovePropagationMappingHandler
 	Rollback       *RollbackPropagationRevisionHandler
 	SetCredentials *SetPropagationStoreCredentialsHandler
@@ -65,13 +68,16 @@ type Propagation struct {
 // NewPropagation builds every propagation configuration handler on d and ports.
 func NewPropagation(d *Deps, ports PropagationPorts) *Propagation {
 	return &Propagation{
+		ApproveHeld:    NewApprovePropagationHeldChanges(d),
 		CreatePlan:     NewCreatePropagationPlan(d),
 		CreateRule:     NewCreatePropagationRule(d, ports.Mappings),
 		CreateStore:    NewCreatePropagationStore(d, ports.StoreConfig, ports.Secrets),
 		DeletePlan:     NewDeletePropagationPlan(d),
 		DeleteRule:     NewDeletePropagationRule(d),
 		DeleteStore:    NewDeletePropagationStore(d),
+		DiscardHeld:    NewDiscardPropagationHeldChanges(d),
 		Publish:        NewPublishPropagationRevision(d),
+		ReleaseRule:    NewReleasePropagationRule(d),
 		RemoveMapping:  NewRemovePropagationMapping(d),
 		Rollback:       NewRollbackPropagationRevision(d),
 		SetCredentials: NewSetPropagationStoreCredentials(d, ports.Secrets),

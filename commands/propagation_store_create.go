@@ -19,7 +19,9 @@ type CreatePropagationStore struct {
 	Status        domain.StoreStatus
 	Managed       bool
 	Actions       domain.StoreActions
-	Credentials   map[string]string
+	// Safety are the store's safety rails (nil or zero: none).
+	Safety      *domain.StoreSafety
+	Credentials map[string]string
 }
 
 // PropagationStoreResult is a store as it stands after a command (Credentials is the sealed
@@ -64,7 +66,7 @@ func (h *CreatePropagationStoreHandler) Handle(ctx context.Context, in CreatePro
 		}
 	}
 	s := domain.PropagationStore{ID: id, Name: in.Name, Description: in.Description, Type: in.Type, Config: in.Config,
-		Status: in.Status, Managed: in.Managed, Actions: in.Actions}
+		Status: in.Status, Managed: in.Managed, Actions: in.Actions, Safety: in.Safety}
 	_, pos, agg, err := d.decidePropagation(ctx, env, func(p *domain.Propagation) ([]any, error) {
 		events, err := p.CreateStore(env, s)
 		if err != nil || sealed == "" {

@@ -19,6 +19,8 @@ type UpdatePropagationStore struct {
 	Status        *domain.StoreStatus
 	Managed       *bool
 	Actions       *domain.StoreActions
+	// Safety, when not nil, replaces the store's safety rails (zero fields: off).
+	Safety *domain.StoreSafety
 }
 
 // UpdatePropagationStoreHandler handles UpdatePropagationStore.
@@ -66,6 +68,10 @@ func (h *UpdatePropagationStoreHandler) Handle(ctx context.Context, in UpdatePro
 		}
 		if in.Actions != nil {
 			s.Actions = *in.Actions
+		}
+		if in.Safety != nil {
+			safety := *in.Safety
+			s.Safety = &safety
 		}
 		if h.check != nil && in.Config != nil && checksConfig(s.Type) {
 			if err := checked("config", h.check(s.Type, s.Config)); err != nil {

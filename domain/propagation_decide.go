@@ -51,7 +51,15 @@ func (p *Propagation) UpdateStore(env string, s PropagationStore) ([]any, error)
 
 func sameStore(a, b PropagationStore) bool {
 	return a.Name == b.Name && a.Description == b.Description && a.Type == b.Type && maps.Equal(a.Config, b.Config) &&
-		a.Status == b.Status && a.Managed == b.Managed && a.Actions == b.Actions
+		a.Status == b.Status && a.Managed == b.Managed && a.Actions == b.Actions && safetyOf(a) == safetyOf(b)
+}
+
+// safetyOf is a store's safety rails (zero: none).
+func safetyOf(s PropagationStore) StoreSafety {
+	if s.Safety == nil {
+		return StoreSafety{}
+	}
+	return *s.Safety
 }
 
 // checkStore validates s and returns it with defaults; self is s's own ID when updating.

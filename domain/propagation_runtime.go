@@ -28,6 +28,7 @@ const (
 	EvPropRuleQuarantined  = "propagation.rule_quarantined"
 	EvPropRuleReleased     = "propagation.rule_released"
 	EvPropDriftDetected    = "propagation.drift_detected"
+	EvPropDriftResolved    = "propagation.drift_resolved"
 )
 
 // PropagationStoreUnavailable records that a store stopped answering: Class is the connector
@@ -164,6 +165,21 @@ type PropagationDriftDetected struct {
 	Trigger string `json:"trigger"`
 }
 
+// PropagationDriftResolved records reported drift of an account gone without idstream writing
+// it back: the target again has the values idstream last wrote at Attributes (an administrator
+// reverted the change), or the account deleted in the target is back (Deleted).
+type PropagationDriftResolved struct {
+	EnvironmentID string       `json:"environmentId"`
+	RuleID        string       `json:"ruleId"`
+	StoreID       string       `json:"storeId"`
+	Kind          IdentityKind `json:"kind"`
+	IdentityID    string       `json:"identityId"`
+	TargetID      string       `json:"targetId"`
+	Attributes    []string     `json:"attributes,omitempty"`
+	Deleted       bool         `json:"deleted,omitempty"`
+	Trigger       string       `json:"trigger"`
+}
+
 func propagationRuntimeEventTypes() []EventType {
 	return []EventType{
 		{EvPropStoreUnavailable, 1, PropagationStoreUnavailable{}},
@@ -176,5 +192,6 @@ func propagationRuntimeEventTypes() []EventType {
 		{EvPropRuleQuarantined, 1, PropagationRuleQuarantined{}},
 		{EvPropRuleReleased, 1, PropagationRuleReleased{}},
 		{EvPropDriftDetected, 1, PropagationDriftDetected{}},
+		{EvPropDriftResolved, 1, PropagationDriftResolved{}},
 	}
 }

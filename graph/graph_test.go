@@ -36,6 +36,8 @@ type env struct {
 	reads  *countingReadModel
 	// tester answers testStoreConnection: it records the last call and returns its err.
 	tester *fakeStoreTester
+	// held is the held changes read model.
+	held *projections.PropagationHeld
 }
 
 // countingReadModel counts the read model's calls, to show dataloader batching.
@@ -86,13 +88,17 @@ func newEnv(t testing.TB) *env {
 	if err := propConf.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	held := projections.NewPropagationHeld(store, reg)
+	if err := held.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tester := &fakeStoreTester{}
-	h := graph.NewHandler(graph.Config{Commands: cmds, ReadModel: reads, Runner: runner,
+	h := graph.NewHandler(graph.Config{Commands: cmds, ReadModel: reads, Runner: runner, PropagationHeld: held,
 		Propagation: commands.NewPropagation(deps, commands.PropagationPorts{Secrets: sealer}), PropagationConfig: propConf,
 		StoreTester: tester, Secrets: sealer})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, store: store, reg: reg, runner: runner, reads: reads, tester: tester}
+	return &env{t: t, srv: srv, store: store, reg: reg, runner: runner, reads: reads, tester: tester, held: held}
 }
 
 // client appends an API client with roles and a token (as the bootstrap does) and returns the token.

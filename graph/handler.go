@@ -60,6 +60,12 @@ type Config struct {
 	// PropagationStatus answers the propagation status queries (*projections.PropagationStatus);
 	// without it they are UNAVAILABLE.
 	PropagationStatus PropagationStatus
+	// PropagationDrift answers drift records and open drift (*projections.PropagationDrift);
+	// without it propagationDrift is UNAVAILABLE and the status shows no drift.
+	PropagationDrift PropagationDrift
+	// PropagationHeld answers the held changes query (*projections.PropagationHeld); without it
+	// that query is UNAVAILABLE.
+	PropagationHeld PropagationHeld
 	// Propagator is the propagation runtime (resync, provision now, preview); without it those
 	// mutations are UNAVAILABLE.
 	Propagator Propagator

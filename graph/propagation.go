@@ -146,7 +146,8 @@ func fromStoreActions(in *model.StoreActionsInput) domain.StoreActions {
 func toPropagationStore(env string, s domain.PropagationStore) *model.PropagationStore {
 	return &model.PropagationStore{ID: s.ID, EnvironmentID: env, Name: s.Name, Description: optString(s.Description),
 		Type: model.StoreType(s.Type), Config: toKeyValues(s.Config), CredentialsSet: s.Credentials != "",
-		CredentialsVersion: s.CredentialsVersion, Status: model.StoreStatus(s.Status), Managed: s.Managed, Actions: toStoreActions(s.Actions)}
+		CredentialsVersion: s.CredentialsVersion, Status: model.StoreStatus(s.Status), Managed: s.Managed, Actions: toStoreActions(s.Actions),
+		Safety: toStoreSafety(s.Safety)}
 }
 
 func toPropagationPlan(env string, p domain.PropagationPlan) *model.PropagationPlan {

@@ -28,7 +28,7 @@ func (r *mutationResolver) CreatePropagationStore(ctx context.Context, input mod
 	}
 	in := commands.CreatePropagationStore{EnvironmentID: input.EnvironmentID, Name: input.Name, Description: deref(input.Description),
 		Type: domain.StoreType(input.Type), Config: config, Credentials: creds, Managed: input.Managed != nil && *input.Managed,
-		Actions: fromStoreActions(input.Actions)}
+		Actions: fromStoreActions(input.Actions), Safety: fromStoreSafety(input.Safety)}
 	if input.Status != nil {
 		in.Status = domain.StoreStatus(*input.Status)
 	}
@@ -56,6 +56,9 @@ func (r *mutationResolver) UpdatePropagationStore(ctx context.Context, input mod
 	if input.Actions != nil {
 		a := fromStoreActions(input.Actions)
 		in.Actions = &a
+	}
+	if input.Safety != nil {
+		in.Safety = fromStoreSafety(input.Safety)
 	}
 	res, err := r.cfg.Propagation.UpdateStore.Handle(ctx, in)
 	if err != nil {

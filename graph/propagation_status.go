@@ -38,6 +38,8 @@ type Propagator interface {
 	ResyncRule(ctx context.Context, env, ruleID string) (string, error)
 	// Preview predicts what publishing env's draft would do, touching no store.
 	Preview(ctx context.Context, env string) (domain.PropagationPreview, error)
+	// ReconcileRule reconciles rule ruleID of env now (drift detection) and returns what it did.
+	ReconcileRule(ctx context.Context, env, ruleID string) (Reconciliation, error)
 }
 
 // propagationStatus returns the status read model, UNAVAILABLE when the server has none.
@@ -174,7 +176,12 @@ func toStatusRule(s projections.RuleSummary) *model.PropagationStatusRule {
 	out := &model.PropagationStatusRule{EnvironmentID: s.EnvironmentID, RuleID: s.RuleID, Name: optString(s.Name), PlanID: optString(s.PlanID),
 		SourceStoreID: optString(s.SourceStoreID), TargetStoreID: optString(s.TargetStoreID), Active: s.Active, InRevision: s.InRevision,
 		RevisionID: optString(s.RevisionID), Impacted: s.Impacted, Success: s.Success, Unsynced: s.Unsynced,
-		PartiallySynced: s.PartiallySynced, Failed: s.Failed, Paused: s.Paused, PausedReason: optString(s.PausedReason), Backlog: s.Backlog}
+		PartiallySynced: s.PartiallySynced, Failed: s.Failed, Paused: s.Paused, PausedReason: optString(s.PausedReason), Backlog: s.Backlog,
+		State: model.PropagationRuleStateRunning}
+	if q := s.Quarantine; q != nil {
+		out.State = model.PropagationRuleStateQuarantined
+		out.Quarantine = &model.PropagationRuleQuarantine{Reason: q.Reason, Since: q.Since, Failures: q.Failures, Total: q.Total}
+	}
 	if rs := s.LastResync; rs != nil {
 		out.LastResync = &model.PropagationStatusResync{ResyncID: rs.ResyncID, RevisionID: optString(rs.RevisionID), Trigger: optString(rs.Trigger),
 			StartedAt: optTime(rs.StartedAt), FinishedAt: optTime(rs.FinishedAt), Running: rs.Running, Processed: rs.Processed,

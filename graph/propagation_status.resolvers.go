@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/idstream/idstream/domain"
+	"github.com/idstream/idstream/graph/generated"
 	"github.com/idstream/idstream/graph/model"
 )
 
@@ -132,3 +133,16 @@ func (r *queryResolver) PropagationAccounts(ctx context.Context, environmentID s
 	}
 	return r.accountsPage(ctx, s, environmentID, ruleID, status, n, afterID)
 }
+
+func (r *Resolver) PropagationStatusRule() generated.PropagationStatusRuleResolver {
+	return &propagationStatusRuleResolver{r}
+}
+
+func (r *Resolver) PropagationStatusStore() generated.PropagationStatusStoreResolver {
+	return &propagationStatusStoreResolver{r}
+}
+
+type (
+	propagationStatusRuleResolver  struct{ *Resolver }
+	propagationStatusStoreResolver struct{ *Resolver }
+)

@@ -43,6 +43,13 @@ func (f *fakePropagator) ResyncRule(_ context.Context, env, ruleID string) (stri
 	return "rs-1", f.record("resync " + env + " " + ruleID)
 }
 
+func (f *fakePropagator) ReconcileRule(_ context.Context, env, ruleID string) (graph.Reconciliation, error) {
+	if err := f.record("reconcile " + env + " " + ruleID); err != nil {
+		return graph.Reconciliation{}, err
+	}
+	return graph.Reconciliation{ResyncID: "rs-2", Identities: 3, Unchanged: 2, Updated: 1, DriftModified: 1, DriftCreated: 1, DriftRepaired: 1}, nil
+}
+
 func (f *fakePropagator) Preview(_ context.Context, env string) (domain.PropagationPreview, error) {
 	if err := f.record("preview " + env); err != nil {
 		return domain.PropagationPreview{}, err

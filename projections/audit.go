@@ -194,8 +194,11 @@ func resourceOfEvent(e *eventstore.RecordedEvent) (typ, id string) {
 	return typ, id
 }
 
-// isOutcome reports whether an event type is a change order's outcome.
-func isOutcome(typ string) bool { return strings.HasPrefix(typ, "propagation.change_") }
+// isOutcome reports whether an event type is a change order's outcome, or drift found on the
+// identity's account (both are about the identity, on its account stream).
+func isOutcome(typ string) bool {
+	return strings.HasPrefix(typ, "propagation.change_") || typ == domain.EvPropDriftDetected || typ == domain.EvPropDriftResolved
+}
 
 // validate checks q and returns its page size and the position its cursor resumes before.
 func (q AuditQuery) validate() (int, eventstore.Position, bool, error) {

@@ -195,6 +195,16 @@ type RuleSummary struct {
 	PausedReason string
 	// Backlog counts the rule's deferred change orders not drained yet.
 	Backlog int
+	// Quarantine is set while the rule is quarantined (its orders skipped until released).
+	Quarantine *RuleQuarantine
+}
+
+// RuleQuarantine says why and since when a rule is quarantined.
+type RuleQuarantine struct {
+	Reason   string
+	Since    time.Time
+	Failures int
+	Total    int
 }
 
 // PropagationStatus is the read model of propagation status: per store, per rule, per identity
@@ -365,6 +375,11 @@ func (s *PropagationStatus) fold(e *eventstore.RecordedEvent, d eventstore.Decod
 		r := s.rule(p.EnvironmentID, p.RuleID)
 		i, _ := slices.BinarySearch(r.deferred, p.Through+1)
 		r.deferred = slices.Delete(r.deferred, 0, i)
+	case domain.PropagationRuleQuarantined:
+		r := s.rule(p.EnvironmentID, p.RuleID)
+		r.summary.Quarantine = &RuleQuarantine{Reason: p.Reason, Since: p.Since, Failures: p.Failures, Total: p.Total}
+	case domain.PropagationRuleReleased:
+		s.rule(p.EnvironmentID, p.RuleID).summary.Quarantine = nil
 	case domain.PropagationResyncStarted:
 		r := s.rule(p.EnvironmentID, p.RuleID)
 		r.summary.LastResync = &ResyncStatus{ResyncID: p.ResyncID, RevisionID: p.RevisionID, Trigger: p.Trigger, StartedAt: at, Running: true}

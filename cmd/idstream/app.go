@@ -150,6 +150,15 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	if err != nil {
 		return nil, err
 	}
+	propDrift, err := startPropagationDrift(ctx, store, preg)
+	if err != nil {
+		return nil, err
+	}
+	// The stores' held changes (safety rails): their own small read model.
+	propHeld := projections.NewPropagationHeld(store, preg)
+	if err := propHeld.Start(ctx); err != nil {
+		return nil, err
+	}
 	runtime, err := startPropagation(ctx, cfg, store, reg, live, propConf, sealer, factories, metrics, log.With("component", "propagation"))
 	if err != nil {
 		return nil, err
@@ -159,8 +168,9 @@ func buildApp(ctx context.Context, cfg Config, store eventstore.Store, log *slog
 	a.api = graph.NewHandler(graph.Config{Commands: cmds, Current: live.Current, ReadModel: live.Current(), Runner: live,
 		Log: log.With("component", "graphql"), History: hist, Revisions: revisions{replay}, Projections: live, Audit: audit,
 		TimeTravel:  timeTravel{tt: projections.NewTimeTravel(store, preg, snaps), hist: hist},
-		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus,
-		StoreTester: storeTester{factories}, Propagator: apiPropagator(runtime, propConf)})
+		Propagation: prop, PropagationConfig: propConf, Secrets: sealer, PropagationStatus: propStatus, PropagationDrift: propDrift,
+		PropagationHeld: propHeld,
+		StoreTester:     storeTester{factories}, Propagator: apiPropagator(runtime, propConf)})
 	log.Info("read model ready", "position", live.Position().String(), "replay", a.replay.Round(time.Millisecond))
 	return a, nil
 }

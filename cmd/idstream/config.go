@@ -47,6 +47,9 @@ type Config struct {
 	// from the log and the workers), "workers" (workers only: several servers on one NATS bus
 	// run one forwarder among them) or "off".
 	Propagation string
+	// PropagationReconcileInterval is how often the propagation runtime reconciles every
+	// published rule with its target (drift detection), a Go duration ("": 1h; "0": never).
+	PropagationReconcileInterval string
 }
 
 // SubjectKeysLocal selects the subject key store in the data directory.
@@ -71,8 +74,9 @@ func DefaultConfig() Config {
 		ReadModels: ReadModelsMemory,
 		Bus:        BusGoChannel,
 
-		PropagationSummaryRetention: "168h",
-		Propagation:                 PropagationAll,
+		PropagationSummaryRetention:  "168h",
+		Propagation:                  PropagationAll,
+		PropagationReconcileInterval: "1h",
 	}
 }
 
@@ -93,6 +97,7 @@ func (c *Config) settings() []setting {
 		{"propagation", "IDSTREAM_PROPAGATION", `propagation runtime in this process: "all" (forwarder and workers), "workers" or "off"`, &c.Propagation},
 		{"propagation-summary-retention", "IDSTREAM_PROPAGATION_SUMMARY_RETENTION", "how long propagation status keeps change summaries (a duration: 168h, 30m)", &c.PropagationSummaryRetention},
 		{"propagation-probe-interval", "IDSTREAM_PROPAGATION_PROBE_INTERVAL", "first wait between health probes of an unavailable target store, doubling up to 10s (a duration: 1s, 200ms)", &c.PropagationProbeInterval},
+		{"propagation-reconcile-interval", "IDSTREAM_PROPAGATION_RECONCILE_INTERVAL", "how often every published propagation rule is reconciled with its target to detect drift (a duration: 1h, 30m; 0: never)", &c.PropagationReconcileInterval},
 		{"subject-keys", "IDSTREAM_SUBJECT_KEYS", `where the keys sealing personal data live: "local" (<data-dir>/subject-keys) or a postgres:// URL (default: the read models' PostgreSQL, else local)`, &c.SubjectKeys},
 	}
 }
@@ -204,6 +209,10 @@ func (c Config) Validate() error {
 		bad("propagation-probe-interval", "IDSTREAM_PROPAGATION_PROBE_INTERVAL", "want a positive duration such as 1s, got %q",
 			c.PropagationProbeInterval)
 	}
+	if d, err := time.ParseDuration(c.PropagationReconcileInterval); c.PropagationReconcileInterval != "" && (err != nil || d < 0) {
+		bad("propagation-reconcile-interval", "IDSTREAM_PROPAGATION_RECONCILE_INTERVAL", "want a duration such as 1h (0: never), got %q",
+			c.PropagationReconcileInterval)
+	}
 
 	return errors.Join(errs...)
 }
@@ -213,6 +222,19 @@ func (c Config) Validate() error {
 func (c Config) probeInterval() time.Duration {
 	d, _ := time.ParseDuration(c.PropagationProbeInterval)
 	return max(d, 0)
+}
+
+// reconcileInterval returns PropagationReconcileInterval as the runtime's setting: 0 (its
+// default, 1h) when unset, negative (never) for "0".
+func (c Config) reconcileInterval() time.Duration {
+	if c.PropagationReconcileInterval == "" {
+		return 0
+	}
+	d, _ := time.ParseDuration(c.PropagationReconcileInterval)
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // summaryRetention returns PropagationSummaryRetention as a duration (0, the projection's

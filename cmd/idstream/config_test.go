@@ -188,3 +188,21 @@ func TestConfigPropagationSummaryRetention(t *testing.T) {
 		t.Errorf("unset retention: %v, %s; want valid, the projection's default", err, c.summaryRetention())
 	}
 }
+
+func TestConfigPropagationReconcileInterval(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"hourly", "-1h"} {
+		c := DefaultConfig()
+		c.PropagationReconcileInterval = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--propagation-reconcile-interval (IDSTREAM_PROPAGATION_RECONCILE_INTERVAL)") {
+			t.Errorf("interval %q: Validate() = %v, want a problem naming the flag", bad, err)
+		}
+	}
+	for in, want := range map[string]time.Duration{"1h": time.Hour, "30m": 30 * time.Minute, "0": -1, "0s": -1, "": 0} {
+		c := DefaultConfig()
+		c.PropagationReconcileInterval = in
+		if err := c.Validate(); err != nil || c.reconcileInterval() != want {
+			t.Errorf("interval %q: %v, %s; want valid, %s", in, err, c.reconcileInterval(), want)
+		}
+	}
+}

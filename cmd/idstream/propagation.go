@@ -158,6 +158,16 @@ func (p propagator) ResyncRule(ctx context.Context, env, ruleID string) (string,
 	return p.rt.Resync(ctx, env, ruleID, propagation.TriggerResync)
 }
 
+func (p propagator) ReconcileRule(ctx context.Context, env, ruleID string) (graph.Reconciliation, error) {
+	s, err := p.rt.ReconcileRule(ctx, env, ruleID)
+	if err != nil {
+		return graph.Reconciliation{}, err
+	}
+	return graph.Reconciliation{ResyncID: s.ResyncID, Identities: s.Identities, Created: s.PropagationResyncFinished.Created,
+		Updated: s.Updated, Removed: s.Removed, Failed: s.Failed, Unchanged: s.Unchanged, DriftModified: s.Modified,
+		DriftDeleted: s.Deleted, DriftCreated: s.Created, DriftRepaired: s.Repaired}, nil
+}
+
 func (p propagator) Preview(ctx context.Context, env string) (domain.PropagationPreview, error) {
 	if err := p.conf.CatchUp(ctx); err != nil {
 		return domain.PropagationPreview{}, err
@@ -187,6 +197,8 @@ func startPropagation(ctx context.Context, cfg Config, store eventstore.Store, r
 		NoForward:   cfg.Propagation == PropagationWorkers,
 		// ProbeMax stays 10s unless the interval is longer (the runtime raises it).
 		ProbeInterval: cfg.probeInterval(),
+
+		ReconcileInterval: cfg.reconcileInterval(),
 	})
 	if err != nil {
 		return nil, err

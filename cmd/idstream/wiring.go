@@ -52,3 +52,16 @@ func startPropagationStatus(ctx context.Context, cfg Config, store eventstore.St
 	}
 	return status, nil
 }
+
+// startPropagationDrift starts the drift read model on store (it follows the log until ctx
+// ends) and returns once it has caught up with the log as it was at the call.
+func startPropagationDrift(ctx context.Context, store eventstore.Store, reg *eventstore.Registry) (*projections.PropagationDrift, error) {
+	d := projections.NewPropagationDrift(store, reg)
+	if err := d.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("replay the log into the propagation drift: %w", err)
+	}
+	return d, nil
+}

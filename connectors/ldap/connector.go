@@ -489,6 +489,20 @@ func (c *Connector) Create(ctx context.Context, kind connectors.Kind, in map[str
 		if err := conn.Add(add); err != nil {
 			return err
 		}
+		if kind == connectors.KindUser {
+			// The entry is what was just written; only its ID is the directory's. Reading that
+			// alone keeps a create at two round trips of small answers.
+			id, err := c.idOf(conn, dn)
+			if err != nil {
+				return err
+			}
+			if id == "" {
+				return &goldap.Error{ResultCode: goldap.LDAPResultNoSuchObject, Err: errors.New("entry vanished")}
+			}
+			a.del("objectClass")
+			r = connectors.Resource{ID: id, Attributes: c.userFromLDAP(a)}
+			return nil
+		}
 		e, err := c.readDN(conn, dn)
 		if err != nil {
 			return err
@@ -665,13 +679,18 @@ func rdnValue(dn, attr string) string {
 
 // parentDN returns dn without its first RDN, as the directory spelled it.
 func parentDN(dn string) string {
-	// The first unescaped comma ends the RDN.
+	// The first unescaped, unquoted comma (or RFC 1779's semicolon) ends the RDN.
+	quoted := false
 	for i := 0; i < len(dn); i++ {
 		switch dn[i] {
 		case '\\':
 			i++
-		case ',':
-			return dn[i+1:]
+		case '"':
+			quoted = !quoted
+		case ',', ';':
+			if !quoted {
+				return strings.TrimLeft(dn[i+1:], " ")
+			}
 		}
 	}
 	return ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/idstream/idstream/connectors"
 	"github.com/idstream/idstream/domain"
@@ -38,7 +39,12 @@ type account struct {
 	LastSkip string
 	// LastFailure is the class of the last outcome when it was a final failure.
 	LastFailure string
-	expected    eventstore.ExpectedRevision
+	// Drift is the open modified drift: the paths of the last drift_detected MODIFIED not
+	// repaired, less those written since. DeletedInTarget: the account's deletion in the target
+	// was reported and not repaired.
+	Drift           []string
+	DeletedInTarget bool
+	expected        eventstore.ExpectedRevision
 }
 
 func newAccount() *account {
@@ -47,6 +53,19 @@ func newAccount() *account {
 
 // apply folds one outcome.
 func (a *account) apply(p any) {
+	switch d := p.(type) {
+	case domain.PropagationDriftDetected:
+		a.applyDrift(d)
+		return
+	case domain.PropagationDriftResolved:
+		a.Drift = slices.DeleteFunc(slices.Clone(a.Drift), func(p string) bool {
+			return slices.ContainsFunc(d.Attributes, func(r string) bool { return pathKey(r) == pathKey(p) })
+		})
+		if d.Deleted {
+			a.DeletedInTarget = false
+		}
+		return
+	}
 	var o domain.ChangeOutcome
 	a.LastSkip, a.LastFailure = "", ""
 	switch e := p.(type) {
@@ -75,6 +94,11 @@ func (a *account) apply(p any) {
 		for k, v := range e.Digests {
 			a.Digests[k] = v
 		}
+		a.DeletedInTarget = false // the account is there: idstream just wrote it
+		a.Drift = slices.DeleteFunc(a.Drift, func(p string) bool { _, written := e.Digests[pathKey(p)]; return written })
+		if o.Operation == domain.OpDelete || o.Operation == domain.OpCreate {
+			a.Drift = nil
+		}
 	case domain.PropagationChangeFailed:
 		o = e.ChangeOutcome
 		a.LastFailure = e.Class
@@ -95,6 +119,19 @@ func (a *account) apply(p any) {
 	}
 	if o.ChangeOrderID != "" {
 		a.Orders[o.ChangeOrderID] = true
+	}
+}
+
+// applyDrift folds a drift_detected of the account.
+func (a *account) applyDrift(d domain.PropagationDriftDetected) {
+	switch {
+	case d.Repaired:
+		a.Drift, a.DeletedInTarget = nil, false
+	case d.Drift == domain.DriftDeleted:
+		a.DeletedInTarget = true
+	case d.Drift == domain.DriftModified:
+		// The account's drift now (it replaces the last report); it exists, so it is not deleted.
+		a.Drift, a.DeletedInTarget = slices.Clone(d.Attributes), false
 	}
 }
 

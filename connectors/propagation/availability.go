@@ -75,6 +75,8 @@ type availability struct {
 	stores map[string]*storeAvail
 	rules  map[string]*ruleBacklog
 	probes map[string]*probeCall
+	// closed: the runtime is closing; no prober or drain starts (availWG.Add never races Wait).
+	closed bool
 }
 
 func newAvailability(rt *Runtime) *availability {
@@ -476,6 +478,9 @@ func (a *availability) settle(s *storeAvail) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
 	switch {
 	case s.mode == modeDown && !s.probing:
 		s.probing = true
@@ -578,4 +583,12 @@ func (rt *Runtime) Availability(id string) StoreAvailability {
 		}
 	}
 	return out
+}
+
+// close stops new probers and drains from starting (the running ones end with the runtime's
+// context).
+func (a *availability) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
 }

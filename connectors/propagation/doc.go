@@ -25,6 +25,11 @@
 //     compare with the store itself, so what the event path trusts is checked at every resync.
 //   - Resync, ProvisionUserNow and Preview reuse the Reconciler (Preview as a dry run that
 //     reads idstream's own record of each account instead of the store).
+//   - Drift (drift.go): where the Reconciler reads an account it compares it with the digests
+//     of what it last wrote, and applies the rule's drift policy (REPORT leaves the target's
+//     value and records drift_detected; OVERWRITE writes the source's back). ReconcileRule, run
+//     every Config.ReconcileInterval and by reconcilePropagationRule, is a resync that also
+//     lists the target for accounts no identity owns.
 //
 // Matching: an identity without a linked account is matched by its rule's correlation
 // attribute. When that attribute is userName, which SCIM stores keep unique (RFC 7643 §4.1.1),
@@ -63,4 +68,16 @@
 // log order while it has a single consumer. A redelivery after a failure or a consumer change
 // may run an older change after a newer one; since every run reads the current state, the
 // target still converges to the latest state.
+//
+// Safety rails (rails.go, quarantine.go): a removal past a store's MaxRemovalsPerHour (sliding,
+// counted from the log's outcomes, so across restarts) or MaxRemovalsPerPublish (per revision
+// resynced by a publication) is held (change_held on propstore-<store>) and its order recorded
+// as skipped; held_approved reruns it past the rails with a fresh cause (level-triggered: an
+// identity back in scope keeps its account); held_discarded does nothing, and a later change or
+// resync evaluates the identity again. A deleted managed store's deprovisioning is not held.
+// A rule whose last 20 final outcomes are at least 80% permanent failures (INVALID, CONFLICT,
+// NOT_FOUND; at least 10 judged) is quarantined (rule_quarantined on proprule-<rule>): its
+// orders are skipped until rule_released (an administrator, then a resync; or a publication
+// changing the rule, whose resync follows). A 429 with Retry-After pauses every write to the
+// store. The counts are per process.
 package propagation

@@ -17,6 +17,9 @@ import (
 // concurrent use.
 type accountIndex struct {
 	follower *projections.Follower
+	// observe, when set, is told of every applied outcome with its time (the safety rails
+	// count removals).
+	observe func(e *eventstore.RecordedEvent, payload any)
 
 	mu     sync.RWMutex
 	byRule map[string]map[string]indexEntry
@@ -25,6 +28,8 @@ type accountIndex struct {
 type indexEntry struct {
 	kind   domain.IdentityKind
 	linked bool
+	// target is the linked target account (drift detection: accounts no identity owns).
+	target string
 }
 
 func newAccountIndex(store eventstore.Store, reg *eventstore.Registry) *accountIndex {
@@ -62,6 +67,14 @@ func (ix *accountIndex) fold(e *eventstore.RecordedEvent, d eventstore.Decoded) 
 	en.kind = o.Kind
 	if _, ok := d.Payload.(domain.PropagationChangeApplied); ok {
 		en.linked = o.Operation != domain.OpDelete
+		if !en.linked {
+			en.target = ""
+		} else if o.TargetID != "" {
+			en.target = o.TargetID
+		}
+	}
+	if ix.observe != nil {
+		ix.observe(e, d.Payload)
 	}
 	m[o.IdentityID] = en
 }
@@ -77,6 +90,19 @@ func (ix *accountIndex) identities(rule string, kind domain.IdentityKind) []stri
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// targets returns the target accounts linked to identities of rule (users and groups).
+func (ix *accountIndex) targets(rule string) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []string
+	for _, en := range ix.byRule[rule] {
+		if en.linked && en.target != "" {
+			out = append(out, en.target)
+		}
+	}
 	return out
 }
 

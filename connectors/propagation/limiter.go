@@ -19,6 +19,42 @@ type limiter struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	// paused holds, per store, when a store's 429 Retry-After passes: no worker writes to it
+	// before then.
+	paused map[string]time.Time
+}
+
+// maxPause bounds a store's pause: a Retry-After of hours (or a broken header) does not stop
+// a store for longer; the next 429 pauses it again.
+const maxPause = 5 * time.Minute
+
+// pause stops every write to store for d (at most maxPause) from now; an earlier end already
+// set is extended, never shortened.
+func (l *limiter) pause(store string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	until := l.now().Add(min(d, maxPause))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until.After(l.paused[store]) {
+		l.paused[store] = until
+	}
+}
+
+// pausedFor returns how long store's pause lasts from now (0: not paused).
+func (l *limiter) pausedFor(store string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.paused[store]
+	if !ok {
+		return 0
+	}
+	if d := until.Sub(l.now()); d > 0 {
+		return d
+	}
+	delete(l.paused, store)
+	return 0
 }
 
 type bucket struct {
@@ -28,14 +64,18 @@ type bucket struct {
 }
 
 func newLimiter(now func() time.Time, override map[string]int) *limiter {
-	return &limiter{now: now, override: override, buckets: map[string]*bucket{}}
+	return &limiter{now: now, override: override, buckets: map[string]*bucket{}, paused: map[string]time.Time{}}
 }
 
-// wait blocks until store may write once more, or ctx ends (an error of kind
-// domain.ErrUnavailable). perMinute 0 (and no override) never waits.
+// wait blocks until store may write once more (its pause over, a token taken), or ctx ends
+// (an error of kind domain.ErrUnavailable). perMinute 0 (and no override) never waits but for
+// a pause.
 func (l *limiter) wait(ctx context.Context, store string, perMinute int) error {
 	for {
-		d := l.reserve(store, perMinute)
+		d := l.pausedFor(store)
+		if d == 0 {
+			d = l.reserve(store, perMinute)
+		}
 		if d == 0 {
 			return nil
 		}
@@ -75,4 +115,15 @@ func (l *limiter) reserve(store string, perMinute int) time.Duration {
 		return 0
 	}
 	return max(time.Duration((1-b.tokens)/rate), time.Nanosecond)
+}
+
+// writeBound is the lower of a connector's write bound and the store's safety rail (0: off).
+func writeBound(connector int, s *domain.StoreSafety) int {
+	if s == nil || s.WritesPerMinute <= 0 {
+		return connector
+	}
+	if connector <= 0 {
+		return s.WritesPerMinute
+	}
+	return min(connector, s.WritesPerMinute)
 }

@@ -104,9 +104,20 @@ func (x *run) append(ctx context.Context, p any, personal bool) error {
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", stream, err)
 	}
-	if _, err := x.r.store.Append(ctx, stream, x.acct.expected, ev); err != nil {
+	// Drift staged by this run is recorded with the write that repairs (or reports) it, and
+	// only with a write: a failure or a skip repaired nothing.
+	var batch []eventstore.EventData
+	if _, ok := p.(domain.PropagationChangeApplied); ok {
+		if batch, err = x.pendingEvents(ctx); err != nil {
+			return fmt.Errorf("append to %s: %w", stream, err)
+		}
+	} else {
+		x.pending = nil
+	}
+	if _, err := x.r.store.Append(ctx, stream, x.acct.expected, append(batch, ev)...); err != nil {
 		return fmt.Errorf("append to %s: %w", stream, err)
 	}
+	x.committedPending()
 	x.acct.apply(p)
 	return nil
 }

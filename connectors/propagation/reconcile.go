@@ -72,10 +72,14 @@ type Order struct {
 	ForceRemove bool
 	// Attempt is the delivery attempt (1 for the first).
 	Attempt int
+	// bypassRails: an approved held removal, run past the store's safety rails (rails.go).
+	bypassRails bool
 	// compiled, when set, is Revision compiled (a preview compiles its draft once).
 	compiled *compiledRevision
 	// drain: the order reruns a deferred one from its rule's backlog (not deferred again).
 	drain bool
+	// drift, when set, counts the drift the order records (a reconciliation's summary).
+	drift *driftTally
 }
 
 // ChangeOrderID derives the ID of a change order from its rule, cause and identity (UUIDv5).
@@ -101,9 +105,12 @@ type Reconciler struct {
 	conns     *connections
 	compiled  compiledCache
 	limits    *limiter
-	now       func() time.Time
-	log       *slog.Logger
-	metrics   *metrics
+	rails     *rails // nil: no safety rails
+	// quarantine, when not nil, skips the orders of quarantined rules (quarantine.go).
+	quarantine *quarantine
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *metrics
 	// gate pauses the orders of unavailable stores (availability.go); nil: none.
 	gate *availability
 	// stripes serialize the orders of one account within this process, so that two orders of
@@ -207,6 +214,8 @@ type run struct {
 	conn    *conn
 	// conflicted: a create-first met the store's uniqueness conflict (then match).
 	conflicted bool
+	// pending is drift to record in the batch of the next applied outcome (drift.go).
+	pending []domain.PropagationDriftDetected
 }
 
 func (x *run) step(name, format string, args ...any) {
@@ -224,6 +233,9 @@ func (x *run) do(ctx context.Context) error {
 		x.step("record", "change order %s already has its outcome (a redelivery)", x.orderID)
 		x.trace.Result = "skipped"
 		return nil
+	}
+	if done, err := x.skipQuarantined(ctx); done || err != nil {
+		return err
 	}
 	if x.o.Kind == domain.IdentityGroup {
 		return x.group(ctx)
@@ -313,6 +325,9 @@ func (x *run) user(ctx context.Context) error {
 		switch {
 		case connectors.ClassOf(err) == connectors.ClassNotFound && err != nil:
 			x.step("match", "linked account %s is gone from the store", x.acct.TargetID)
+			if recreate, err := x.deletedDrift(ctx); !recreate || err != nil {
+				return err
+			}
 			creating, err := x.cr.set.Evaluate(src, true)
 			if err != nil {
 				return x.failed(ctx, string(connectors.ClassInvalid), err.Error(), true)
@@ -408,6 +423,9 @@ func (x *run) open() error {
 // to be retried.
 func (x *run) connectorError(ctx context.Context, op string, err error) error {
 	x.step("apply", "%s: %v", op, err)
+	if d := connectors.RetryAfterOf(err); d > 0 && x.r.limits != nil && connectors.ClassOf(err) == connectors.ClassRateLimited {
+		x.r.limits.pause(x.cr.target.ID, d) // every worker waits, not only this order's retry
+	}
 	// AUTH goes back to Reconcile when availability is tracked: a probe tells whether the store
 	// refuses the credentials (unavailable) or this request only (recorded as final there).
 	if connectors.Transient(err) || (x.r.gate != nil && connectors.ClassOf(err) == connectors.ClassAuth && gated(x.o)) {
@@ -421,7 +439,7 @@ func (x *run) write(ctx context.Context) error {
 	if x.r.limits == nil {
 		return nil
 	}
-	return x.r.limits.wait(ctx, x.cr.target.ID, x.conn.f.WritesPerMinute)
+	return x.r.limits.wait(ctx, x.cr.target.ID, writeBound(x.conn.f.WritesPerMinute, x.cr.target.Safety))
 }
 
 func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connectors.Change) error {
@@ -461,6 +479,12 @@ func (x *run) create(ctx context.Context, kind connectors.Kind, desired []connec
 
 // update converges resource cur with desired: only the differing paths are written.
 func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.Resource, desired []connectors.Change, op domain.ChangeOperation) error {
+	if kind == connectors.KindUser && op == domain.OpUpdate {
+		var err error
+		if desired, err = x.modifiedDrift(ctx, desired, cur); err != nil {
+			return err
+		}
+	}
 	diff := x.diff(desired, cur.Attributes)
 	x.trace.TargetID = cur.ID
 	x.trace.Diff = x.diffs(diff, cur.Attributes)
@@ -519,7 +543,7 @@ func (x *run) update(ctx context.Context, kind connectors.Kind, cur connectors.R
 // store. Changes made in the store behind idstream's back are not seen here; resyncs (and drift
 // detection) compare with the store itself.
 func (x *run) updateFromRecord(ctx context.Context, desired []connectors.Change) (done bool, err error) {
-	if x.acct.Disabled || x.o.DryRun {
+	if x.acct.Disabled || x.o.DryRun || x.acct.DeletedInTarget {
 		return false, nil
 	}
 	var diff []connectors.Change

@@ -67,6 +67,8 @@ func TestReconcileDecisions(t *testing.T) {
 		// trigger of the order under test (default: an identity event, which trusts idstream's
 		// record of the account; a resync compares with the store)
 		trigger string
+		// policy is the rule's drift policy (default REPORT)
+		policy domain.DriftPolicy
 	}
 	disable := func(e *env, id string) {
 		if _, err := e.cmds.DisableUser.Handle(e.ctx, commands.DisableUser{EnvironmentID: e.envID, UserID: id}); err != nil {
@@ -140,22 +142,48 @@ func TestReconcileDecisions(t *testing.T) {
 				disable(e, id)
 			},
 			op: domain.OpNone, result: "skipped", records: 1},
-		{name: "an account deleted out of band is recreated by a resync", actions: allActions(), trigger: TriggerResync,
+		{name: "an account deleted out of band is reported, not recreated, by a resync under REPORT", actions: allActions(), trigger: TriggerResync,
 			prep: func(e *env, rt *Runtime, id string) {
 				provision(e, rt, id)
 				for tid := range e.target.res[connectors.KindUser] {
 					memConn{s: e.target}.Delete(e.ctx, connectors.KindUser, tid)
 				}
 			},
-			op: domain.OpCreate, result: "applied", records: 1},
-		{name: "a drifted attribute is written back by a resync", actions: allActions(), trigger: TriggerResync,
+			op: domain.OpNone, result: "skipped", records: 1,
+			check: func(t *testing.T, e *env, tr domain.ProvisionTrace) {
+				if n := len(e.target.users()); n != 0 {
+					t.Errorf("%d accounts in the target", n)
+				}
+			}},
+		{name: "a drifted attribute is reported and left by a resync under REPORT", actions: allActions(), trigger: TriggerResync,
 			prep: func(e *env, rt *Runtime, id string) {
 				provision(e, rt, id)
 				for tid := range e.target.res[connectors.KindUser] {
 					memConn{s: e.target}.Update(e.ctx, connectors.KindUser, tid, []connectors.Change{{Path: "displayName", Value: "x"}})
 				}
 			},
-			op: domain.OpUpdate, result: "applied", records: 1,
+			op: domain.OpNone, result: "applied", records: 1,
+			check: func(t *testing.T, e *env, tr domain.ProvisionTrace) {
+				if got := e.target.users()["bob"]["displayName"]; got != "x" {
+					t.Errorf("displayName = %v", got)
+				}
+			}},
+		{name: "an account deleted out of band is recreated by a resync", actions: allActions(), trigger: TriggerResync, policy: domain.DriftOverwrite,
+			prep: func(e *env, rt *Runtime, id string) {
+				provision(e, rt, id)
+				for tid := range e.target.res[connectors.KindUser] {
+					memConn{s: e.target}.Delete(e.ctx, connectors.KindUser, tid)
+				}
+			},
+			op: domain.OpCreate, result: "applied", records: 2}, // drift_detected and the create
+		{name: "a drifted attribute is written back by a resync", actions: allActions(), trigger: TriggerResync, policy: domain.DriftOverwrite,
+			prep: func(e *env, rt *Runtime, id string) {
+				provision(e, rt, id)
+				for tid := range e.target.res[connectors.KindUser] {
+					memConn{s: e.target}.Update(e.ctx, connectors.KindUser, tid, []connectors.Change{{Path: "displayName", Value: "x"}})
+				}
+			},
+			op: domain.OpUpdate, result: "applied", records: 2,
 			check: func(t *testing.T, e *env, tr domain.ProvisionTrace) {
 				if len(tr.Diff) != 1 || tr.Diff[0].Path != "displayName" || tr.Diff[0].Current != `"x"` {
 					t.Errorf("diff = %+v", tr.Diff)
@@ -183,7 +211,7 @@ func TestReconcileDecisions(t *testing.T) {
 					}
 				}
 			}},
-		{name: "an event for an account deleted out of band recreates it", actions: allActions(),
+		{name: "an event for an account deleted out of band recreates it", actions: allActions(), policy: domain.DriftOverwrite,
 			prep: func(e *env, rt *Runtime, id string) {
 				provision(e, rt, id)
 				for tid := range e.target.res[connectors.KindUser] {
@@ -194,7 +222,7 @@ func TestReconcileDecisions(t *testing.T) {
 					e.t.Fatal(err)
 				}
 			},
-			op: domain.OpCreate, result: "applied", records: 1},
+			op: domain.OpCreate, result: "applied", records: 2},
 		{name: "converged writes and records nothing", actions: allActions(),
 			prep: func(e *env, rt *Runtime, id string) { provision(e, rt, id) },
 			op:   domain.OpNone, result: "applied", records: 0},
@@ -202,7 +230,9 @@ func TestReconcileDecisions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.publish(e.content(c.filter, c.actions))
+			content := e.content(c.filter, c.actions)
+			content.Rules[0].DriftPolicy = c.policy
+			e.publish(content)
 			rt := e.idle()
 			id, _ := e.user("bob", "Bob", nil)
 			if c.prep != nil {

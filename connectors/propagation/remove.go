@@ -38,6 +38,9 @@ func (x *run) remove(ctx context.Context, kind connectors.Kind) error {
 			x.trace.Result = "would apply"
 			return nil
 		}
+		if held, err := x.holdRemoval(ctx, domain.OpDelete); held || err != nil {
+			return err
+		}
 		if err := x.write(ctx); err != nil {
 			return err
 		}
@@ -59,6 +62,9 @@ func (x *run) remove(ctx context.Context, kind connectors.Kind) error {
 		if x.o.DryRun || x.o.Preview {
 			x.trace.Result = "would apply"
 			return nil
+		}
+		if held, err := x.holdRemoval(ctx, domain.OpDisable); held || err != nil {
+			return err
 		}
 		if err := x.open(); err != nil {
 			return x.connectorError(ctx, "open", err)

@@ -129,6 +129,12 @@ const resyncPage = 500
 // resync_finished bracket it on propresync-<rule>.
 func (rt *Runtime) runResync(ctx context.Context, env, ruleID, trigger, resyncID string, rev *domain.PropagationRevisionPublished,
 	p *ResyncProgress) (err error) {
+	return rt.runResyncTallied(ctx, env, ruleID, trigger, resyncID, rev, p, nil)
+}
+
+// runResyncTallied is runResync counting the drift its orders record in tally (nil: none).
+func (rt *Runtime) runResyncTallied(ctx context.Context, env, ruleID, trigger, resyncID string, rev *domain.PropagationRevisionPublished,
+	p *ResyncProgress, tally *driftTally) (err error) {
 	defer func() {
 		p.mu.Lock()
 		p.finished, p.err = true, err
@@ -152,7 +158,8 @@ func (rt *Runtime) runResync(ctx context.Context, env, ruleID, trigger, resyncID
 			}
 		}()
 	}
-	base := Order{Env: env, RuleID: ruleID, Kind: domain.IdentityUser, Trigger: trigger, Cause: resyncID, Revision: rev, Attempt: 1}
+	base := Order{Env: env, RuleID: ruleID, Kind: domain.IdentityUser, Trigger: trigger, Cause: resyncID, Revision: rev, Attempt: 1,
+		drift: tally}
 	walkErr := func() error {
 		defer close(jobs)
 		after := ""
@@ -289,6 +296,10 @@ func (rt *Runtime) published(ctx context.Context, env, revID string) error {
 		}
 		if !ruleIn(target, r.ID) {
 			continue // deleted since
+		}
+		if err := rt.releaseOnPublish(ctx, cur, r.ID); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		resyncID := uuid.NewSHA1(namespace(), []byte("publish|"+revID+"|"+r.ID)).String()
 		p, running := rt.claimProgress(resyncID, r.ID)

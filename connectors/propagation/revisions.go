@@ -75,3 +75,14 @@ func (l *RevisionLog) Revision(id string) (domain.PropagationRevisionPublished, 
 	rev, ok := l.byID[id]
 	return rev, ok
 }
+
+// Environments returns the environments with a published revision.
+func (l *RevisionLog) Environments() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]string, 0, len(l.latest))
+	for env := range l.latest {
+		out = append(out, env)
+	}
+	return out
+}

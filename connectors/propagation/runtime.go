@@ -62,8 +62,12 @@ type Config struct {
 	// Forward: run the forwarder in this process (default true; workers-only processes set
 	// NoForward).
 	NoForward bool
-	Now       func() time.Time
-	NewID     func() string
+	// ReconcileInterval is how often every published rule is reconciled (drift.go): default 1h,
+	// negative: never. Only a process running the forwarder reconciles (there is one of them
+	// per deployment), so that several workers do not each reconcile every rule.
+	ReconcileInterval time.Duration
+	Now               func() time.Time
+	NewID             func() string
 }
 
 // Validate reports every missing or bad setting in one error.
@@ -125,6 +129,9 @@ func (c *Config) defaults() {
 		c.ProbeMax = 10 * time.Second
 	}
 	c.ProbeMax = max(c.ProbeMax, c.ProbeInterval)
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -181,7 +188,12 @@ func New(cfg Config) (*Runtime, error) {
 	rt.index = newAccountIndex(cfg.Store, cfg.Registry)
 	rt.rec = &Reconciler{store: cfg.Store, reg: cfg.Registry, dir: cfg.Directory, wait: cfg.Runner, revisions: rt.revisions(),
 		conns: newConnections(cfg.Factories, cfg.OpenCredentials), limits: newLimiter(cfg.Now, cfg.WritesPerMinute),
-		now: cfg.Now, log: cfg.Logger, metrics: m}
+		now: cfg.Now, log: cfg.Logger, metrics: m, rails: newRails(cfg.Store, cfg.Registry, cfg.Now)}
+	rt.rec.quarantine = newQuarantine(cfg.Store, cfg.Registry, cfg.Now)
+	rt.index.observe = func(e *eventstore.RecordedEvent, p any) {
+		rt.rec.rails.observe(e, p)
+		rt.rec.quarantine.observe(e, p)
+	}
 	rt.avail = newAvailability(rt)
 	rt.rec.gate = rt.avail
 	if rt.bus, err = NewBus(cfg.BusURL, rt.topics, cfg.ackWait(), rt.wlog); err != nil {
@@ -237,6 +249,14 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
+	if err := rt.startRails(ctx); err != nil {
+		cancel()
+		return err
+	}
+	if err := rt.startQuarantine(ctx); err != nil {
+		cancel()
+		return err
+	}
 	// Before the router runs: no order may reach a store this log says is down.
 	if err := rt.avail.load(ctx); err != nil {
 		cancel()
@@ -275,6 +295,13 @@ func (rt *Runtime) Start(ctx context.Context) error {
 			rt.fail(err)
 		}
 	}()
+	if rt.cfg.ReconcileInterval > 0 {
+		rt.wg.Add(1) // not resyncWG: waiting for the resyncs must not wait for the next period
+		go func() {
+			defer rt.wg.Done()
+			rt.reconcileEvery(ctx, rt.cfg.ReconcileInterval)
+		}()
+	}
 	return nil
 }
 
@@ -316,6 +343,7 @@ func (rt *Runtime) Close() error {
 		rt.cancel()
 	}
 	rt.resyncWG.Wait()
+	rt.avail.close()
 	rt.availWG.Wait()
 	rt.wg.Wait()
 	if berr := rt.bus.Close(); err == nil {

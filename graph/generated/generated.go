@@ -34,6 +34,8 @@ type ResolverRoot interface {
 	Environment() EnvironmentResolver
 	Group() GroupResolver
 	Mutation() MutationResolver
+	PropagationStatusRule() PropagationStatusRuleResolver
+	PropagationStatusStore() PropagationStatusStoreResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
@@ -162,6 +164,11 @@ type ComplexityRoot struct {
 		TokenID   func(childComplexity int) int
 	}
 
+	DecidePropagationHeldChangesPayload struct {
+		HeldIds  func(childComplexity int) int
+		Position func(childComplexity int) int
+	}
+
 	DeletePayload struct {
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -286,6 +293,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ActivateMfaDevice              func(childComplexity int, input model.ActivateMfaDeviceInput) int
 		AddGroupMember                 func(childComplexity int, input model.AddGroupMemberInput) int
+		ApprovePropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		AssignRole                     func(childComplexity int, input model.AssignRoleInput) int
 		ChangeUserPassword             func(childComplexity int, input model.ChangeUserPasswordInput) int
 		CheckUserPassword              func(childComplexity int, input model.CheckUserPasswordInput) int
@@ -309,6 +317,7 @@ type ComplexityRoot struct {
 		DeleteSchemaAttribute          func(childComplexity int, input model.DeleteSchemaAttributeInput) int
 		DeleteUser                     func(childComplexity int, input model.UserRefInput) int
 		DisableUser                    func(childComplexity int, input model.UserRefInput) int
+		DiscardPropagationHeldChanges  func(childComplexity int, input model.DecidePropagationHeldChangesInput) int
 		EnableUser                     func(childComplexity int, input model.UserRefInput) int
 		EnrollMfaDevice                func(childComplexity int, input model.EnrollMfaDeviceInput) int
 		ForgetUser                     func(childComplexity int, input model.UserRefInput) int
@@ -322,7 +331,9 @@ type ComplexityRoot struct {
 		ProvisionUserNow               func(childComplexity int, input model.ProvisionUserNowInput) int
 		PublishPropagationRevision     func(childComplexity int, input model.PublishPropagationRevisionInput) int
 		RebuildProjection              func(childComplexity int, input model.RebuildProjectionInput) int
+		ReconcilePropagationRule       func(childComplexity int, input model.ReconcilePropagationRuleInput) int
 		RecordConsent                  func(childComplexity int, input model.RecordConsentInput) int
+		ReleasePropagationRule         func(childComplexity int, input model.ReleasePropagationRuleInput) int
 		RemoveGroupMember              func(childComplexity int, input model.RemoveGroupMemberInput) int
 		RemoveMfaDevice                func(childComplexity int, input model.MfaDeviceRefInput) int
 		RemovePropagationMapping       func(childComplexity int, input model.RemovePropagationMappingInput) int
@@ -419,6 +430,57 @@ type ComplexityRoot struct {
 		RuleID func(childComplexity int) int
 	}
 
+	PropagationDriftConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PropagationDriftEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PropagationDriftRecord struct {
+		At           func(childComplexity int) int
+		Attributes   func(childComplexity int) int
+		IdentityID   func(childComplexity int) int
+		IdentityKind func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Policy       func(childComplexity int) int
+		Repaired     func(childComplexity int) int
+		RuleID       func(childComplexity int) int
+		StoreID      func(childComplexity int) int
+		TargetID     func(childComplexity int) int
+		Trigger      func(childComplexity int) int
+	}
+
+	PropagationDriftStatus struct {
+		LastDriftAt     func(childComplexity int) int
+		OpenAccounts    func(childComplexity int) int
+		UnownedAccounts func(childComplexity int) int
+	}
+
+	PropagationHeldChange struct {
+		EnvironmentID func(childComplexity int) int
+		HeldAt        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IdentityID    func(childComplexity int) int
+		IdentityKind  func(childComplexity int) int
+		Operation     func(childComplexity int) int
+		Rail          func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		RevisionID    func(childComplexity int) int
+		RuleID        func(childComplexity int) int
+		StoreID       func(childComplexity int) int
+		TargetID      func(childComplexity int) int
+		Trigger       func(childComplexity int) int
+	}
+
+	PropagationHeldChanges struct {
+		Changes       func(childComplexity int) int
+		StoreRevision func(childComplexity int) int
+	}
+
 	PropagationMappingPayload struct {
 		Mapping  func(childComplexity int) int
 		Position func(childComplexity int) int
@@ -451,6 +513,20 @@ type ComplexityRoot struct {
 		RuleID   func(childComplexity int) int
 		Samples  func(childComplexity int) int
 		Updates  func(childComplexity int) int
+	}
+
+	PropagationReconciliation struct {
+		Created       func(childComplexity int) int
+		DriftCreated  func(childComplexity int) int
+		DriftDeleted  func(childComplexity int) int
+		DriftModified func(childComplexity int) int
+		DriftRepaired func(childComplexity int) int
+		Failed        func(childComplexity int) int
+		Identities    func(childComplexity int) int
+		Removed       func(childComplexity int) int
+		ResyncID      func(childComplexity int) int
+		Unchanged     func(childComplexity int) int
+		Updated       func(childComplexity int) int
 	}
 
 	PropagationRevision struct {
@@ -505,6 +581,13 @@ type ComplexityRoot struct {
 	PropagationRulePayload struct {
 		Position func(childComplexity int) int
 		Rule     func(childComplexity int) int
+	}
+
+	PropagationRuleQuarantine struct {
+		Failures func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Since    func(childComplexity int) int
+		Total    func(childComplexity int) int
 	}
 
 	PropagationStatusAccount struct {
@@ -572,6 +655,7 @@ type ComplexityRoot struct {
 	PropagationStatusRule struct {
 		Active          func(childComplexity int) int
 		Backlog         func(childComplexity int) int
+		Drift           func(childComplexity int) int
 		EnvironmentID   func(childComplexity int) int
 		Failed          func(childComplexity int) int
 		Impacted        func(childComplexity int) int
@@ -582,9 +666,11 @@ type ComplexityRoot struct {
 		Paused          func(childComplexity int) int
 		PausedReason    func(childComplexity int) int
 		PlanID          func(childComplexity int) int
+		Quarantine      func(childComplexity int) int
 		RevisionID      func(childComplexity int) int
 		RuleID          func(childComplexity int) int
 		SourceStoreID   func(childComplexity int) int
+		State           func(childComplexity int) int
 		Success         func(childComplexity int) int
 		TargetStoreID   func(childComplexity int) int
 		Unsynced        func(childComplexity int) int
@@ -593,6 +679,7 @@ type ComplexityRoot struct {
 	PropagationStatusStore struct {
 		Backlog                func(childComplexity int) int
 		DeprovisionFailedCount func(childComplexity int) int
+		Drift                  func(childComplexity int) int
 		EnvironmentID          func(childComplexity int) int
 		FailedCount            func(childComplexity int) int
 		InRevision             func(childComplexity int) int
@@ -624,6 +711,7 @@ type ComplexityRoot struct {
 		ID                 func(childComplexity int) int
 		Managed            func(childComplexity int) int
 		Name               func(childComplexity int) int
+		Safety             func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Type               func(childComplexity int) int
 	}
@@ -675,7 +763,9 @@ type ComplexityRoot struct {
 		Projections            func(childComplexity int) int
 		PropagationAccounts    func(childComplexity int, environmentID string, ruleID string, status *model.PropagationStatusAccountState, first *int, after *string, minPosition *string) int
 		PropagationDiff        func(childComplexity int, environmentID string, from *string, to *string, minPosition *string) int
+		PropagationDrift       func(childComplexity int, environmentID string, ruleID *string, first *int, after *string, minPosition *string) int
 		PropagationGroupStatus func(childComplexity int, environmentID string, groupID string, minPosition *string) int
+		PropagationHeldChanges func(childComplexity int, environmentID string, storeID *string) int
 		PropagationPlan        func(childComplexity int, environmentID string, id string, minPosition *string) int
 		PropagationPlans       func(childComplexity int, environmentID string, minPosition *string) int
 		PropagationRevision    func(childComplexity int, environmentID string, id string, minPosition *string) int
@@ -701,6 +791,10 @@ type ComplexityRoot struct {
 		EventsPerSecond func(childComplexity int) int
 		StartedAt       func(childComplexity int) int
 		TargetPosition  func(childComplexity int) int
+	}
+
+	ReleasePropagationRulePayload struct {
+		Position func(childComplexity int) int
 	}
 
 	ResetUserPasswordPayload struct {
@@ -774,6 +868,12 @@ type ComplexityRoot struct {
 		ProvisionDisabled func(childComplexity int) int
 		RemoveAction      func(childComplexity int) int
 		Update            func(childComplexity int) int
+	}
+
+	StoreSafety struct {
+		MaxRemovalsPerHour    func(childComplexity int) int
+		MaxRemovalsPerPublish func(childComplexity int) int
+		WritesPerMinute       func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -914,6 +1014,10 @@ type MutationResolver interface {
 	PublishPropagationRevision(ctx context.Context, input model.PublishPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	RollbackPropagationRevision(ctx context.Context, input model.RollbackPropagationRevisionInput) (*model.PropagationRevisionPayload, error)
 	TestStoreConnection(ctx context.Context, input model.TestStoreConnectionInput) (*model.TestStoreConnectionPayload, error)
+	ReconcilePropagationRule(ctx context.Context, input model.ReconcilePropagationRuleInput) (*model.PropagationReconciliation, error)
+	ApprovePropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	DiscardPropagationHeldChanges(ctx context.Context, input model.DecidePropagationHeldChangesInput) (*model.DecidePropagationHeldChangesPayload, error)
+	ReleasePropagationRule(ctx context.Context, input model.ReleasePropagationRuleInput) (*model.ReleasePropagationRulePayload, error)
 	ResyncPropagationRule(ctx context.Context, input model.ResyncPropagationRuleInput) (*model.ResyncPropagationRulePayload, error)
 	ProvisionUserNow(ctx context.Context, input model.ProvisionUserNowInput) (*model.ProvisionTrace, error)
 	PreviewPropagationRevision(ctx context.Context, input model.PreviewPropagationRevisionInput) (*model.PropagationPreview, error)
@@ -929,6 +1033,12 @@ type MutationResolver interface {
 	LockUser(ctx context.Context, input model.LockUserInput) (*model.UserPayload, error)
 	UnlockUser(ctx context.Context, input model.UserRefInput) (*model.UserPayload, error)
 	MoveUser(ctx context.Context, input model.MoveUserInput) (*model.UserPayload, error)
+}
+type PropagationStatusRuleResolver interface {
+	Drift(ctx context.Context, obj *model.PropagationStatusRule) (*model.PropagationDriftStatus, error)
+}
+type PropagationStatusStoreResolver interface {
+	Drift(ctx context.Context, obj *model.PropagationStatusStore) (*model.PropagationDriftStatus, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context, minPosition *string, asOf *time.Time, atPosition *string) (*model.APIClient, error)
@@ -955,6 +1065,8 @@ type QueryResolver interface {
 	PropagationRevisions(ctx context.Context, environmentID string, first *int, after *string, minPosition *string) (*model.PropagationRevisionConnection, error)
 	PropagationRevision(ctx context.Context, environmentID string, id string, minPosition *string) (*model.PropagationRevision, error)
 	PropagationDiff(ctx context.Context, environmentID string, from *string, to *string, minPosition *string) ([]*model.PropagationDiffEntry, error)
+	PropagationDrift(ctx context.Context, environmentID string, ruleID *string, first *int, after *string, minPosition *string) (*model.PropagationDriftConnection, error)
+	PropagationHeldChanges(ctx context.Context, environmentID string, storeID *string) (*model.PropagationHeldChanges, error)
 	PropagationStoreStatus(ctx context.Context, environmentID string, storeID string, minPosition *string) (*model.PropagationStatusStore, error)
 	PropagationRuleSummary(ctx context.Context, environmentID string, ruleID string, minPosition *string) (*model.PropagationStatusRule, error)
 	PropagationUserStatus(ctx context.Context, environmentID string, userID string, minPosition *string) ([]*model.PropagationStatusAccount, error)
@@ -1469,6 +1581,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateApiClientPayload.TokenID(childComplexity), true
 
+	case "DecidePropagationHeldChangesPayload.heldIds":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.HeldIds(childComplexity), true
+	case "DecidePropagationHeldChangesPayload.position":
+		if e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecidePropagationHeldChangesPayload.Position(childComplexity), true
+
 	case "DeletePayload.id":
 		if e.ComplexityRoot.DeletePayload.ID == nil {
 			break
@@ -1899,6 +2024,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddGroupMember(childComplexity, args["input"].(model.AddGroupMemberInput)), true
+	case "Mutation.approvePropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approvePropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApprovePropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.assignRole":
 		if e.ComplexityRoot.Mutation.AssignRole == nil {
 			break
@@ -2152,6 +2288,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisableUser(childComplexity, args["input"].(model.UserRefInput)), true
+	case "Mutation.discardPropagationHeldChanges":
+		if e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_discardPropagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DiscardPropagationHeldChanges(childComplexity, args["input"].(model.DecidePropagationHeldChangesInput)), true
 	case "Mutation.enableUser":
 		if e.ComplexityRoot.Mutation.EnableUser == nil {
 			break
@@ -2295,6 +2442,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RebuildProjection(childComplexity, args["input"].(model.RebuildProjectionInput)), true
+	case "Mutation.reconcilePropagationRule":
+		if e.ComplexityRoot.Mutation.ReconcilePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconcilePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconcilePropagationRule(childComplexity, args["input"].(model.ReconcilePropagationRuleInput)), true
 	case "Mutation.recordConsent":
 		if e.ComplexityRoot.Mutation.RecordConsent == nil {
 			break
@@ -2306,6 +2464,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordConsent(childComplexity, args["input"].(model.RecordConsentInput)), true
+	case "Mutation.releasePropagationRule":
+		if e.ComplexityRoot.Mutation.ReleasePropagationRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_releasePropagationRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReleasePropagationRule(childComplexity, args["input"].(model.ReleasePropagationRuleInput)), true
 	case "Mutation.removeGroupMember":
 		if e.ComplexityRoot.Mutation.RemoveGroupMember == nil {
 			break
@@ -2870,6 +3039,210 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PropagationDiffEntry.RuleID(childComplexity), true
 
+	case "PropagationDriftConnection.edges":
+		if e.ComplexityRoot.PropagationDriftConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftConnection.Edges(childComplexity), true
+	case "PropagationDriftConnection.pageInfo":
+		if e.ComplexityRoot.PropagationDriftConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftConnection.PageInfo(childComplexity), true
+
+	case "PropagationDriftEdge.cursor":
+		if e.ComplexityRoot.PropagationDriftEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftEdge.Cursor(childComplexity), true
+	case "PropagationDriftEdge.node":
+		if e.ComplexityRoot.PropagationDriftEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftEdge.Node(childComplexity), true
+
+	case "PropagationDriftRecord.at":
+		if e.ComplexityRoot.PropagationDriftRecord.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.At(childComplexity), true
+	case "PropagationDriftRecord.attributes":
+		if e.ComplexityRoot.PropagationDriftRecord.Attributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Attributes(childComplexity), true
+	case "PropagationDriftRecord.identityId":
+		if e.ComplexityRoot.PropagationDriftRecord.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.IdentityID(childComplexity), true
+	case "PropagationDriftRecord.identityKind":
+		if e.ComplexityRoot.PropagationDriftRecord.IdentityKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.IdentityKind(childComplexity), true
+	case "PropagationDriftRecord.kind":
+		if e.ComplexityRoot.PropagationDriftRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Kind(childComplexity), true
+	case "PropagationDriftRecord.policy":
+		if e.ComplexityRoot.PropagationDriftRecord.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Policy(childComplexity), true
+	case "PropagationDriftRecord.repaired":
+		if e.ComplexityRoot.PropagationDriftRecord.Repaired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Repaired(childComplexity), true
+	case "PropagationDriftRecord.ruleId":
+		if e.ComplexityRoot.PropagationDriftRecord.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.RuleID(childComplexity), true
+	case "PropagationDriftRecord.storeId":
+		if e.ComplexityRoot.PropagationDriftRecord.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.StoreID(childComplexity), true
+	case "PropagationDriftRecord.targetId":
+		if e.ComplexityRoot.PropagationDriftRecord.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.TargetID(childComplexity), true
+	case "PropagationDriftRecord.trigger":
+		if e.ComplexityRoot.PropagationDriftRecord.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftRecord.Trigger(childComplexity), true
+
+	case "PropagationDriftStatus.lastDriftAt":
+		if e.ComplexityRoot.PropagationDriftStatus.LastDriftAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.LastDriftAt(childComplexity), true
+	case "PropagationDriftStatus.openAccounts":
+		if e.ComplexityRoot.PropagationDriftStatus.OpenAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.OpenAccounts(childComplexity), true
+	case "PropagationDriftStatus.unownedAccounts":
+		if e.ComplexityRoot.PropagationDriftStatus.UnownedAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationDriftStatus.UnownedAccounts(childComplexity), true
+
+	case "PropagationHeldChange.environmentId":
+		if e.ComplexityRoot.PropagationHeldChange.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.EnvironmentID(childComplexity), true
+	case "PropagationHeldChange.heldAt":
+		if e.ComplexityRoot.PropagationHeldChange.HeldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.HeldAt(childComplexity), true
+	case "PropagationHeldChange.id":
+		if e.ComplexityRoot.PropagationHeldChange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.ID(childComplexity), true
+	case "PropagationHeldChange.identityId":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityID(childComplexity), true
+	case "PropagationHeldChange.identityKind":
+		if e.ComplexityRoot.PropagationHeldChange.IdentityKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.IdentityKind(childComplexity), true
+	case "PropagationHeldChange.operation":
+		if e.ComplexityRoot.PropagationHeldChange.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Operation(childComplexity), true
+	case "PropagationHeldChange.rail":
+		if e.ComplexityRoot.PropagationHeldChange.Rail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Rail(childComplexity), true
+	case "PropagationHeldChange.reason":
+		if e.ComplexityRoot.PropagationHeldChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Reason(childComplexity), true
+	case "PropagationHeldChange.revisionId":
+		if e.ComplexityRoot.PropagationHeldChange.RevisionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RevisionID(childComplexity), true
+	case "PropagationHeldChange.ruleId":
+		if e.ComplexityRoot.PropagationHeldChange.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.RuleID(childComplexity), true
+	case "PropagationHeldChange.storeId":
+		if e.ComplexityRoot.PropagationHeldChange.StoreID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.StoreID(childComplexity), true
+	case "PropagationHeldChange.targetId":
+		if e.ComplexityRoot.PropagationHeldChange.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.TargetID(childComplexity), true
+	case "PropagationHeldChange.trigger":
+		if e.ComplexityRoot.PropagationHeldChange.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChange.Trigger(childComplexity), true
+
+	case "PropagationHeldChanges.changes":
+		if e.ComplexityRoot.PropagationHeldChanges.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.Changes(childComplexity), true
+	case "PropagationHeldChanges.storeRevision":
+		if e.ComplexityRoot.PropagationHeldChanges.StoreRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationHeldChanges.StoreRevision(childComplexity), true
+
 	case "PropagationMappingPayload.mapping":
 		if e.ComplexityRoot.PropagationMappingPayload.Mapping == nil {
 			break
@@ -2988,6 +3361,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationPreviewRule.Updates(childComplexity), true
+
+	case "PropagationReconciliation.created":
+		if e.ComplexityRoot.PropagationReconciliation.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Created(childComplexity), true
+	case "PropagationReconciliation.driftCreated":
+		if e.ComplexityRoot.PropagationReconciliation.DriftCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftCreated(childComplexity), true
+	case "PropagationReconciliation.driftDeleted":
+		if e.ComplexityRoot.PropagationReconciliation.DriftDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftDeleted(childComplexity), true
+	case "PropagationReconciliation.driftModified":
+		if e.ComplexityRoot.PropagationReconciliation.DriftModified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftModified(childComplexity), true
+	case "PropagationReconciliation.driftRepaired":
+		if e.ComplexityRoot.PropagationReconciliation.DriftRepaired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.DriftRepaired(childComplexity), true
+	case "PropagationReconciliation.failed":
+		if e.ComplexityRoot.PropagationReconciliation.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Failed(childComplexity), true
+	case "PropagationReconciliation.identities":
+		if e.ComplexityRoot.PropagationReconciliation.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Identities(childComplexity), true
+	case "PropagationReconciliation.removed":
+		if e.ComplexityRoot.PropagationReconciliation.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Removed(childComplexity), true
+	case "PropagationReconciliation.resyncId":
+		if e.ComplexityRoot.PropagationReconciliation.ResyncID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.ResyncID(childComplexity), true
+	case "PropagationReconciliation.unchanged":
+		if e.ComplexityRoot.PropagationReconciliation.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Unchanged(childComplexity), true
+	case "PropagationReconciliation.updated":
+		if e.ComplexityRoot.PropagationReconciliation.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationReconciliation.Updated(childComplexity), true
 
 	case "PropagationRevision.contentHash":
 		if e.ComplexityRoot.PropagationRevision.ContentHash == nil {
@@ -3210,6 +3650,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationRulePayload.Rule(childComplexity), true
+
+	case "PropagationRuleQuarantine.failures":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Failures(childComplexity), true
+	case "PropagationRuleQuarantine.reason":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Reason(childComplexity), true
+	case "PropagationRuleQuarantine.since":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Since(childComplexity), true
+	case "PropagationRuleQuarantine.total":
+		if e.ComplexityRoot.PropagationRuleQuarantine.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationRuleQuarantine.Total(childComplexity), true
 
 	case "PropagationStatusAccount.createdByIdstream":
 		if e.ComplexityRoot.PropagationStatusAccount.CreatedByIdstream == nil {
@@ -3493,6 +3958,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.Backlog(childComplexity), true
+	case "PropagationStatusRule.drift":
+		if e.ComplexityRoot.PropagationStatusRule.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Drift(childComplexity), true
 	case "PropagationStatusRule.environmentId":
 		if e.ComplexityRoot.PropagationStatusRule.EnvironmentID == nil {
 			break
@@ -3553,6 +4024,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.PlanID(childComplexity), true
+	case "PropagationStatusRule.quarantine":
+		if e.ComplexityRoot.PropagationStatusRule.Quarantine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.Quarantine(childComplexity), true
 	case "PropagationStatusRule.revisionId":
 		if e.ComplexityRoot.PropagationStatusRule.RevisionID == nil {
 			break
@@ -3571,6 +4048,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusRule.SourceStoreID(childComplexity), true
+	case "PropagationStatusRule.state":
+		if e.ComplexityRoot.PropagationStatusRule.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusRule.State(childComplexity), true
 	case "PropagationStatusRule.success":
 		if e.ComplexityRoot.PropagationStatusRule.Success == nil {
 			break
@@ -3602,6 +4085,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStatusStore.DeprovisionFailedCount(childComplexity), true
+	case "PropagationStatusStore.drift":
+		if e.ComplexityRoot.PropagationStatusStore.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStatusStore.Drift(childComplexity), true
 	case "PropagationStatusStore.environmentId":
 		if e.ComplexityRoot.PropagationStatusStore.EnvironmentID == nil {
 			break
@@ -3754,6 +4243,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PropagationStore.Name(childComplexity), true
+	case "PropagationStore.safety":
+		if e.ComplexityRoot.PropagationStore.Safety == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PropagationStore.Safety(childComplexity), true
 	case "PropagationStore.status":
 		if e.ComplexityRoot.PropagationStore.Status == nil {
 			break
@@ -4061,6 +4556,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationDiff(childComplexity, args["environmentId"].(string), args["from"].(*string), args["to"].(*string), args["minPosition"].(*string)), true
+	case "Query.propagationDrift":
+		if e.ComplexityRoot.Query.PropagationDrift == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationDrift_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationDrift(childComplexity, args["environmentId"].(string), args["ruleId"].(*string), args["first"].(*int), args["after"].(*string), args["minPosition"].(*string)), true
 	case "Query.propagationGroupStatus":
 		if e.ComplexityRoot.Query.PropagationGroupStatus == nil {
 			break
@@ -4072,6 +4578,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PropagationGroupStatus(childComplexity, args["environmentId"].(string), args["groupId"].(string), args["minPosition"].(*string)), true
+	case "Query.propagationHeldChanges":
+		if e.ComplexityRoot.Query.PropagationHeldChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Query_propagationHeldChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PropagationHeldChanges(childComplexity, args["environmentId"].(string), args["storeId"].(*string)), true
 	case "Query.propagationPlan":
 		if e.ComplexityRoot.Query.PropagationPlan == nil {
 			break
@@ -4280,6 +4797,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RebuildProgress.TargetPosition(childComplexity), true
+
+	case "ReleasePropagationRulePayload.position":
+		if e.ComplexityRoot.ReleasePropagationRulePayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleasePropagationRulePayload.Position(childComplexity), true
 
 	case "ResetUserPasswordPayload.position":
 		if e.ComplexityRoot.ResetUserPasswordPayload.Position == nil {
@@ -4548,6 +5072,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StoreActions.Update(childComplexity), true
+
+	case "StoreSafety.maxRemovalsPerHour":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerHour(childComplexity), true
+	case "StoreSafety.maxRemovalsPerPublish":
+		if e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.MaxRemovalsPerPublish(childComplexity), true
+	case "StoreSafety.writesPerMinute":
+		if e.ComplexityRoot.StoreSafety.WritesPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StoreSafety.WritesPerMinute(childComplexity), true
 
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
@@ -4899,6 +5442,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreatePropagationStoreInput", ec.unmarshalInputCreatePropagationStoreInput),
 			graphql.NewInputUnmarshaler("CreateSchemaAttributeInput", ec.unmarshalInputCreateSchemaAttributeInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DecidePropagationHeldChangesInput", ec.unmarshalInputDecidePropagationHeldChangesInput),
 			graphql.NewInputUnmarshaler("DeleteApiClientInput", ec.unmarshalInputDeleteApiClientInput),
 			graphql.NewInputUnmarshaler("DeleteEnvironmentInput", ec.unmarshalInputDeleteEnvironmentInput),
 			graphql.NewInputUnmarshaler("DeletePopulationInput", ec.unmarshalInputDeletePopulationInput),
@@ -4923,7 +5467,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ProvisionUserNowInput", ec.unmarshalInputProvisionUserNowInput),
 			graphql.NewInputUnmarshaler("PublishPropagationRevisionInput", ec.unmarshalInputPublishPropagationRevisionInput),
 			graphql.NewInputUnmarshaler("RebuildProjectionInput", ec.unmarshalInputRebuildProjectionInput),
+			graphql.NewInputUnmarshaler("ReconcilePropagationRuleInput", ec.unmarshalInputReconcilePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RecordConsentInput", ec.unmarshalInputRecordConsentInput),
+			graphql.NewInputUnmarshaler("ReleasePropagationRuleInput", ec.unmarshalInputReleasePropagationRuleInput),
 			graphql.NewInputUnmarshaler("RemoveGroupMemberInput", ec.unmarshalInputRemoveGroupMemberInput),
 			graphql.NewInputUnmarshaler("RemovePropagationMappingInput", ec.unmarshalInputRemovePropagationMappingInput),
 			graphql.NewInputUnmarshaler("RenameEnvironmentInput", ec.unmarshalInputRenameEnvironmentInput),
@@ -4941,6 +5487,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetPropagationStoreCredentialsInput", ec.unmarshalInputSetPropagationStoreCredentialsInput),
 			graphql.NewInputUnmarshaler("SetUserPasswordInput", ec.unmarshalInputSetUserPasswordInput),
 			graphql.NewInputUnmarshaler("StoreActionsInput", ec.unmarshalInputStoreActionsInput),
+			graphql.NewInputUnmarshaler("StoreSafetyInput", ec.unmarshalInputStoreSafetyInput),
 			graphql.NewInputUnmarshaler("TestStoreConnectionInput", ec.unmarshalInputTestStoreConnectionInput),
 			graphql.NewInputUnmarshaler("UnassignRoleInput", ec.unmarshalInputUnassignRoleInput),
 			graphql.NewInputUnmarshaler("UnlinkAccountInput", ec.unmarshalInputUnlinkAccountInput),
@@ -5936,6 +6483,8 @@ type PropagationStore {
   "Deleting a managed store deprovisions the accounts idstream created in it."
   managed: Boolean!
   actions: StoreActions!
+  "The store's safety rails (null: none)."
+  safety: StoreSafety
 }
 
 type PropagationPlan {
@@ -6045,6 +6594,7 @@ input CreatePropagationStoreInput {
   status: StoreStatus = ACTIVE
   managed: Boolean = false
   actions: StoreActionsInput
+  safety: StoreSafetyInput
 }
 
 "Omitted fields keep their value; config, when given, replaces the whole configuration."
@@ -6057,6 +6607,8 @@ input UpdatePropagationStoreInput {
   status: StoreStatus
   managed: Boolean
   actions: StoreActionsInput
+  "Replaces the store's safety rails (omitted fields and 0 are off)."
+  safety: StoreSafetyInput
 }
 
 input SetPropagationStoreCredentialsInput {
@@ -6292,6 +6844,214 @@ extend type PropagationStatusRule {
   pausedReason: String
   "The rule's deferred change orders not drained yet."
   backlog: Int!
+}
+`, BuiltIn: false},
+	{Name: "../schema/propagation_drift.graphqls", Input: `# Drift detection (issue 6 §5): changes made in a target behind idstream's back, found by a
+# resync or a reconciliation (periodic, or reconcilePropagationRule), and what the rule's drift
+# policy did with them. Records name attributes, never values.
+
+"What was changed in a target behind idstream's back."
+enum PropagationDriftKind {
+  "Attributes of an account differ from what idstream last wrote."
+  MODIFIED
+  "An account exists in the target that no identity of the rule owns."
+  CREATED
+  "An account idstream keeps is gone from the target."
+  DELETED
+}
+
+"One drift found in a target."
+type PropagationDriftRecord {
+  ruleId: ID!
+  storeId: ID!
+  identityKind: PropagationStatusIdentityKind!
+  "The identity owning the account; null for CREATED (nobody does)."
+  identityId: ID
+  targetId: String!
+  kind: PropagationDriftKind!
+  "The target attribute paths that differ (MODIFIED)."
+  attributes: [String!]!
+  policy: DriftPolicy!
+  "The policy was OVERWRITE (or provisionUserNow asked): the source's values were written back, or the account recreated."
+  repaired: Boolean!
+  "resync, reconcile, publish, event or on-demand."
+  trigger: String!
+  at: DateTime!
+}
+
+type PropagationDriftEdge {
+  cursor: String!
+  node: PropagationDriftRecord!
+}
+
+type PropagationDriftConnection {
+  edges: [PropagationDriftEdge!]!
+  pageInfo: PageInfo!
+}
+
+"Open drift: reported and neither repaired nor overwritten by a later write since."
+type PropagationDriftStatus {
+  "Identities' accounts with modified attributes left as the target has them, or deleted in the target."
+  openAccounts: Int!
+  "Target accounts reported as created that no identity has linked since."
+  unownedAccounts: Int!
+  lastDriftAt: DateTime
+}
+
+extend type PropagationStatusRule {
+  drift: PropagationDriftStatus!
+}
+
+extend type PropagationStatusStore {
+  drift: PropagationDriftStatus!
+}
+
+input ReconcilePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+}
+
+"What one reconciliation did: its resync's counts and the drift it found."
+type PropagationReconciliation {
+  resyncId: ID!
+  identities: Int!
+  created: Int!
+  updated: Int!
+  removed: Int!
+  failed: Int!
+  unchanged: Int!
+  "Accounts whose modified attributes were newly reported or repaired."
+  driftModified: Int!
+  "Accounts deleted in the target, newly reported or recreated."
+  driftDeleted: Int!
+  "Target accounts newly found that no identity owns (never deleted)."
+  driftCreated: Int!
+  "Of the above, the drift repaired (OVERWRITE)."
+  driftRepaired: Int!
+}
+
+extend type Query {
+  "Drift records of an environment, newest first, optionally of one rule."
+  propagationDrift(environmentId: ID!, ruleId: ID, first: Int = 50, after: String, minPosition: String): PropagationDriftConnection!
+}
+
+extend type Mutation {
+  "Reconciles the rule's target with the source now (a resync that also lists the target) and returns what it found."
+  reconcilePropagationRule(input: ReconcilePropagationRuleInput!): PropagationReconciliation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/propagation_safety.graphqls", Input: `# Propagation safety rails: a store's bounds on removals (the excess is held for an
+# administrator's approval) and on its write rate. Held changes carry IDs, operations, rails and
+# reasons, never values of identities. Reading and deciding held changes needs ENVIRONMENT_ADMIN.
+
+"A store's safety rails. 0 is off."
+type StoreSafety {
+  "Removals (disables plus deletes) in any sliding hour; the excess is held for approval."
+  maxRemovalsPerHour: Int!
+  "Removals one publication's resync makes; the excess is held for approval."
+  maxRemovalsPerPublish: Int!
+  "Writes per minute (below the connector's own bound, when it has one)."
+  writesPerMinute: Int!
+}
+
+input StoreSafetyInput {
+  maxRemovalsPerHour: Int = 0
+  maxRemovalsPerPublish: Int = 0
+  writesPerMinute: Int = 0
+}
+
+"A removal a store's safety rail held for approval: nothing was written, the account stays."
+type PropagationHeldChange {
+  id: ID!
+  environmentId: ID!
+  storeId: ID!
+  ruleId: ID!
+  revisionId: ID!
+  "USER or GROUP."
+  identityKind: String!
+  identityId: ID!
+  "The target account it would remove."
+  targetId: String
+  operation: PropagationStatusOperation!
+  "What ran the order: event, resync or publish."
+  trigger: String!
+  "The bound reached: maxRemovalsPerHour or maxRemovalsPerPublish."
+  rail: String!
+  reason: String!
+  heldAt: DateTime!
+}
+
+"The pending held changes of one store, and its stream's revision to decide on them."
+type PropagationHeldChanges {
+  changes: [PropagationHeldChange!]!
+  "Pass as expectedRevision: the decision is refused (CONFLICT) when held changes came or were decided since. Null: none ever held (one store asked) or several stores."
+  storeRevision: Int
+}
+
+"Held changes to approve or discard: heldIds, or every pending one of the store with all."
+input DecidePropagationHeldChangesInput {
+  environmentId: ID!
+  storeId: ID!
+  heldIds: [ID!]
+  all: Boolean = false
+  "The storeRevision the decision was made on; omitted: the latest."
+  expectedRevision: Int
+}
+
+type DecidePropagationHeldChangesPayload {
+  "The held changes decided."
+  heldIds: [ID!]!
+  position: String!
+}
+
+extend type Query {
+  "Pending held changes of the environment (of one store with storeId), oldest first. ENVIRONMENT_ADMIN."
+  propagationHeldChanges(environmentId: ID!, storeId: ID): PropagationHeldChanges!
+}
+
+extend type Mutation {
+  "Approve held changes: the runtime reruns each order past the rails; an identity back in scope since keeps its account. Unknown IDs are NOT_FOUND, decided ones CONFLICT. ENVIRONMENT_ADMIN."
+  approvePropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+  "Discard held changes: nothing is done, the accounts stay; a later change of the identity, or a resync, evaluates it again (and may hold it anew). ENVIRONMENT_ADMIN."
+  discardPropagationHeldChanges(input: DecidePropagationHeldChangesInput!): DecidePropagationHeldChangesPayload!
+}
+
+"Whether a rule's orders run: QUARANTINED rules skip them until released."
+enum PropagationRuleState {
+  RUNNING
+  QUARANTINED
+}
+
+"Why and since when a rule is quarantined: most of its recent change orders failed for good."
+type PropagationRuleQuarantine {
+  "The failure classes counted (never a failure's message: it may echo an identity's data)."
+  reason: String!
+  since: DateTime!
+  "Permanent failures among the last total final outcomes."
+  failures: Int!
+  total: Int!
+}
+
+extend type PropagationStatusRule {
+  state: PropagationRuleState!
+  "Set while the rule is quarantined."
+  quarantine: PropagationRuleQuarantine
+}
+
+input ReleasePropagationRuleInput {
+  environmentId: ID!
+  ruleId: ID!
+  "Recorded with the release (at most 500 bytes)."
+  reason: String
+}
+
+type ReleasePropagationRulePayload {
+  position: String!
+}
+
+extend type Mutation {
+  "Release a quarantined rule: the runtime resyncs it (level-triggered: nothing is lost). A rule not quarantined is CONFLICT. ENVIRONMENT_ADMIN."
+  releasePropagationRule(input: ReleasePropagationRuleInput!): ReleasePropagationRulePayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/propagation_status.graphqls", Input: `# Propagation at run time: the status of stores, rules and each identity × rule, folded from the
@@ -7122,6 +7882,16 @@ func (ec *executionContext) childFields_CreateApiClientPayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiClientPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DecidePropagationHeldChangesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "heldIds":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+	case "position":
+		return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DecidePropagationHeldChangesPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7498,6 +8268,108 @@ func (ec *executionContext) childFields_PropagationDiffEntry(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type PropagationDiffEntry", field.Name)
 }
 
+func (ec *executionContext) childFields_PropagationDriftConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PropagationDriftConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PropagationDriftConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PropagationDriftEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PropagationDriftEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_PropagationDriftRecord_ruleId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationDriftRecord_storeId(ctx, field)
+	case "identityKind":
+		return ec.fieldContext_PropagationDriftRecord_identityKind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationDriftRecord_identityId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationDriftRecord_targetId(ctx, field)
+	case "kind":
+		return ec.fieldContext_PropagationDriftRecord_kind(ctx, field)
+	case "attributes":
+		return ec.fieldContext_PropagationDriftRecord_attributes(ctx, field)
+	case "policy":
+		return ec.fieldContext_PropagationDriftRecord_policy(ctx, field)
+	case "repaired":
+		return ec.fieldContext_PropagationDriftRecord_repaired(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationDriftRecord_trigger(ctx, field)
+	case "at":
+		return ec.fieldContext_PropagationDriftRecord_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationDriftStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "openAccounts":
+		return ec.fieldContext_PropagationDriftStatus_openAccounts(ctx, field)
+	case "unownedAccounts":
+		return ec.fieldContext_PropagationDriftStatus_unownedAccounts(ctx, field)
+	case "lastDriftAt":
+		return ec.fieldContext_PropagationDriftStatus_lastDriftAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationDriftStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationHeldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+	case "storeId":
+		return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+	case "ruleId":
+		return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+	case "revisionId":
+		return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+	case "identityKind":
+		return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+	case "identityId":
+		return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+	case "operation":
+		return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+	case "rail":
+		return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+	case "reason":
+		return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+	case "heldAt":
+		return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChange", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changes":
+		return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+	case "storeRevision":
+		return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationHeldChanges", field.Name)
+}
+
 func (ec *executionContext) childFields_PropagationMappingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mapping":
@@ -7564,6 +8436,34 @@ func (ec *executionContext) childFields_PropagationPreviewRule(ctx context.Conte
 		return ec.fieldContext_PropagationPreviewRule_samples(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationPreviewRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationReconciliation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resyncId":
+		return ec.fieldContext_PropagationReconciliation_resyncId(ctx, field)
+	case "identities":
+		return ec.fieldContext_PropagationReconciliation_identities(ctx, field)
+	case "created":
+		return ec.fieldContext_PropagationReconciliation_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_PropagationReconciliation_updated(ctx, field)
+	case "removed":
+		return ec.fieldContext_PropagationReconciliation_removed(ctx, field)
+	case "failed":
+		return ec.fieldContext_PropagationReconciliation_failed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_PropagationReconciliation_unchanged(ctx, field)
+	case "driftModified":
+		return ec.fieldContext_PropagationReconciliation_driftModified(ctx, field)
+	case "driftDeleted":
+		return ec.fieldContext_PropagationReconciliation_driftDeleted(ctx, field)
+	case "driftCreated":
+		return ec.fieldContext_PropagationReconciliation_driftCreated(ctx, field)
+	case "driftRepaired":
+		return ec.fieldContext_PropagationReconciliation_driftRepaired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationReconciliation", field.Name)
 }
 
 func (ec *executionContext) childFields_PropagationRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7672,6 +8572,20 @@ func (ec *executionContext) childFields_PropagationRulePayload(ctx context.Conte
 		return ec.fieldContext_PropagationRulePayload_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_PropagationRuleQuarantine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+	case "since":
+		return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+	case "failures":
+		return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+	case "total":
+		return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PropagationRuleQuarantine", field.Name)
 }
 
 func (ec *executionContext) childFields_PropagationStatusAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7836,6 +8750,12 @@ func (ec *executionContext) childFields_PropagationStatusRule(ctx context.Contex
 		return ec.fieldContext_PropagationStatusRule_pausedReason(ctx, field)
 	case "backlog":
 		return ec.fieldContext_PropagationStatusRule_backlog(ctx, field)
+	case "drift":
+		return ec.fieldContext_PropagationStatusRule_drift(ctx, field)
+	case "state":
+		return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+	case "quarantine":
+		return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusRule", field.Name)
 }
@@ -7872,6 +8792,8 @@ func (ec *executionContext) childFields_PropagationStatusStore(ctx context.Conte
 		return ec.fieldContext_PropagationStatusStore_unavailable(ctx, field)
 	case "backlog":
 		return ec.fieldContext_PropagationStatusStore_backlog(ctx, field)
+	case "drift":
+		return ec.fieldContext_PropagationStatusStore_drift(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStatusStore", field.Name)
 }
@@ -7912,6 +8834,8 @@ func (ec *executionContext) childFields_PropagationStore(ctx context.Context, fi
 		return ec.fieldContext_PropagationStore_managed(ctx, field)
 	case "actions":
 		return ec.fieldContext_PropagationStore_actions(ctx, field)
+	case "safety":
+		return ec.fieldContext_PropagationStore_safety(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PropagationStore", field.Name)
 }
@@ -7990,6 +8914,14 @@ func (ec *executionContext) childFields_RebuildProgress(ctx context.Context, fie
 		return ec.fieldContext_RebuildProgress_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RebuildProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ReleasePropagationRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "position":
+		return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReleasePropagationRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ResetUserPasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8136,6 +9068,18 @@ func (ec *executionContext) childFields_StoreActions(ctx context.Context, field 
 		return ec.fieldContext_StoreActions_provisionDisabled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StoreActions", field.Name)
+}
+
+func (ec *executionContext) childFields_StoreSafety(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "maxRemovalsPerHour":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+	case "maxRemovalsPerPublish":
+		return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+	case "writesPerMinute":
+		return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StoreSafety", field.Name)
 }
 
 func (ec *executionContext) childFields_TestStoreConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8424,6 +9368,20 @@ func (ec *executionContext) field_Mutation_addGroupMember_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AddGroupMemberInput, error) {
 			return ec.unmarshalNAddGroupMemberInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐAddGroupMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_approvePropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8754,6 +9712,20 @@ func (ec *executionContext) field_Mutation_disableUser_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_discardPropagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+			return ec.unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_enableUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8936,12 +9908,40 @@ func (ec *executionContext) field_Mutation_rebuildProjection_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_reconcilePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReconcilePropagationRuleInput, error) {
+			return ec.unmarshalNReconcilePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReconcilePropagationRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_recordConsent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RecordConsentInput, error) {
 			return ec.unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_releasePropagationRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+			return ec.unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10012,6 +11012,52 @@ func (ec *executionContext) field_Query_propagationDiff_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_propagationDrift_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ruleId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ruleId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "minPosition",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["minPosition"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10039,6 +11085,28 @@ func (ec *executionContext) field_Query_propagationGroupStatus_args(ctx context.
 		return nil, err
 	}
 	args["minPosition"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_propagationHeldChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "storeId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["storeId"] = arg1
 	return args, nil
 }
 
@@ -12490,6 +13558,52 @@ func (ec *executionContext) _CreateApiClientPayload_position(ctx context.Context
 }
 func (ec *executionContext) fieldContext_CreateApiClientPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateApiClientPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_heldIds(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_heldIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_heldIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload_position(ctx context.Context, field graphql.CollectedField, obj *model.DecidePropagationHeldChangesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DecidePropagationHeldChangesPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DecidePropagationHeldChangesPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DecidePropagationHeldChangesPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
@@ -16346,6 +17460,182 @@ func (ec *executionContext) fieldContext_Mutation_testStoreConnection(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_reconcilePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reconcilePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReconcilePropagationRule(ctx, fc.Args["input"].(model.ReconcilePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationReconciliation) graphql.Marshaler {
+			return ec.marshalNPropagationReconciliation2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationReconciliation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reconcilePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationReconciliation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reconcilePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approvePropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApprovePropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approvePropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approvePropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_discardPropagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DiscardPropagationHeldChanges(ctx, fc.Args["input"].(model.DecidePropagationHeldChangesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+			return ec.marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_discardPropagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DecidePropagationHeldChangesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_discardPropagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_releasePropagationRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReleasePropagationRule(ctx, fc.Args["input"].(model.ReleasePropagationRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+			return ec.marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_releasePropagationRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReleasePropagationRulePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_releasePropagationRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_resyncPropagationRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18022,6 +19312,801 @@ func (ec *executionContext) fieldContext_PropagationDiffEntry_fields(_ context.C
 	return graphql.NewScalarFieldContext("PropagationDiffEntry", field, false, false, "String")
 }
 
+func (ec *executionContext) _PropagationDriftConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationDriftEdge) graphql.Marshaler {
+			return ec.marshalNPropagationDriftEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftRecord) graphql.Marshaler {
+			return ec.marshalNPropagationDriftRecord2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationDriftEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationDriftRecord_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_identityKind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_identityKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusIdentityKind) graphql.Marshaler {
+			return ec.marshalNPropagationStatusIdentityKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusIdentityKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_identityKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "PropagationStatusIdentityKind")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_kind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationDriftKind) graphql.Marshaler {
+			return ec.marshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "PropagationDriftKind")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_attributes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_attributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attributes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_attributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_policy(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+			return ec.marshalNDriftPolicy2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDriftPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "DriftPolicy")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_repaired(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_repaired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repaired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_repaired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationDriftRecord_at(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftRecord_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftRecord_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftRecord", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_openAccounts(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_openAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenAccounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_openAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_unownedAccounts(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_unownedAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnownedAccounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_unownedAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationDriftStatus_lastDriftAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationDriftStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationDriftStatus_lastDriftAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDriftAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationDriftStatus_lastDriftAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationDriftStatus", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationHeldChange_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvironmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_storeId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_storeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_storeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_ruleId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_ruleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_ruleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_revisionId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_revisionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevisionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_revisionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityKind(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_identityId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_identityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_identityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationHeldChange_targetId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_operation(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationStatusOperation) graphql.Marshaler {
+			return ec.marshalNPropagationStatusOperation2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "PropagationStatusOperation")
+}
+
+func (ec *executionContext) _PropagationHeldChange_trigger(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_rail(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_rail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_rail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationHeldChange_heldAt(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChange_heldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChange_heldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChange", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationHeldChanges_changes(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationHeldChanges",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationHeldChanges_storeRevision(ctx context.Context, field graphql.CollectedField, obj *model.PropagationHeldChanges) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationHeldChanges_storeRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationHeldChanges_storeRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationHeldChanges", field, false, false, "Int")
+}
+
 func (ec *executionContext) _PropagationMappingPayload_mapping(ctx context.Context, field graphql.CollectedField, obj *model.PropagationMappingPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18502,6 +20587,259 @@ func (ec *executionContext) fieldContext_PropagationPreviewRule_samples(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PropagationReconciliation_resyncId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_resyncId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResyncID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_resyncId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PropagationReconciliation_identities(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_created(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_updated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_removed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_failed(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftModified(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftModified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftModified, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftModified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftDeleted(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftCreated(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationReconciliation_driftRepaired(ctx context.Context, field graphql.CollectedField, obj *model.PropagationReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationReconciliation_driftRepaired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftRepaired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationReconciliation_driftRepaired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationReconciliation", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PropagationRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRevision) (ret graphql.Marshaler) {
@@ -19420,6 +21758,98 @@ func (ec *executionContext) _PropagationRulePayload_position(ctx context.Context
 }
 func (ec *executionContext) fieldContext_PropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PropagationRulePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_reason(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "String")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_since(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_failures(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PropagationRuleQuarantine_total(ctx context.Context, field graphql.CollectedField, obj *model.PropagationRuleQuarantine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationRuleQuarantine_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationRuleQuarantine_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationRuleQuarantine", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PropagationStatusAccount_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusAccount) (ret graphql.Marshaler) {
@@ -20893,6 +23323,93 @@ func (ec *executionContext) fieldContext_PropagationStatusRule_backlog(_ context
 	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "Int")
 }
 
+func (ec *executionContext) _PropagationStatusRule_drift(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PropagationStatusRule().Drift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+			return ec.marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStatusRule_state(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+			return ec.marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PropagationStatusRule", field, false, false, "PropagationRuleState")
+}
+
+func (ec *executionContext) _PropagationStatusRule_quarantine(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusRule_quarantine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quarantine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+			return ec.marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusRule_quarantine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationRuleQuarantine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStatusStore_environmentId(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21256,6 +23773,38 @@ func (ec *executionContext) fieldContext_PropagationStatusStore_backlog(_ contex
 	return graphql.NewScalarFieldContext("PropagationStatusStore", field, false, false, "Int")
 }
 
+func (ec *executionContext) _PropagationStatusStore_drift(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStatusStore_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PropagationStatusStore().Drift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+			return ec.marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStatusStore_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStatusStore",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PropagationStatusUnavailable_class(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStatusUnavailable) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21591,6 +24140,38 @@ func (ec *executionContext) fieldContext_PropagationStore_actions(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_StoreActions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PropagationStore_safety(ctx context.Context, field graphql.CollectedField, obj *model.PropagationStore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PropagationStore_safety(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Safety, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+			return ec.marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PropagationStore_safety(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PropagationStore",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StoreSafety(ctx, field)
 		},
 	}
 	return fc, nil
@@ -23035,6 +25616,94 @@ func (ec *executionContext) fieldContext_Query_propagationDiff(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_propagationDrift(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationDrift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationDrift(ctx, fc.Args["environmentId"].(string), fc.Args["ruleId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["minPosition"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationDriftConnection) graphql.Marshaler {
+			return ec.marshalNPropagationDriftConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationDrift(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationDriftConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationDrift_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_propagationHeldChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PropagationHeldChanges(ctx, fc.Args["environmentId"].(string), fc.Args["storeId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+			return ec.marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_propagationHeldChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PropagationHeldChanges(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_propagationHeldChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_propagationStoreStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23710,6 +26379,29 @@ func (ec *executionContext) _RebuildProgress_error(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RebuildProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RebuildProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReleasePropagationRulePayload_position(ctx context.Context, field graphql.CollectedField, obj *model.ReleasePropagationRulePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleasePropagationRulePayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleasePropagationRulePayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleasePropagationRulePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _ResetUserPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.ResetUserPasswordPayload) (ret graphql.Marshaler) {
@@ -24762,6 +27454,75 @@ func (ec *executionContext) _StoreActions_provisionDisabled(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_StoreActions_provisionDisabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StoreActions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerHour(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerHour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerHour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerHour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_maxRemovalsPerPublish(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_maxRemovalsPerPublish(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRemovalsPerPublish, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_maxRemovalsPerPublish(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StoreSafety_writesPerMinute(ctx context.Context, field graphql.CollectedField, obj *model.StoreSafety) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StoreSafety_writesPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WritesPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StoreSafety_writesPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StoreSafety", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Subscription_auditEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -28203,7 +30964,7 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 		asMap["managed"] = false
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "name", "description", "type", "config", "credentials", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28273,6 +31034,13 @@ func (ec *executionContext) unmarshalInputCreatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -28515,6 +31283,80 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 func UnmarshalCreateUserInput(ctx context.Context, raw any) (model.CreateUserInput, error) {
 	var out model.CreateUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDecidePropagationHeldChangesInput(ctx context.Context, obj any) (model.DecidePropagationHeldChangesInput, error) {
+	var it model.DecidePropagationHeldChangesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["all"]; !present {
+		asMap["all"] = false
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "storeId", "heldIds", "all", "expectedRevision"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "storeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StoreID = data
+		case "heldIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("heldIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeldIds = data
+		case "all":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("all"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.All = data
+		case "expectedRevision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedRevision"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedRevision = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDecidePropagationHeldChangesInput unmarshals raw into the DecidePropagationHeldChangesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDecidePropagationHeldChangesInput(ctx context.Context, raw any) (model.DecidePropagationHeldChangesInput, error) {
+	var out model.DecidePropagationHeldChangesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DecidePropagationHeldChangesInput", raw, &out)
 	return out, err
 }
 
@@ -30077,6 +32919,55 @@ func UnmarshalRebuildProjectionInput(ctx context.Context, raw any) (model.Rebuil
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReconcilePropagationRuleInput(ctx context.Context, obj any) (model.ReconcilePropagationRuleInput, error) {
+	var it model.ReconcilePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReconcilePropagationRuleInput unmarshals raw into the ReconcilePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReconcilePropagationRuleInput(ctx context.Context, raw any) (model.ReconcilePropagationRuleInput, error) {
+	var out model.ReconcilePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReconcilePropagationRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRecordConsentInput(ctx context.Context, obj any) (model.RecordConsentInput, error) {
 	var it model.RecordConsentInput
 	if obj == nil {
@@ -30144,6 +33035,62 @@ func (ec *executionContext) unmarshalInputRecordConsentInput(ctx context.Context
 func UnmarshalRecordConsentInput(ctx context.Context, raw any) (model.RecordConsentInput, error) {
 	var out model.RecordConsentInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordConsentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReleasePropagationRuleInput(ctx context.Context, obj any) (model.ReleasePropagationRuleInput, error) {
+	var it model.ReleasePropagationRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"environmentId", "ruleId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "environmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("environmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnvironmentID = data
+		case "ruleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ruleId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RuleID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReleasePropagationRuleInput unmarshals raw into the ReleasePropagationRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReleasePropagationRuleInput(ctx context.Context, raw any) (model.ReleasePropagationRuleInput, error) {
+	var out model.ReleasePropagationRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReleasePropagationRuleInput", raw, &out)
 	return out, err
 }
 
@@ -31217,6 +34164,72 @@ func UnmarshalStoreActionsInput(ctx context.Context, raw any) (model.StoreAction
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStoreSafetyInput(ctx context.Context, obj any) (model.StoreSafetyInput, error) {
+	var it model.StoreSafetyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["maxRemovalsPerHour"]; !present {
+		asMap["maxRemovalsPerHour"] = 0
+	}
+	if _, present := asMap["maxRemovalsPerPublish"]; !present {
+		asMap["maxRemovalsPerPublish"] = 0
+	}
+	if _, present := asMap["writesPerMinute"]; !present {
+		asMap["writesPerMinute"] = 0
+	}
+
+	fieldsInOrder := [...]string{"maxRemovalsPerHour", "maxRemovalsPerPublish", "writesPerMinute"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxRemovalsPerHour":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerHour"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerHour = data
+		case "maxRemovalsPerPublish":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxRemovalsPerPublish"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxRemovalsPerPublish = data
+		case "writesPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("writesPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WritesPerMinute = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStoreSafetyInput unmarshals raw into the StoreSafetyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStoreSafetyInput(ctx context.Context, raw any) (model.StoreSafetyInput, error) {
+	var out model.StoreSafetyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StoreSafetyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTestStoreConnectionInput(ctx context.Context, obj any) (model.TestStoreConnectionInput, error) {
 	var it model.TestStoreConnectionInput
 	if obj == nil {
@@ -31739,7 +34752,7 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions"}
+	fieldsInOrder := [...]string{"environmentId", "storeId", "name", "description", "config", "status", "managed", "actions", "safety"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -31802,6 +34815,13 @@ func (ec *executionContext) unmarshalInputUpdatePropagationStoreInput(ctx contex
 				return it, err
 			}
 			it.Actions = data
+		case "safety":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("safety"))
+			data, err := ec.unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Safety = data
 		}
 	}
 	return it, nil
@@ -32913,6 +35933,44 @@ func (ec *executionContext) _CreateApiClientPayload(ctx context.Context, sel ast
 			}
 		case "position":
 			out.Values[i] = ec._CreateApiClientPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var decidePropagationHeldChangesPayloadImplementors = []string{"DecidePropagationHeldChangesPayload"}
+
+func (ec *executionContext) _DecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, decidePropagationHeldChangesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DecidePropagationHeldChangesPayload")
+		case "heldIds":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_heldIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._DecidePropagationHeldChangesPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -34163,6 +37221,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reconcilePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reconcilePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approvePropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approvePropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "discardPropagationHeldChanges":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_discardPropagationHeldChanges(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "releasePropagationRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_releasePropagationRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "resyncPropagationRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncPropagationRule(ctx, field)
@@ -34724,6 +37810,339 @@ func (ec *executionContext) _PropagationDiffEntry(ctx context.Context, sel ast.S
 	return out
 }
 
+var propagationDriftConnectionImplementors = []string{"PropagationDriftConnection"}
+
+func (ec *executionContext) _PropagationDriftConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftConnection")
+		case "edges":
+			out.Values[i] = ec._PropagationDriftConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PropagationDriftConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftEdgeImplementors = []string{"PropagationDriftEdge"}
+
+func (ec *executionContext) _PropagationDriftEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftEdge")
+		case "cursor":
+			out.Values[i] = ec._PropagationDriftEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PropagationDriftEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftRecordImplementors = []string{"PropagationDriftRecord"}
+
+func (ec *executionContext) _PropagationDriftRecord(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftRecord")
+		case "ruleId":
+			out.Values[i] = ec._PropagationDriftRecord_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationDriftRecord_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityKind":
+			out.Values[i] = ec._PropagationDriftRecord_identityKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationDriftRecord_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationDriftRecord_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._PropagationDriftRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attributes":
+			out.Values[i] = ec._PropagationDriftRecord_attributes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policy":
+			out.Values[i] = ec._PropagationDriftRecord_policy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repaired":
+			out.Values[i] = ec._PropagationDriftRecord_repaired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationDriftRecord_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._PropagationDriftRecord_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationDriftStatusImplementors = []string{"PropagationDriftStatus"}
+
+func (ec *executionContext) _PropagationDriftStatus(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationDriftStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationDriftStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationDriftStatus")
+		case "openAccounts":
+			out.Values[i] = ec._PropagationDriftStatus_openAccounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unownedAccounts":
+			out.Values[i] = ec._PropagationDriftStatus_unownedAccounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastDriftAt":
+			out.Values[i] = ec._PropagationDriftStatus_lastDriftAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationHeldChangeImplementors = []string{"PropagationHeldChange"}
+
+func (ec *executionContext) _PropagationHeldChange(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChange")
+		case "id":
+			out.Values[i] = ec._PropagationHeldChange_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environmentId":
+			out.Values[i] = ec._PropagationHeldChange_environmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeId":
+			out.Values[i] = ec._PropagationHeldChange_storeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ruleId":
+			out.Values[i] = ec._PropagationHeldChange_ruleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revisionId":
+			out.Values[i] = ec._PropagationHeldChange_revisionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityKind":
+			out.Values[i] = ec._PropagationHeldChange_identityKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityId":
+			out.Values[i] = ec._PropagationHeldChange_identityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._PropagationHeldChange_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._PropagationHeldChange_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PropagationHeldChange_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rail":
+			out.Values[i] = ec._PropagationHeldChange_rail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PropagationHeldChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldAt":
+			out.Values[i] = ec._PropagationHeldChange_heldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationHeldChangesImplementors = []string{"PropagationHeldChanges"}
+
+func (ec *executionContext) _PropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationHeldChanges) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationHeldChangesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationHeldChanges")
+		case "changes":
+			out.Values[i] = ec._PropagationHeldChanges_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeRevision":
+			out.Values[i] = ec._PropagationHeldChanges_storeRevision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var propagationMappingPayloadImplementors = []string{"PropagationMappingPayload"}
 
 func (ec *executionContext) _PropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationMappingPayload) graphql.Marshaler {
@@ -34939,6 +38358,89 @@ func (ec *executionContext) _PropagationPreviewRule(ctx context.Context, sel ast
 			}
 		case "samples":
 			out.Values[i] = ec._PropagationPreviewRule_samples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationReconciliationImplementors = []string{"PropagationReconciliation"}
+
+func (ec *executionContext) _PropagationReconciliation(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationReconciliation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationReconciliationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationReconciliation")
+		case "resyncId":
+			out.Values[i] = ec._PropagationReconciliation_resyncId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identities":
+			out.Values[i] = ec._PropagationReconciliation_identities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._PropagationReconciliation_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._PropagationReconciliation_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._PropagationReconciliation_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._PropagationReconciliation_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._PropagationReconciliation_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftModified":
+			out.Values[i] = ec._PropagationReconciliation_driftModified(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftDeleted":
+			out.Values[i] = ec._PropagationReconciliation_driftDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftCreated":
+			out.Values[i] = ec._PropagationReconciliation_driftCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftRepaired":
+			out.Values[i] = ec._PropagationReconciliation_driftRepaired(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35287,6 +38789,54 @@ func (ec *executionContext) _PropagationRulePayload(ctx context.Context, sel ast
 			}
 		case "position":
 			out.Values[i] = ec._PropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var propagationRuleQuarantineImplementors = []string{"PropagationRuleQuarantine"}
+
+func (ec *executionContext) _PropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, obj *model.PropagationRuleQuarantine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, propagationRuleQuarantineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PropagationRuleQuarantine")
+		case "reason":
+			out.Values[i] = ec._PropagationRuleQuarantine_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._PropagationRuleQuarantine_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._PropagationRuleQuarantine_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._PropagationRuleQuarantine_total(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35709,92 +39259,108 @@ func (ec *executionContext) _PropagationStatusRule(ctx context.Context, sel ast.
 		case "environmentId":
 			out.Values[i] = ec._PropagationStatusRule_environmentId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ruleId":
 			out.Values[i] = ec._PropagationStatusRule_ruleId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._PropagationStatusRule_name(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "planId":
 			out.Values[i] = ec._PropagationStatusRule_planId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "sourceStoreId":
 			out.Values[i] = ec._PropagationStatusRule_sourceStoreId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "targetStoreId":
 			out.Values[i] = ec._PropagationStatusRule_targetStoreId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "active":
 			out.Values[i] = ec._PropagationStatusRule_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inRevision":
 			out.Values[i] = ec._PropagationStatusRule_inRevision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revisionId":
 			out.Values[i] = ec._PropagationStatusRule_revisionId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "impacted":
 			out.Values[i] = ec._PropagationStatusRule_impacted(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "success":
 			out.Values[i] = ec._PropagationStatusRule_success(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "unsynced":
 			out.Values[i] = ec._PropagationStatusRule_unsynced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "partiallySynced":
 			out.Values[i] = ec._PropagationStatusRule_partiallySynced(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "failed":
 			out.Values[i] = ec._PropagationStatusRule_failed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastResync":
 			out.Values[i] = ec._PropagationStatusRule_lastResync(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "paused":
 			out.Values[i] = ec._PropagationStatusRule_paused(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pausedReason":
 			out.Values[i] = ec._PropagationStatusRule_pausedReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "backlog":
 			out.Values[i] = ec._PropagationStatusRule_backlog(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "drift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PropagationStatusRule_drift(ctx, field, obj)
+				})
+		case "state":
+			out.Values[i] = ec._PropagationStatusRule_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quarantine":
+			out.Values[i] = ec._PropagationStatusRule_quarantine(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -35827,78 +39393,84 @@ func (ec *executionContext) _PropagationStatusStore(ctx context.Context, sel ast
 		case "environmentId":
 			out.Values[i] = ec._PropagationStatusStore_environmentId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "storeId":
 			out.Values[i] = ec._PropagationStatusStore_storeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._PropagationStatusStore_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
 			out.Values[i] = ec._PropagationStatusStore_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
 			out.Values[i] = ec._PropagationStatusStore_state(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "inRevision":
 			out.Values[i] = ec._PropagationStatusStore_inRevision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revisionId":
 			out.Values[i] = ec._PropagationStatusStore_revisionId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastSyncAt":
 			out.Values[i] = ec._PropagationStatusStore_lastSyncAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "successCount":
 			out.Values[i] = ec._PropagationStatusStore_successCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "failedCount":
 			out.Values[i] = ec._PropagationStatusStore_failedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deprovisionFailedCount":
 			out.Values[i] = ec._PropagationStatusStore_deprovisionFailedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "usersInScope":
 			out.Values[i] = ec._PropagationStatusStore_usersInScope(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastError":
 			out.Values[i] = ec._PropagationStatusStore_lastError(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "unavailable":
 			out.Values[i] = ec._PropagationStatusStore_unavailable(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "backlog":
 			out.Values[i] = ec._PropagationStatusStore_backlog(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "drift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PropagationStatusStore_drift(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -36023,6 +39595,11 @@ func (ec *executionContext) _PropagationStore(ctx context.Context, sel ast.Selec
 		case "actions":
 			out.Values[i] = ec._PropagationStore_actions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "safety":
+			out.Values[i] = ec._PropagationStore_safety(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -36397,6 +39974,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_propagationDiff(ctx, field)
 				})
+		case "propagationDrift":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationDrift(ctx, field)
+				})
+		case "propagationHeldChanges":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_propagationHeldChanges(ctx, field)
+				})
 		case "propagationStoreStatus":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -36532,6 +40121,39 @@ func (ec *executionContext) _RebuildProgress(ctx context.Context, sel ast.Select
 		case "error":
 			out.Values[i] = ec._RebuildProgress_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var releasePropagationRulePayloadImplementors = []string{"ReleasePropagationRulePayload"}
+
+func (ec *executionContext) _ReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, releasePropagationRulePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReleasePropagationRulePayload")
+		case "position":
+			out.Values[i] = ec._ReleasePropagationRulePayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -37026,6 +40648,49 @@ func (ec *executionContext) _StoreActions(ctx context.Context, sel ast.Selection
 			}
 		case "provisionDisabled":
 			out.Values[i] = ec._StoreActions_provisionDisabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var storeSafetyImplementors = []string{"StoreSafety"}
+
+func (ec *executionContext) _StoreSafety(ctx context.Context, sel ast.SelectionSet, obj *model.StoreSafety) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, storeSafetyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StoreSafety")
+		case "maxRemovalsPerHour":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerHour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxRemovalsPerPublish":
+			out.Values[i] = ec._StoreSafety_maxRemovalsPerPublish(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "writesPerMinute":
+			out.Values[i] = ec._StoreSafety_writesPerMinute(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -38206,6 +41871,19 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) unmarshalNDecidePropagationHeldChangesInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesInput(ctx context.Context, v any) (model.DecidePropagationHeldChangesInput, error) {
+	res, err := ec.unmarshalInputDecidePropagationHeldChangesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecidePropagationHeldChangesPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDecidePropagationHeldChangesPayload(ctx context.Context, sel ast.SelectionSet, v *model.DecidePropagationHeldChangesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DecidePropagationHeldChangesPayload!")
+		return graphql.Null
+	}
+	return ec._DecidePropagationHeldChangesPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNDeleteApiClientInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐDeleteAPIClientInput(ctx context.Context, v any) (model.DeleteAPIClientInput, error) {
 	res, err := ec.unmarshalInputDeleteApiClientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -38891,6 +42569,96 @@ func (ec *executionContext) marshalNPropagationDiffEntry2ᚖgithubᚗcomᚋidstr
 	return ec._PropagationDiffEntry(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPropagationDriftConnection2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftConnection(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftConnection!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationDriftEdge2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationDriftEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationDriftEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationDriftEdge2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftEdge(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftEdge!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx context.Context, v any) (model.PropagationDriftKind, error) {
+	var res model.PropagationDriftKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationDriftKind2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftKind(ctx context.Context, sel ast.SelectionSet, v model.PropagationDriftKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPropagationDriftRecord2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftRecord(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftRecord!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationDriftStatus2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationDriftStatus(ctx context.Context, sel ast.SelectionSet, v *model.PropagationDriftStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationDriftStatus!")
+		return graphql.Null
+	}
+	return ec._PropagationDriftStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationHeldChange2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationHeldChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPropagationHeldChange2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChange(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChange!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationHeldChanges2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationHeldChanges(ctx context.Context, sel ast.SelectionSet, v *model.PropagationHeldChanges) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationHeldChanges!")
+		return graphql.Null
+	}
+	return ec._PropagationHeldChanges(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPropagationMappingPayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationMappingPayload(ctx context.Context, sel ast.SelectionSet, v *model.PropagationMappingPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PropagationMappingPayload!")
@@ -38961,6 +42729,14 @@ func (ec *executionContext) marshalNPropagationPreviewRule2ᚖgithubᚗcomᚋids
 		return graphql.Null
 	}
 	return ec._PropagationPreviewRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPropagationReconciliation2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationReconciliation(ctx context.Context, sel ast.SelectionSet, v *model.PropagationReconciliation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PropagationReconciliation!")
+		return graphql.Null
+	}
+	return ec._PropagationReconciliation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPropagationRevision2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRevision(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRevision) graphql.Marshaler {
@@ -39041,6 +42817,16 @@ func (ec *executionContext) marshalNPropagationRulePayload2ᚖgithubᚗcomᚋids
 		return graphql.Null
 	}
 	return ec._PropagationRulePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, v any) (model.PropagationRuleState, error) {
+	var res model.PropagationRuleState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPropagationRuleState2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleState(ctx context.Context, sel ast.SelectionSet, v model.PropagationRuleState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNPropagationStatusAccount2ᚕᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PropagationStatusAccount) graphql.Marshaler {
@@ -39274,9 +43060,27 @@ func (ec *executionContext) unmarshalNRebuildProjectionInput2githubᚗcomᚋidst
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNReconcilePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReconcilePropagationRuleInput(ctx context.Context, v any) (model.ReconcilePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputReconcilePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRecordConsentInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRecordConsentInput(ctx context.Context, v any) (model.RecordConsentInput, error) {
 	res, err := ec.unmarshalInputRecordConsentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReleasePropagationRuleInput2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRuleInput(ctx context.Context, v any) (model.ReleasePropagationRuleInput, error) {
+	res, err := ec.unmarshalInputReleasePropagationRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReleasePropagationRulePayload2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐReleasePropagationRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ReleasePropagationRulePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReleasePropagationRulePayload!")
+		return graphql.Null
+	}
+	return ec._ReleasePropagationRulePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRemoveAction2githubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐRemoveAction(ctx context.Context, v any) (model.RemoveAction, error) {
@@ -40166,6 +43970,13 @@ func (ec *executionContext) marshalOPropagationRevision2ᚖgithubᚗcomᚋidstre
 	return ec._PropagationRevision(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPropagationRuleQuarantine2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationRuleQuarantine(ctx context.Context, sel ast.SelectionSet, v *model.PropagationRuleQuarantine) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PropagationRuleQuarantine(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOPropagationStatusAccountState2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐPropagationStatusAccountState(ctx context.Context, v any) (*model.PropagationStatusAccountState, error) {
 	if v == nil {
 		return nil, nil
@@ -40238,6 +44049,21 @@ func (ec *executionContext) unmarshalOStoreActionsInput2ᚖgithubᚗcomᚋidstre
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputStoreActionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStoreSafety2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafety(ctx context.Context, sel ast.SelectionSet, v *model.StoreSafety) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StoreSafety(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOStoreSafetyInput2ᚖgithubᚗcomᚋidstreamᚋidstreamᚋgraphᚋmodelᚐStoreSafetyInput(ctx context.Context, v any) (*model.StoreSafetyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStoreSafetyInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -295,6 +295,7 @@ type CreatePropagationStoreInput struct {
 	Status      *StoreStatus       `json:"status,omitempty"`
 	Managed     *bool              `json:"managed,omitempty"`
 	Actions     *StoreActionsInput `json:"actions,omitempty"`
+	Safety      *StoreSafetyInput  `json:"safety,omitempty"`
 }
 
 type CreateSchemaAttributeInput struct {
@@ -325,6 +326,22 @@ type CreateUserInput struct {
 	Enabled           *bool         `json:"enabled,omitempty"`
 	// An initial password, checked against the password policy. Never stored or logged in plain.
 	Password *string `json:"password,omitempty"`
+}
+
+// Held changes to approve or discard: heldIds, or every pending one of the store with all.
+type DecidePropagationHeldChangesInput struct {
+	EnvironmentID string   `json:"environmentId"`
+	StoreID       string   `json:"storeId"`
+	HeldIds       []string `json:"heldIds,omitempty"`
+	All           *bool    `json:"all,omitempty"`
+	// The storeRevision the decision was made on; omitted: the latest.
+	ExpectedRevision *int `json:"expectedRevision,omitempty"`
+}
+
+type DecidePropagationHeldChangesPayload struct {
+	// The held changes decided.
+	HeldIds  []string `json:"heldIds"`
+	Position string   `json:"position"`
 }
 
 type DeleteAPIClientInput struct {
@@ -650,6 +667,72 @@ type PropagationDiffEntry struct {
 	Fields []string `json:"fields"`
 }
 
+type PropagationDriftConnection struct {
+	Edges    []*PropagationDriftEdge `json:"edges"`
+	PageInfo *PageInfo               `json:"pageInfo"`
+}
+
+type PropagationDriftEdge struct {
+	Cursor string                  `json:"cursor"`
+	Node   *PropagationDriftRecord `json:"node"`
+}
+
+// One drift found in a target.
+type PropagationDriftRecord struct {
+	RuleID       string                        `json:"ruleId"`
+	StoreID      string                        `json:"storeId"`
+	IdentityKind PropagationStatusIdentityKind `json:"identityKind"`
+	// The identity owning the account; null for CREATED (nobody does).
+	IdentityID *string              `json:"identityId,omitempty"`
+	TargetID   string               `json:"targetId"`
+	Kind       PropagationDriftKind `json:"kind"`
+	// The target attribute paths that differ (MODIFIED).
+	Attributes []string    `json:"attributes"`
+	Policy     DriftPolicy `json:"policy"`
+	// The policy was OVERWRITE (or provisionUserNow asked): the source's values were written back, or the account recreated.
+	Repaired bool `json:"repaired"`
+	// resync, reconcile, publish, event or on-demand.
+	Trigger string    `json:"trigger"`
+	At      time.Time `json:"at"`
+}
+
+// Open drift: reported and neither repaired nor overwritten by a later write since.
+type PropagationDriftStatus struct {
+	// Identities' accounts with modified attributes left as the target has them, or deleted in the target.
+	OpenAccounts int `json:"openAccounts"`
+	// Target accounts reported as created that no identity has linked since.
+	UnownedAccounts int        `json:"unownedAccounts"`
+	LastDriftAt     *time.Time `json:"lastDriftAt,omitempty"`
+}
+
+// A removal a store's safety rail held for approval: nothing was written, the account stays.
+type PropagationHeldChange struct {
+	ID            string `json:"id"`
+	EnvironmentID string `json:"environmentId"`
+	StoreID       string `json:"storeId"`
+	RuleID        string `json:"ruleId"`
+	RevisionID    string `json:"revisionId"`
+	// USER or GROUP.
+	IdentityKind string `json:"identityKind"`
+	IdentityID   string `json:"identityId"`
+	// The target account it would remove.
+	TargetID  *string                    `json:"targetId,omitempty"`
+	Operation PropagationStatusOperation `json:"operation"`
+	// What ran the order: event, resync or publish.
+	Trigger string `json:"trigger"`
+	// The bound reached: maxRemovalsPerHour or maxRemovalsPerPublish.
+	Rail   string    `json:"rail"`
+	Reason string    `json:"reason"`
+	HeldAt time.Time `json:"heldAt"`
+}
+
+// The pending held changes of one store, and its stream's revision to decide on them.
+type PropagationHeldChanges struct {
+	Changes []*PropagationHeldChange `json:"changes"`
+	// Pass as expectedRevision: the decision is refused (CONFLICT) when held changes came or were decided since. Null: none ever held (one store asked) or several stores.
+	StoreRevision *int `json:"storeRevision,omitempty"`
+}
+
 type PropagationMappingPayload struct {
 	Mapping  *AttributeMapping `json:"mapping"`
 	Rule     *PropagationRule  `json:"rule"`
@@ -684,6 +767,25 @@ type PropagationPreviewRule struct {
 	Disables int               `json:"disables"`
 	Deletes  int               `json:"deletes"`
 	Samples  []*ProvisionTrace `json:"samples"`
+}
+
+// What one reconciliation did: its resync's counts and the drift it found.
+type PropagationReconciliation struct {
+	ResyncID   string `json:"resyncId"`
+	Identities int    `json:"identities"`
+	Created    int    `json:"created"`
+	Updated    int    `json:"updated"`
+	Removed    int    `json:"removed"`
+	Failed     int    `json:"failed"`
+	Unchanged  int    `json:"unchanged"`
+	// Accounts whose modified attributes were newly reported or repaired.
+	DriftModified int `json:"driftModified"`
+	// Accounts deleted in the target, newly reported or recreated.
+	DriftDeleted int `json:"driftDeleted"`
+	// Target accounts newly found that no identity owns (never deleted).
+	DriftCreated int `json:"driftCreated"`
+	// Of the above, the drift repaired (OVERWRITE).
+	DriftRepaired int `json:"driftRepaired"`
 }
 
 // A published revision: an immutable snapshot of the draft, chained by hash to the one before.
@@ -748,6 +850,16 @@ type PropagationRule struct {
 type PropagationRulePayload struct {
 	Rule     *PropagationRule `json:"rule"`
 	Position string           `json:"position"`
+}
+
+// Why and since when a rule is quarantined: most of its recent change orders failed for good.
+type PropagationRuleQuarantine struct {
+	// The failure classes counted (never a failure's message: it may echo an identity's data).
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Permanent failures among the last total final outcomes.
+	Failures int `json:"failures"`
+	Total    int `json:"total"`
 }
 
 // One identity (user or group) under one rule.
@@ -851,7 +963,11 @@ type PropagationStatusRule struct {
 	// Why the rule is paused (null when it is not).
 	PausedReason *string `json:"pausedReason,omitempty"`
 	// The rule's deferred change orders not drained yet.
-	Backlog int `json:"backlog"`
+	Backlog int                     `json:"backlog"`
+	Drift   *PropagationDriftStatus `json:"drift"`
+	State   PropagationRuleState    `json:"state"`
+	// Set while the rule is quarantined.
+	Quarantine *PropagationRuleQuarantine `json:"quarantine,omitempty"`
 }
 
 // A store as propagation sees it.
@@ -880,7 +996,8 @@ type PropagationStatusStore struct {
 	// Set while state is UNAVAILABLE.
 	Unavailable *PropagationStatusUnavailable `json:"unavailable,omitempty"`
 	// Change orders deferred to the backlogs of the rules targeting the store, not drained yet.
-	Backlog int `json:"backlog"`
+	Backlog int                     `json:"backlog"`
+	Drift   *PropagationDriftStatus `json:"drift"`
 }
 
 // Why and since when a store is unavailable.
@@ -909,6 +1026,8 @@ type PropagationStore struct {
 	// Deleting a managed store deprovisions the accounts idstream created in it.
 	Managed bool          `json:"managed"`
 	Actions *StoreActions `json:"actions"`
+	// The store's safety rails (null: none).
+	Safety *StoreSafety `json:"safety,omitempty"`
 }
 
 type PropagationStorePayload struct {
@@ -974,12 +1093,28 @@ type RebuildProjectionInput struct {
 	Name string `json:"name"`
 }
 
+type ReconcilePropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+}
+
 type RecordConsentInput struct {
 	EnvironmentID string  `json:"environmentId"`
 	UserID        string  `json:"userId"`
 	Purpose       string  `json:"purpose"`
 	Version       *string `json:"version,omitempty"`
 	Text          *string `json:"text,omitempty"`
+}
+
+type ReleasePropagationRuleInput struct {
+	EnvironmentID string `json:"environmentId"`
+	RuleID        string `json:"ruleId"`
+	// Recorded with the release (at most 500 bytes).
+	Reason *string `json:"reason,omitempty"`
+}
+
+type ReleasePropagationRulePayload struct {
+	Position string `json:"position"`
 }
 
 type RemoveGroupMemberInput struct {
@@ -1189,6 +1324,22 @@ type StoreActionsInput struct {
 	ProvisionDisabled *bool         `json:"provisionDisabled,omitempty"`
 }
 
+// A store's safety rails. 0 is off.
+type StoreSafety struct {
+	// Removals (disables plus deletes) in any sliding hour; the excess is held for approval.
+	MaxRemovalsPerHour int `json:"maxRemovalsPerHour"`
+	// Removals one publication's resync makes; the excess is held for approval.
+	MaxRemovalsPerPublish int `json:"maxRemovalsPerPublish"`
+	// Writes per minute (below the connector's own bound, when it has one).
+	WritesPerMinute int `json:"writesPerMinute"`
+}
+
+type StoreSafetyInput struct {
+	MaxRemovalsPerHour    *int `json:"maxRemovalsPerHour,omitempty"`
+	MaxRemovalsPerPublish *int `json:"maxRemovalsPerPublish,omitempty"`
+	WritesPerMinute       *int `json:"writesPerMinute,omitempty"`
+}
+
 type Subscription struct {
 }
 
@@ -1274,6 +1425,8 @@ type UpdatePropagationStoreInput struct {
 	Status        *StoreStatus       `json:"status,omitempty"`
 	Managed       *bool              `json:"managed,omitempty"`
 	Actions       *StoreActionsInput `json:"actions,omitempty"`
+	// Replaces the store's safety rails (omitted fields and 0 are off).
+	Safety *StoreSafetyInput `json:"safety,omitempty"`
 }
 
 type UpdateSchemaAttributeInput struct {
@@ -1947,6 +2100,123 @@ func (e *ProjectionState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProjectionState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What was changed in a target behind idstream's back.
+type PropagationDriftKind string
+
+const (
+	// Attributes of an account differ from what idstream last wrote.
+	PropagationDriftKindModified PropagationDriftKind = "MODIFIED"
+	// An account exists in the target that no identity of the rule owns.
+	PropagationDriftKindCreated PropagationDriftKind = "CREATED"
+	// An account idstream keeps is gone from the target.
+	PropagationDriftKindDeleted PropagationDriftKind = "DELETED"
+)
+
+var AllPropagationDriftKind = []PropagationDriftKind{
+	PropagationDriftKindModified,
+	PropagationDriftKindCreated,
+	PropagationDriftKindDeleted,
+}
+
+func (e PropagationDriftKind) IsValid() bool {
+	switch e {
+	case PropagationDriftKindModified, PropagationDriftKindCreated, PropagationDriftKindDeleted:
+		return true
+	}
+	return false
+}
+
+func (e PropagationDriftKind) String() string {
+	return string(e)
+}
+
+func (e *PropagationDriftKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationDriftKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationDriftKind", str)
+	}
+	return nil
+}
+
+func (e PropagationDriftKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationDriftKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationDriftKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Whether a rule's orders run: QUARANTINED rules skip them until released.
+type PropagationRuleState string
+
+const (
+	PropagationRuleStateRunning     PropagationRuleState = "RUNNING"
+	PropagationRuleStateQuarantined PropagationRuleState = "QUARANTINED"
+)
+
+var AllPropagationRuleState = []PropagationRuleState{
+	PropagationRuleStateRunning,
+	PropagationRuleStateQuarantined,
+}
+
+func (e PropagationRuleState) IsValid() bool {
+	switch e {
+	case PropagationRuleStateRunning, PropagationRuleStateQuarantined:
+		return true
+	}
+	return false
+}
+
+func (e PropagationRuleState) String() string {
+	return string(e)
+}
+
+func (e *PropagationRuleState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PropagationRuleState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PropagationRuleState", str)
+	}
+	return nil
+}
+
+func (e PropagationRuleState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PropagationRuleState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PropagationRuleState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
