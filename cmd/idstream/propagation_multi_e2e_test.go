@@ -380,12 +380,12 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 				"filter": `department eq "eng"`, "groupIds": []string{groupID}, "mappings": tg.mappings}), &rule)
 		ruleIDs[tg.name] = rule.CreatePropagationRule.Rule.ID
 	}
-	publish := func(desc string) {
+	publish := func(t *testing.T, desc string) {
 		t.Helper()
 		gql(t, admin, `mutation($e: ID!, $d: String) { publishPropagationRevision(input: {environmentId: $e, description: $d}) { revision { id } } }`,
 			vars("e", envID, "d", desc), nil)
 	}
-	publish("three targets")
+	publish(t, "three targets")
 
 	// The expected state, kept by the test as it changes the source.
 	var mu sync.Mutex
@@ -690,7 +690,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 			return active, present
 		}
 		setFilter(`department eq "eng" or department eq "ops"`)
-		publish("operators too")
+		publish(t, "operators too")
 		eventually(t, "operators provisioned to SCIM", func() string {
 			if active, _ := activeOps(); active != len(ops) {
 				return fmt.Sprintf("%d of %d operators active", active, len(ops))
@@ -700,7 +700,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		gql(t, admin, `mutation($e: ID!, $s: ID!) { updatePropagationStore(input: {environmentId: $e, storeId: $s,
 			safety: {maxRemovalsPerPublish: 2}}) { store { id } } }`, vars("e", envID, "s", scimStore), nil)
 		setFilter(`department eq "eng"`)
-		publish("operators out")
+		publish(t, "operators out")
 		type held struct {
 			ID, RuleID, IdentityID, Operation, Rail, Reason string
 		}
@@ -825,7 +825,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		// Under OVERWRITE the reconciliation writes the source's value back.
 		gql(t, admin, `mutation($e: ID!, $r: ID!) { updatePropagationRule(input: {environmentId: $e, ruleId: $r, driftPolicy: OVERWRITE}) { rule { id } } }`,
 			vars("e", envID, "r", ldapRule), nil)
-		publish("overwrite drift")
+		publish(t, "overwrite drift")
 		eventually(t, "drift repaired", func() string {
 			if got := displayName(); got != bobName {
 				if r := reconcile(); r.Failed != 0 {
