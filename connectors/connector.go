@@ -209,3 +209,11 @@ func RetryAfterOf(err error) time.Duration {
 	}
 	return 0
 }
+
+// BatchCreator is a connector that creates many resources in few round trips and commits
+// (SQL: one transaction per call). Results are per resource, in order: results[i] and errs[i]
+// are attrs[i]'s, errs[i] classified as Create's (a uniqueness clash is ClassConflict for that
+// resource only).
+type BatchCreator interface {
+	CreateMany(ctx context.Context, kind Kind, attrs []map[string]any) (results []Resource, errs []error)
+}

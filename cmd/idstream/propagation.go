@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/idstream/idstream/connectors/mapping"
 	"github.com/idstream/idstream/connectors/propagation"
 	"github.com/idstream/idstream/connectors/scim"
+	"github.com/idstream/idstream/connectors/sqlstore"
 	"github.com/idstream/idstream/domain"
 	"github.com/idstream/idstream/eventstore"
 	"github.com/idstream/idstream/graph"
@@ -30,9 +32,8 @@ const propagationDir = "propagation"
 // connectorFactories are the connectors this build has, by store type.
 func connectorFactories() connectors.Factories {
 	f := scim.Factories()
-	for typ, open := range ldap.Factories() {
-		f[typ] = open
-	}
+	maps.Copy(f, ldap.Factories())
+	maps.Copy(f, sqlstore.Factories())
 	return f
 }
 
