@@ -628,9 +628,16 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		clientMu.Lock()
 		streamClient = admin
 		clientMu.Unlock()
-		for before := n.Load(); n.Load() < before+10; {
-			time.Sleep(50 * time.Millisecond)
+		waitStream := func(what string) {
+			// Bounded: the stream must move on (its errors are retried, not counted).
+			deadline := time.Now().Add(60 * time.Second)
+			for before := n.Load(); n.Load() < before+10; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the stream of changes made no progress %s in 60 s", what)
+				}
+			}
 		}
+		waitStream("after the restart")
 		for _, tg := range down {
 			s, r := storeStatus(admin, tg)
 			if s.State != "UNAVAILABLE" || !r.Paused {
@@ -640,9 +647,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		for _, tg := range down {
 			tg.start()
 		}
-		for before := n.Load(); n.Load() < before+10; {
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitStream("after the targets' return")
 		close(stopStream)
 		<-streamDone
 		t.Logf("%d changes streamed through the outage", n.Load())
