@@ -526,6 +526,8 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 		// goroutine (the expected state is the test's), until told to stop.
 		var n atomic.Int64
 		stopStream := make(chan struct{})
+		var stopOnce sync.Once
+		defer stopOnce.Do(func() { close(stopStream) }) // a failed wait ends the stream too
 		streamDone := make(chan struct{})
 		streamErr := make(chan error, 1)
 		streamClient := admin
@@ -648,7 +650,7 @@ func TestPropagationMultiStoreEndToEnd(t *testing.T) {
 			tg.start()
 		}
 		waitStream("after the targets' return")
-		close(stopStream)
+		stopOnce.Do(func() { close(stopStream) })
 		<-streamDone
 		t.Logf("%d changes streamed through the outage", n.Load())
 		allConverged("after the outage")
