@@ -225,6 +225,17 @@ func TestPropagationRuleDecisions(t *testing.T) {
 	if ev, err := p.UpdateRule(env, u); err != nil || len(ev) != 0 {
 		t.Fatalf("no-op: %v %v", ev, err)
 	}
+	// A change of the drift policy alone, or of the target configuration alone, is a change.
+	drift := u
+	drift.DriftPolicy = DriftOverwrite
+	if ev, err := p.UpdateRule(env, drift); err != nil || len(ev) != 1 {
+		t.Fatalf("drift policy only: %v %v, want one event", ev, err)
+	}
+	tc := u
+	tc.TargetConfig = map[string]string{"usersBaseDN": "ou=other,dc=example,dc=com"}
+	if ev, err := p.UpdateRule(env, tc); err != nil || len(ev) != 1 {
+		t.Fatalf("target configuration only: %v %v, want one event", ev, err)
+	}
 	_, err := p.UpdateRule(env, PropagationRule{ID: "r1", PlanID: "p1", Name: "to app", SourceStoreID: "d1", TargetStoreID: "s1", CorrelationAttribute: "externalId"})
 	wantKind(t, err, ErrInvalid, "correlationAttribute")
 	_, err = p.DeleteRule(env, "r9")

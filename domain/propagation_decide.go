@@ -270,7 +270,8 @@ func sameRule(a, b PropagationRule) bool {
 	slices.Sort(b.GroupIDs)
 	return a.PlanID == b.PlanID && a.Name == b.Name && a.SourceStoreID == b.SourceStoreID && a.TargetStoreID == b.TargetStoreID &&
 		a.Filter == b.Filter && slices.Equal(a.GroupIDs, b.GroupIDs) && a.Active == b.Active &&
-		a.CorrelationAttribute == b.CorrelationAttribute && slices.Equal(a.Mappings, b.Mappings)
+		a.CorrelationAttribute == b.CorrelationAttribute && slices.Equal(a.Mappings, b.Mappings) &&
+		a.DriftPolicy == b.DriftPolicy && maps.Equal(a.TargetConfig, b.TargetConfig)
 }
 
 func (p *Propagation) checkRule(r PropagationRule) (PropagationRule, error) {

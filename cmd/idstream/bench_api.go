@@ -30,6 +30,8 @@ type benchAPIOptions struct {
 	Restart     bool
 	Dir         string
 	ProfileDir  string
+	// probeInterval, when set, is the in-process server's propagation probe interval.
+	probeInterval string
 }
 
 func newBenchAPICommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {

@@ -33,6 +33,7 @@ type benchPropagationOptions struct {
 	Users              int
 	RateSample         int
 	Dir                string
+	Outage             time.Duration
 }
 
 func newBenchPropagationCommand(lookupEnv func(string) (string, bool), stdout, stderr io.Writer) *cobra.Command {
@@ -57,6 +58,8 @@ func newBenchPropagationCommand(lookupEnv func(string) (string, bool), stdout, s
 	fs.IntVar(&o.Users, "users", o.Users, "users of the resync phase (0: skip it)")
 	fs.IntVar(&o.RateSample, "rate-sample", o.RateSample, "users created to measure the target's own write rate")
 	fs.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary one, removed afterwards)")
+	fs.DurationVar(&o.Outage, "outage", 0, "run only the recovery phase: the bundled SCIM target stopped for this long under --rate changes/s "+
+		"over --pool users, started again on the same port with its data; measures the time from its return to convergence")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return benchPropagation(cmd.Context(), o, lookupEnv, stdout, stderr)
 	}
@@ -226,6 +229,9 @@ func benchPublish(ctx context.Context, c *gqlClient, envID string) error {
 
 // benchPropagation runs both phases and prints the report.
 func benchPropagation(ctx context.Context, o benchPropagationOptions, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	if o.Outage > 0 {
+		return benchPropagationOutage(ctx, o, lookupEnv, stdout, stderr)
+	}
 	target, token := o.SCIMURL, o.SCIMToken
 	if target == "" {
 		base, tok, stop, err := startBundledSCIM(ctx)

@@ -43,6 +43,9 @@ func openBenchTarget(ctx context.Context, o benchAPIOptions, lookupEnv func(stri
 	}
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
+	if o.probeInterval != "" {
+		cfg.PropagationProbeInterval = o.probeInterval
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	var srv *http.Server

@@ -38,11 +38,18 @@ func startServeAt(t *testing.T, dataDir string, extraArgs ...string) (base, toke
 // process gets no chance to finish anything), then wait for it to exit.
 func startServeKillable(t *testing.T, dataDir string, extraArgs ...string) (base, token string, stop, kill func()) {
 	t.Helper()
+	return startServeKillableEnv(t, dataDir, nil, extraArgs...)
+}
+
+// startServeKillableEnv is startServeKillable with env ("KEY=value") added to the process's
+// environment.
+func startServeKillableEnv(t *testing.T, dataDir string, env []string, extraArgs ...string) (base, token string, stop, kill func()) {
+	t.Helper()
 	tokenPath := filepath.Join(dataDir, "admin.token")
 	_, statErr := os.Stat(tokenPath)
 	fresh := errors.Is(statErr, os.ErrNotExist) // a new data directory: serve bootstraps and prints the path
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	proc, stdout, stderr := idstreamProcess(ctx, t, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)...)
+	proc, stdout, stderr := idstreamProcessEnv(ctx, t, env, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)...)
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
 	var once sync.Once

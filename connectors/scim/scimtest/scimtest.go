@@ -58,6 +58,8 @@ type config struct {
 	token   string
 	basic   string
 	noPatch bool
+	keep    bool
+	state   string // the state file with keep
 }
 
 // Option configures Start.
@@ -73,6 +75,12 @@ func WithBasic(user, pass string) Option { return func(c *config) { c.basic = us
 // WithoutPatch makes the server declare PATCH unsupported in /ServiceProviderConfig and answer
 // PATCH requests 501.
 func WithoutPatch() Option { return func(c *config) { c.noPatch = true } }
+
+// WithPersistence makes the server keep its users and groups across Stop and Start (in a file
+// under the test's temporary directory): an outage test stops the target and brings it back with
+// its data, as a real server would come back. Stop then ends the server through its stdin, so
+// it saves what it has applied; requests in flight are cut off as a crash would cut them.
+func WithPersistence() Option { return func(c *config) { c.keep = true } }
 
 // Start installs (once) and starts a SCIM server on a free loopback port and stops it in
 // t.Cleanup. It skips t when node or npm is missing, failing instead when CI=true.
@@ -94,6 +102,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	if err := Install(dir); err != nil {
 		t.Fatalf("scimtest: %v", err)
+	}
+	if cfg.keep {
+		cfg.state = filepath.Join(t.TempDir(), "scim-state.json")
 	}
 	s := &Server{t: t, cfg: cfg, dir: dir, Token: cfg.token, port: "0"}
 	if cfg.basic != "" {
@@ -156,7 +167,7 @@ func Install(dir string) error {
 }
 
 // Start starts the server again after Stop, on the same port, with no resources (the server
-// keeps them in memory). The first Start picks a free port.
+// keeps them in memory) unless WithPersistence was given. The first Start picks a free port.
 func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -172,6 +183,9 @@ func (s *Server) Start() {
 	}
 	if s.cfg.noPatch {
 		args = append(args, "--no-patch")
+	}
+	if s.cfg.state != "" {
+		args = append(args, "--state", s.cfg.state)
 	}
 	cmd := exec.Command("node", args...)
 	cmd.Dir = s.dir
@@ -236,6 +250,15 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = s.stdin.Close()
+	if s.cfg.keep {
+		// The server saves its state and exits when its stdin closes; a bound, not an assertion.
+		select {
+		case <-s.exited:
+			s.cmd = nil
+			return
+		case <-time.After(30 * time.Second):
+		}
+	}
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil

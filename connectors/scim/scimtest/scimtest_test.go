@@ -1,6 +1,8 @@
 package scimtest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -87,5 +89,56 @@ func TestMissingNodeSkipsOrFailsUnderCI(t *testing.T) {
 		if msg := r.failed + r.skipped; !strings.Contains(msg, "node") {
 			t.Errorf("the reason does not name node: %q", msg)
 		}
+	}
+}
+
+// TestPersistence: with WithPersistence a stopped and restarted server (same port) still has the
+// users and groups it had, and its userName index (a second create of the same userName is a 409).
+func TestPersistence(t *testing.T) {
+	s := Start(t, WithPersistence())
+	if _, err := MeasureWriteRate(t.Context(), s.URL, s.Token, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	list := func() (users []string) {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page struct{ Resources []struct{ UserName string } }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range page.Resources {
+			users = append(users, u.UserName)
+		}
+		return users
+	}
+	before := list()
+	if len(before) != 3 {
+		t.Fatalf("users before the restart: %v", before)
+	}
+	url := s.URL
+	s.Stop()
+	s.Start()
+	if s.URL != url {
+		t.Fatalf("restarted at %s, was %s", s.URL, url)
+	}
+	if after := list(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("users after the restart %v, want %v", after, before)
+	}
+	body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": strings.ToUpper(before[0])})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/Users", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("create of a kept userName after the restart: status %d, want 409", resp.StatusCode)
 	}
 }

@@ -2,11 +2,14 @@
 // third-party packages scimmy (resource handling, filters, PATCH) and scimmy-routers (the
 // express 4 HTTP endpoints). It is a test target, not part of idstream.
 //
-// Usage: node server.js [--token TOKEN] [--basic user:pass] [--no-patch] [--port N]
+// Usage: node server.js [--token TOKEN] [--basic user:pass] [--no-patch] [--port N] [--state FILE]
 //   --token     the accepted bearer token (default: env SCIM_TOKEN)
 //   --basic     accept HTTP basic authentication with these credentials instead of a token
 //   --no-patch  declare PATCH unsupported in /ServiceProviderConfig and refuse it (501)
 //   --port      the port to listen on (default 0: any free port)
+//   --state     keep the users and groups across restarts: read from FILE at start (when it
+//               exists), written to FILE when the process exits on stdin's end, SIGTERM or SIGINT
+//               (an outage test stops the server and starts it again with its data)
 // The SCIM root is http://127.0.0.1:PORT/scim/v2. The first line on stdout is
 // "listening 127.0.0.1:PORT". The process exits when stdin closes (its parent is gone).
 //
@@ -23,12 +26,13 @@
 //   GET  /_test/count: {"writes": N}, the number of successful writes (POST, PUT, PATCH, DELETE).
 //   POST /_test/reset: forget every resource, fault and count.
 import crypto from "node:crypto";
+import fs from "node:fs";
 import express from "express";
 import SCIMMY from "scimmy";
 import SCIMMYRouters from "scimmy-routers";
 
 function parseArgs(argv) {
-  const opts = {token: process.env.SCIM_TOKEN ?? "", basic: "", patch: true, port: 0};
+  const opts = {token: process.env.SCIM_TOKEN ?? "", basic: "", patch: true, port: 0, state: ""};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -40,6 +44,7 @@ function parseArgs(argv) {
       case "--basic": opts.basic = next(); break;
       case "--no-patch": opts.patch = false; break;
       case "--port": opts.port = Number.parseInt(next(), 10); break;
+      case "--state": opts.state = next(); break;
       default: throw new Error(`unknown flag ${a}`);
     }
   }
@@ -57,6 +62,24 @@ const groups = new Map();
 const userNames = new Map(); // lowercased userName -> user ID (uniqueness, fast lookup)
 let fault = {status: 0, count: 0, retryAfter: ""};
 let writes = 0;
+
+// The state file (--state): loaded once here, saved at exit.
+if (opts.state && fs.existsSync(opts.state)) {
+  const saved = JSON.parse(fs.readFileSync(opts.state, "utf8"));
+  for (const u of saved.users ?? []) {
+    users.set(u.id, u);
+    userNames.set(String(u.userName ?? "").toLowerCase(), u.id);
+  }
+  for (const g of saved.groups ?? []) groups.set(g.id, g);
+}
+
+function saveState() {
+  if (!opts.state) return;
+  // Written whole then renamed, so a crash while saving leaves the previous state.
+  const tmp = opts.state + ".tmp";
+  fs.writeFileSync(tmp, JSON.stringify({users: [...users.values()], groups: [...groups.values()]}));
+  fs.renameSync(tmp, opts.state);
+}
 
 // Attributes compared case-exactly (RFC 7643: id and externalId are caseExact; meta is left alone).
 const exactKeys = new Set(["id", "externalid", "meta", "$ref"]);
@@ -267,8 +290,13 @@ const server = app.listen(opts.port, "127.0.0.1", () => {
 });
 server.keepAliveTimeout = 60000;
 
-const stop = () => server.close(() => process.exit(0));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-process.stdin.on("end", () => process.exit(0));
+// Exiting saves the state at once, without waiting for open connections: requests in flight are
+// cut off as a crash would cut them (their writes, when already applied, are saved).
+const exit = () => {
+  saveState();
+  process.exit(0);
+};
+process.on("SIGTERM", exit);
+process.on("SIGINT", exit);
+process.stdin.on("end", exit);
 process.stdin.resume();
