@@ -246,7 +246,9 @@ feed:
 // runDeferred reruns one deferred order, retrying transient failures like a resync; a store
 // down again stops it (errStoreDown), and a failure past the retries is recorded as final.
 func (a *availability) runDeferred(ctx context.Context, d domain.PropagationChangeDeferred) error {
-	o := Order{Env: d.EnvironmentID, RuleID: d.RuleID, Kind: d.Kind, IdentityID: d.IdentityID, Trigger: d.Trigger, Cause: d.Cause, drain: true}
+	// An approved held removal deferred by an outage stays approved: it is not held again.
+	o := Order{Env: d.EnvironmentID, RuleID: d.RuleID, Kind: d.Kind, IdentityID: d.IdentityID, Trigger: d.Trigger, Cause: d.Cause, drain: true,
+		bypassRails: d.Trigger == TriggerApproved}
 	if d.SourcePosition != "" {
 		if pos, err := eventstore.ParsePosition(d.SourcePosition); err == nil {
 			o.SourcePosition = pos
