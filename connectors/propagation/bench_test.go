@@ -100,6 +100,33 @@ func BenchmarkResync(b *testing.B) {
 	const users = 10000
 	s := newSCIMEnv(b)
 	s.publish(s.content("", allActions()))
+	importBenchUsers(b, s.env, users)
+	ct := &callTimes{}
+	rt := s.runtime(func(c *Config) {
+		s.scimConfig(c)
+		c.NoForward, c.Workers, c.Factories = true, 2*resyncWorkers, ct.wrap(c.Factories)
+	})
+	defer rt.Close()
+	if err := rt.catchUp(s.ctx); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := timeResyncs(b, s.env, rt, users, s.srv.Reset)
+	b.ReportMetric(float64(users*b.N)/elapsed.Seconds(), "users/s")
+	if n := ct.n.Load(); n > 0 {
+		b.ReportMetric(float64(ct.create.Load())/float64(n)/1e6, "create-ms")
+	}
+	s.srv.Reset()
+	own, err := scimtest.MeasureWriteRate(context.Background(), s.srv.URL, s.srv.Token, users, resyncWorkers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(own, "target-writes/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// importBenchUsers imports users users (rs000000…) into s's environment.
+func importBenchUsers(b *testing.B, s *env, users int) {
+	b.Helper()
 	seq := func(yield func(commands.ImportUser) bool) {
 		for i := range users {
 			if !yield(commands.ImportUser{Profile: domain.Profile{Username: fmt.Sprintf("rs%06d", i), Email: fmt.Sprintf("rs%06d@example.com", i),
@@ -112,19 +139,16 @@ func BenchmarkResync(b *testing.B) {
 	if err != nil || res.Created != users {
 		b.Fatalf("import: %+v %v", res, err)
 	}
-	ct := &callTimes{}
-	rt := s.runtime(func(c *Config) {
-		s.scimConfig(c)
-		c.NoForward, c.Workers, c.Factories = true, 2*resyncWorkers, ct.wrap(c.Factories)
-	})
-	defer rt.Close()
-	if err := rt.catchUp(s.ctx); err != nil {
-		b.Fatal(err)
-	}
+}
+
+// timeResyncs runs b.N resyncs of rule r1 of s's environment through rt, each after reset, and
+// returns their total time; each must have created or updated every one of users.
+func timeResyncs(b *testing.B, s *env, rt *Runtime, users int, reset func()) time.Duration {
+	b.Helper()
 	b.ResetTimer()
 	var elapsed time.Duration
 	for range b.N {
-		s.srv.Reset()
+		reset()
 		start := time.Now()
 		id, err := rt.Resync(s.ctx, s.envID, "r1", TriggerResync)
 		if err != nil {
@@ -139,17 +163,7 @@ func BenchmarkResync(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(users*b.N)/elapsed.Seconds(), "users/s")
-	if n := ct.n.Load(); n > 0 {
-		b.ReportMetric(float64(ct.create.Load())/float64(n)/1e6, "create-ms")
-	}
-	s.srv.Reset()
-	own, err := scimtest.MeasureWriteRate(context.Background(), s.srv.URL, s.srv.Token, users, resyncWorkers)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(own, "target-writes/s")
-	b.ReportMetric(0, "ns/op")
+	return elapsed
 }
 
 // benchWorkers is the shard count of the latency benchmark.

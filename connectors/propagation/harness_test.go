@@ -2,7 +2,6 @@ package propagation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -347,21 +346,7 @@ func (e *env) user(name, given string, custom domain.CustomValues) (string, even
 // outcomes returns the decoded outcome events of an account stream.
 func (e *env) outcomes(rule, identity string) []any {
 	e.t.Helper()
-	var out []any
-	for ev, err := range e.store.ReadStream(e.ctx, AccountStream(rule, identity), eventstore.ReadStreamOptions{}) {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return nil
-		}
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		p, err := e.reg.Decode(ev)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
+	return e.events(AccountStream(rule, identity))
 }
 
 // settle waits until the runtime's forwarder has every change up to the log's head acknowledged

@@ -3,14 +3,11 @@ package propagation
 import (
 	"context"
 	"fmt"
-	"iter"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/idstream/idstream/commands"
 	"github.com/idstream/idstream/connectors/sqlstore"
 	"github.com/idstream/idstream/domain"
 )
@@ -48,18 +45,7 @@ func BenchmarkResyncSQL(b *testing.B) {
 			`"emails[type eq \"work\"].value":"work_email","active":"active"}`}
 	content.Stores[1].Credentials = "sealed"
 	s.publish(content)
-	seq := func(yield func(commands.ImportUser) bool) {
-		for i := range users {
-			if !yield(commands.ImportUser{Profile: domain.Profile{Username: fmt.Sprintf("rs%06d", i), Email: fmt.Sprintf("rs%06d@example.com", i),
-				Name: domain.Name{Given: "R"}}}) {
-				return
-			}
-		}
-	}
-	res, err := s.cmds.ImportUsers.Handle(s.ctx, s.envID, iter.Seq[commands.ImportUser](seq), commands.ImportUsersOptions{})
-	if err != nil || res.Created != users {
-		b.Fatalf("import: %+v %v", res, err)
-	}
+	importBenchUsers(b, s, users)
 	rt := s.runtime(func(c *Config) {
 		c.Factories = sqlstore.Factories()
 		c.OpenCredentials = func(domain.PropagationStore) (map[string]string, error) { return map[string]string{}, nil }
@@ -69,26 +55,11 @@ func BenchmarkResyncSQL(b *testing.B) {
 	if err := rt.catchUp(s.ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	var elapsed time.Duration
-	for range b.N {
+	elapsed := timeResyncs(b, s, rt, users, func() {
 		if _, err := conn.Exec(context.Background(), "TRUNCATE "+schema+".users"); err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
-		id, err := rt.Resync(s.ctx, s.envID, "r1", TriggerResync)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, _ := rt.ResyncStatus(id)
-		<-p.Done()
-		elapsed += time.Since(start)
-		counts, _, err := p.Snapshot()
-		if err != nil || counts.Created+counts.Updated < users {
-			b.Fatalf("resync %+v: %v", counts, err)
-		}
-	}
-	b.StopTimer()
+	})
 	var rows int
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".users").Scan(&rows); err != nil || rows != users {
 		b.Fatalf("%d rows in the table (%v), want %d", rows, err, users)
